@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Every benchmark, compiled (the figures are for the code as it runs in production).
+# Usage: npm run bench [-- name ...]   e.g. npm run bench -- sip
+set -u
+cd "$(dirname "$0")/.."
+bash scripts/peers.sh || true
+npm run build >/dev/null || { echo "build failed"; exit 1; }
+names=("$@")
+[ ${#names[@]} -eq 0 ] && names=($(ls bench/*.bench.ts | xargs -n1 basename | sed 's/\.bench\.ts$//'))
+status=0
+for n in "${names[@]}"; do
+  echo "== bench $n"
+  node --expose-gc "dist/bench/$n.bench.js" || status=1
+done
+exit $status

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite: installs the third-party peers the tests use when they are missing,
+# type-checks, runs every ava test file, and ends with a plain "N passed, N failed" line.
+set -u
+cd "$(dirname "$0")/.."
+
+bash scripts/peers.sh || echo "warning: some peers could not be installed; tests that need them will fail"
+
+[ -d node_modules ] || npm install --no-audit --no-fund
+
+out=$(mktemp -d /tmp/pbx-test.XXXXXX)
+extra_failed=0
+echo "== type check"
+if ! npx tsc -p tsconfig.json --noEmit; then
+  echo "not ok - type check"
+  extra_failed=1
+fi
+
+echo "== tests"
+# TAP so the count below does not depend on ava's human summary.
+npx ava --tap "$@" 2>&1 | tee "$out/tap.txt"
+passed=$(grep -cE '^ok [0-9]+' "$out/tap.txt" | tr -d ' ')
+skipped=$(grep -cE '^ok [0-9]+ .*# SKIP' "$out/tap.txt" | tr -d ' ')
+failed=$(grep -cE '^not ok [0-9]+' "$out/tap.txt" | tr -d ' ')
+passed=$((passed - skipped + (extra_failed == 0 ? 1 : 0)))
+failed=$((failed + extra_failed))
+if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then
+  echo "no test ran"; failed=1
+fi
+echo
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

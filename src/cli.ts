@@ -1,0 +1,177 @@
+#!/usr/bin/env node
+/**
+ * Command line: `pbx <command> [options]`. Commands live in one table; adding one (`explain`
+ * for the router's decision trace, say) is one entry with its summary, usage and run().
+ * Exit codes: 0 success, 1 refused (bad configuration, start failure), 2 usage error.
+ */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ConfigError, defaultConfigPath, loadConfig, type Config } from './core/config/index.js';
+import { createLogger } from './core/logger.js';
+
+interface Command {
+  summary: string;
+  usage: string;
+  /** Resolves to the exit code, or undefined to let the process run (a started server). */
+  run(args: string[]): Promise<number | undefined>;
+}
+
+class UsageError extends Error {}
+
+/** Graceful shutdown gets this long before the process exits anyway. */
+const SHUTDOWN_TIMEOUT_MS = 10_000;
+
+const commands: Record<string, Command> = {
+  check: {
+    summary: 'validate a configuration file without starting anything',
+    usage: 'check [file | --config file]   (default: config/default.yaml)',
+    async run(args) {
+      const file = configArg(args, true);
+      if (!tryLoad(file)) return 1;
+      console.log(`OK: ${file}`);
+      return 0;
+    },
+  },
+  start: {
+    summary: 'start this node',
+    usage: 'start [--config file]   (default: config/default.yaml)',
+    async run(args) {
+      const file = configArg(args, false);
+      const config = tryLoad(file);
+      if (!config) return 1;
+      return startServer(config, file);
+    },
+  },
+};
+
+/** The configuration file named by `--config file` (or, if `positional`, a bare argument). */
+function configArg(args: string[], positional: boolean): string {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: { config: { type: 'string', short: 'c' } }, allowPositionals: positional });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length > 1 || (positionals.length === 1 && values.config !== undefined)) {
+    throw new UsageError('give one configuration file');
+  }
+  return values.config ?? positionals[0] ?? defaultConfigPath();
+}
+
+/** The loaded configuration, or undefined after printing every problem to stderr. */
+function tryLoad(file: string): Config | undefined {
+  try {
+    return loadConfig(file);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(err.message);
+    return undefined;
+  }
+}
+
+async function startServer(config: Config, file: string): Promise<number | undefined> {
+  const logger = createLogger(config.log);
+  const { Server } = await import('./server.js');
+  const server = new Server(config, logger);
+  let closing = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (closing) {
+      logger.warn('second signal: exiting without waiting', { signal });
+      process.exit(1);
+    }
+    closing = true;
+    logger.info('shutting down', { signal });
+    // A clean close leaves no handle behind and the process ends by itself; this timer (unref'd,
+    // so it never keeps the process alive) only fires if something was left open.
+    setTimeout(() => {
+      logger.error('shutdown timed out: something was left open', { timeoutMs: SHUTDOWN_TIMEOUT_MS });
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS).unref();
+    server.close().then(
+      () => {
+        logger.info('stopped');
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      },
+      (err: unknown) => {
+        logger.error('close failed', { err });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await server.start();
+  } catch (err) {
+    logger.error('start failed', { err, config: file });
+    await server.close().catch(() => {});
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    return 1;
+  }
+  logger.info('started', {
+    config: file,
+    node: config.node.name,
+    role: config.node.role,
+    profile: config.node.profile,
+    listen: config.sip.listen.map((l) => `${l.transport}:${l.address}:${l.port}`),
+  });
+  return undefined;
+}
+
+function help(): string {
+  const width = Math.max(...Object.keys(commands).map((n) => n.length));
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}\n  ${' '.repeat(width)}  usage: pbx ${c.usage}`);
+  return `Usage: pbx <command> [options]\n\nCommands:\n${lines.join('\n')}\n\n  pbx --help        this text`;
+}
+
+export async function main(argv: string[]): Promise<number | undefined> {
+  const [name, ...args] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(help());
+    return name === undefined ? 2 : 0;
+  }
+  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  if (!command) {
+    console.error(`pbx: unknown command ${JSON.stringify(name)}\n\n${help()}`);
+    return 2;
+  }
+  if (args.includes('--help') || args.includes('-h')) {
+    console.log(`usage: pbx ${command.usage}\n${command.summary}`);
+    return 0;
+  }
+  try {
+    return await command.run(args);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`pbx ${name}: ${err.message}\nusage: pbx ${command.usage}`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      if (code !== undefined) process.exitCode = code;
+    },
+    (err: unknown) => {
+      console.error(err);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,146 @@
+/**
+ * Checks that relate several fields. They run on the raw document, beside the schema rather
+ * than after it, so that one broken field never hides a problem elsewhere: each check takes
+ * what it needs from the raw value (sections parsed on their own to get their defaults) and
+ * skips silently what the schema already reports.
+ */
+import { existsSync } from 'node:fs';
+import { isIPv4, isIPv6 } from 'node:net';
+import { resolve } from 'node:path';
+import type { z } from 'zod';
+import { SOLUTION_LIMITS } from '../profiles.js';
+import { ListenSchema, MediaSchema, RegistrarSchema, TimersSchema } from './schema.js';
+
+type Raw = Record<string, unknown>;
+
+function isRecord(v: unknown): v is Raw {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function field(v: unknown, key: string): unknown {
+  return isRecord(v) ? v[key] : undefined;
+}
+
+function list(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+
+/** The section parsed on its own (defaults filled in), or undefined if the schema rejects it. */
+function section<S extends z.ZodType>(schema: S, v: unknown): z.output<S> | undefined {
+  const r = schema.safeParse(v ?? {});
+  return r.success ? r.data : undefined;
+}
+
+/** True for 127.0.0.0/8, ::1 and IPv4-mapped 127.x; wildcards (0.0.0.0, ::) are not loopback. */
+export function isLoopback(address: string): boolean {
+  if (isIPv4(address)) return address.startsWith('127.');
+  if (!isIPv6(address)) return false;
+  const a = address.toLowerCase();
+  if (a === '::1' || a === '0:0:0:0:0:0:0:1') return true;
+  // IPv4-mapped form (::ffff:127.0.0.1) binds the IPv4 loopback.
+  const v4 = a.startsWith('::ffff:') ? a.slice(7) : '';
+  return isIPv4(v4) && v4.startsWith('127.');
+}
+
+const DEMO_PASSWORDS = new Set(Array.from({ length: 10 }, (_, i) => `demo${201 + i}`));
+
+export function isDemoPassword(extension: unknown, password: unknown): boolean {
+  if (typeof password !== 'string') return false;
+  return DEMO_PASSWORDS.has(password) || (typeof extension === 'string' && password === `demo${extension}`);
+}
+
+export function crossChecks(doc: unknown): string[] {
+  if (!isRecord(doc)) return [];
+  return [...checkUsers(doc), ...checkListen(doc), ...checkSections(doc), ...checkDemoPasswords(doc)];
+}
+
+function checkUsers(doc: Raw): string[] {
+  const problems: string[] = [];
+  const users = list(doc.users);
+  const seen = new Map<string, number>();
+  users.forEach((u, i) => {
+    const ext = field(u, 'extension');
+    if (typeof ext !== 'string') return;
+    const first = seen.get(ext);
+    if (first === undefined) seen.set(ext, i);
+    else problems.push(`users[${i}].extension: duplicate of users[${first}]`);
+  });
+  // Users are solution-wide (a secondary takes over a primary's users): the node profile's
+  // user capacity is enforced on registration by the registrar, not here.
+  if (users.length > SOLUTION_LIMITS.users) {
+    problems.push(`users: ${users.length} users exceed the solution limit of ${SOLUTION_LIMITS.users}`);
+  }
+  return problems;
+}
+
+function checkListen(doc: Raw): string[] {
+  const problems: string[] = [];
+  // UDP sockets and stream sockets (tcp, tls, ws, wss) live in separate port spaces.
+  const taken = new Map<string, { index: number; transport: string }>();
+  list(field(doc.sip, 'listen')).forEach((raw, i) => {
+    const l = section(ListenSchema, raw);
+    if (!l) return;
+    const at = `sip.listen[${i}]`;
+    const key = `${l.transport === 'udp' ? 'udp' : 'stream'} ${l.address} ${l.port}`;
+    const other = taken.get(key);
+    if (other === undefined) taken.set(key, { index: i, transport: l.transport });
+    else if (other.transport === l.transport) problems.push(`${at}: duplicate of sip.listen[${other.index}]`);
+    else problems.push(`${at}.port: ${l.address} port ${l.port} is already taken by sip.listen[${other.index}] (${other.transport})`);
+    const secure = l.transport === 'tls' || l.transport === 'wss';
+    for (const f of ['certificate', 'privateKey'] as const) {
+      const file = l[f];
+      if (!secure) {
+        if (file !== undefined) problems.push(`${at}.${f}: only used with tls and wss`);
+      } else if (file === undefined) {
+        problems.push(`${at}.${f}: required for ${l.transport}`);
+      } else if (!existsSync(resolve(file))) {
+        problems.push(`${at}.${f}: file not found: ${resolve(file)}`);
+      }
+    }
+  });
+  return problems;
+}
+
+function checkSections(doc: Raw): string[] {
+  const problems: string[] = [];
+  const media = section(MediaSchema, doc.media);
+  if (media) {
+    if (media.portMin % 2 !== 0) problems.push(`media.portMin: must be even (RTP takes even ports, RTCP the odd one above)`);
+    if (media.portMax <= media.portMin) problems.push(`media.portMax: must be greater than media.portMin (${media.portMin})`);
+    else if (media.portMax % 2 === 0) problems.push(`media.portMax: must be odd, so the last RTP port's RTCP port is in the range`);
+  }
+  const reg = section(RegistrarSchema, doc.registrar);
+  if (reg) {
+    if (reg.minExpires > reg.maxExpires) {
+      problems.push(`registrar.minExpires: must not exceed registrar.maxExpires (${reg.maxExpires})`);
+    } else if (reg.defaultExpires < reg.minExpires || reg.defaultExpires > reg.maxExpires) {
+      problems.push(
+        `registrar.defaultExpires: must be between registrar.minExpires (${reg.minExpires}) and registrar.maxExpires (${reg.maxExpires})`,
+      );
+    }
+  }
+  const timers = section(TimersSchema, field(doc.sip, 'timers'));
+  if (timers && timers.t2 < timers.t1) problems.push(`sip.timers.t2: must be at least sip.timers.t1 (${timers.t1})`);
+  return problems;
+}
+
+function checkDemoPasswords(doc: Raw): string[] {
+  const rawListen = field(doc.sip, 'listen');
+  // An absent listen list means the schema's default, which is loopback only.
+  const exposed = list(rawListen).findIndex((l) => {
+    const a = field(l, 'address');
+    return typeof a === 'string' && !isLoopback(a);
+  });
+  if (exposed < 0) return [];
+  const address = field(list(rawListen)[exposed], 'address') as string;
+  const problems: string[] = [];
+  list(doc.users).forEach((u, i) => {
+    if (isDemoPassword(field(u, 'extension'), field(u, 'password'))) {
+      problems.push(
+        `users[${i}].password: demo passwords are only allowed when every sip.listen address is loopback ` +
+          `(sip.listen[${exposed}].address is ${address})`,
+      );
+    }
+  });
+  return problems;
+}

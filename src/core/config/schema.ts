@@ -1,0 +1,189 @@
+/**
+ * The configuration document's schema. Every object is strict (an unknown key is a problem, so
+ * a typo never silently falls back to a default) and every optional field has its default here,
+ * so features read complete objects. Checks that relate several fields live in checks.ts.
+ */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { PROFILE_NAMES } from '../profiles.js';
+
+/** The message for a wrong value, or 'is required' when the key is absent. */
+function need(message: string) {
+  return (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : message);
+}
+
+function int(min: number, max: number) {
+  const error = need(`must be an integer ${min}..${max}`);
+  return z.int({ error }).min(min, { error }).max(max, { error });
+}
+
+const ipAddress = z
+  .string({ error: need('must be an IPv4 or IPv6 address') })
+  .refine((s) => isIP(s) !== 0, { error: 'must be an IPv4 or IPv6 address' });
+
+const nonEmpty = z.string({ error: need('must be a non-empty string') }).min(1, { error: 'must be a non-empty string' });
+
+export const TRANSPORTS = ['udp', 'tcp', 'tls', 'ws', 'wss'] as const;
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'silly'] as const;
+export const DIGEST_ALGORITHMS = ['SHA-256', 'MD5'] as const;
+
+export const NodeSchema = z.strictObject({
+  /** Name of this node, unique in the solution; appears in logs and in node links. */
+  name: z
+    .string({ error: need('must be a name of letters, digits, "-" or "_" (1..32)') })
+    .regex(/^[A-Za-z0-9_-]{1,32}$/, { error: 'must be a name of letters, digits, "-" or "_" (1..32)' })
+    .default('node1'),
+  /** primary: holds the solution's data; secondary: takes over from a failed primary; expansion: adds capacity. */
+  role: z.enum(['primary', 'secondary', 'expansion']).default('primary'),
+  /** Hardware this node stands for; sets its capacity (see src/core/profiles.ts). */
+  profile: z.enum(PROFILE_NAMES).default('DL360'),
+});
+
+export const LogSchema = z.strictObject({
+  /** Most verbose level written: error | warn | info | debug | silly. */
+  level: z.enum(LOG_LEVELS).default('info'),
+  /** auto: JSON lines when stdout is not a TTY, readable coloured lines on a TTY; json; text. */
+  format: z.enum(['auto', 'json', 'text']).default('auto'),
+});
+
+export const ListenSchema = z.strictObject({
+  /** udp | tcp | tls | ws | wss (ws and wss: SIP over WebSocket, RFC 7118). */
+  transport: z.enum(TRANSPORTS),
+  /** Local IP address to bind; 0.0.0.0 or :: binds every interface (and is not loopback). */
+  address: ipAddress,
+  /** Local port. */
+  port: int(1, 65535),
+  /** PEM certificate chain file; required for tls and wss; relative to the working directory. */
+  certificate: nonEmpty.optional(),
+  /** PEM private key file; required for tls and wss; relative to the working directory. */
+  privateKey: nonEmpty.optional(),
+});
+
+export const TimersSchema = z.strictObject({
+  /** RFC 3261 T1, round-trip time estimate (ms). */
+  t1: int(1, 60_000).default(500),
+  /** RFC 3261 T2, maximum retransmit interval for non-INVITE requests and INVITE responses (ms). */
+  t2: int(1, 600_000).default(4000),
+  /** RFC 3261 T4, maximum time a message stays in the network (ms). */
+  t4: int(1, 600_000).default(5000),
+});
+
+const DEFAULT_LISTEN = [
+  { transport: 'udp', address: '127.0.0.1', port: 5060 },
+  { transport: 'tcp', address: '127.0.0.1', port: 5060 },
+] as const;
+
+export const SipSchema = z.strictObject({
+  /** The domain (and digest realm) of this PBX: the host part of its users' addresses of record. */
+  domain: nonEmpty.default('127.0.0.1'),
+  /** Sockets to listen on; at least one. */
+  listen: z
+    .array(ListenSchema, { error: 'must be a list of listen entries' })
+    .min(1, { error: 'must have at least one entry' })
+    .default(() => DEFAULT_LISTEN.map((l) => ({ ...l }))),
+  /** Transaction timers. */
+  timers: TimersSchema.prefault({}),
+  /** Largest SIP message accepted, in bytes (UDP datagrams and stream messages alike). */
+  maxMessageSize: int(1300, 1_048_576).default(65535),
+  /** Value of the User-Agent and Server headers. */
+  userAgent: nonEmpty.default('pbx-core'),
+});
+
+export const RegistrarSchema = z.strictObject({
+  /** Shortest registration accepted (seconds); shorter requests get 423 Interval Too Brief. */
+  minExpires: int(1, 86_400).default(60),
+  /** Longest registration granted (seconds); longer requests are shortened to it. */
+  maxExpires: int(1, 86_400).default(3600),
+  /** Registration granted when the request asks for none (seconds). */
+  defaultExpires: int(1, 86_400).default(3600),
+  /** Contacts one user may register at once (phones, softphones, browsers). */
+  maxContactsPerUser: int(1, 100).default(5),
+});
+
+export const SecuritySchema = z.strictObject({
+  /** Lock out a source after this many failed authentications within the window. */
+  lockout: z
+    .strictObject({
+      /** Failures that trigger a lockout. */
+      maxFailures: int(1, 10_000).default(10),
+      /** Window in which failures are counted (seconds). */
+      windowSeconds: int(1, 86_400).default(60),
+      /** How long a locked-out source is refused (seconds). */
+      lockoutSeconds: int(1, 604_800).default(300),
+    })
+    .prefault({}),
+  digest: z
+    .strictObject({
+      /** Digest algorithms offered, in order of preference (one challenge each, RFC 8760). */
+      algorithms: z
+        .array(z.enum(DIGEST_ALGORITHMS))
+        .min(1, { error: 'must have at least one algorithm' })
+        .refine((a) => new Set(a).size === a.length, { error: 'must not repeat an algorithm' })
+        .default(() => [...DIGEST_ALGORITHMS]),
+      /** How long a nonce stays valid (seconds). */
+      nonceLifetimeSeconds: int(10, 86_400).default(300),
+    })
+    .prefault({}),
+  /** HMAC secret for nonces (at least 16 characters); null: generated once and kept in the store. */
+  secret: z
+    .string({ error: need('must be a string of at least 16 characters, or null') })
+    .min(16, { error: 'must be a string of at least 16 characters, or null' })
+    .nullable()
+    .default(null),
+});
+
+export const StorageSchema = z.strictObject({
+  /** SQLite database file; a relative path resolves against the working directory; ":memory:" for tests. */
+  path: nonEmpty.default('var/pbx.sqlite'),
+});
+
+export const MediaSchema = z.strictObject({
+  /** Local IP address of the RTP sockets (also the address put in SDP). */
+  address: ipAddress.default('127.0.0.1'),
+  /** First RTP port (even). */
+  portMin: int(1024, 65535).default(20000),
+  /** Last port of the range; RTP uses even ports, RTCP the odd port above. */
+  portMax: int(1024, 65535).default(29999),
+});
+
+const EXTENSION_ERROR = 'must be a quoted string of 2..15 digits (e.g. "201")';
+
+export const UserSchema = z
+  .strictObject({
+    /** Extension number: 2..15 digits, quoted in YAML so leading zeros survive; unique. */
+    extension: z.string({ error: need(EXTENSION_ERROR) }).regex(/^[0-9]{2,15}$/, { error: EXTENSION_ERROR }),
+    /** Display name; defaults to the extension. */
+    name: z.string({ error: need('must be a string') }).max(64, { error: 'must be at most 64 characters' }).optional(),
+    /** SIP digest password, 4..64 characters. */
+    password: z
+      .string({ error: need('must be a string of 4..64 characters') })
+      .min(4, { error: 'must be a string of 4..64 characters' })
+      .max(64, { error: 'must be a string of 4..64 characters' }),
+  })
+  .transform((u) => ({ ...u, name: u.name ?? u.extension }));
+
+export const ConfigSchema = z.strictObject({
+  node: NodeSchema.prefault({}),
+  log: LogSchema.prefault({}),
+  sip: SipSchema.prefault({}),
+  registrar: RegistrarSchema.prefault({}),
+  security: SecuritySchema.prefault({}),
+  storage: StorageSchema.prefault({}),
+  media: MediaSchema.prefault({}),
+  /** The users (extensions) hosted by this node. */
+  users: z.array(UserSchema, { error: 'must be a list of users' }).default(() => []),
+});
+
+export type Config = z.output<typeof ConfigSchema>;
+export type NodeConfig = Config['node'];
+export type LogConfig = Config['log'];
+export type SipConfig = Config['sip'];
+export type ListenConfig = SipConfig['listen'][number];
+export type Transport = ListenConfig['transport'];
+export type TimersConfig = SipConfig['timers'];
+export type RegistrarConfig = Config['registrar'];
+export type SecurityConfig = Config['security'];
+export type StorageConfig = Config['storage'];
+export type MediaConfig = Config['media'];
+export type UserConfig = Config['users'][number];
+export type LogLevel = LogConfig['level'];

@@ -1,0 +1,11 @@
+export { MediaEngine, type MediaEngineOptions, type EngineStats } from './engine.js';
+export { Endpoint, type EndpointOptions, type RemoteAddress, type DtmfEvent, type Codec, type EndpointEvents } from './endpoint.js';
+export { Bridge } from './bridge.js';
+export { Conference, type ConferenceOptions, type ParticipantOptions, type ConferenceEvents } from './conference.js';
+export { Player, type PlayerSource, type PlayOptions, type PlayerEvents } from './player.js';
+export { Recorder, type RecorderEvents } from './recorder.js';
+export { MediaError, type MediaErrorCode } from './errors.js';
+export { renderTones, type ToneSegment } from './tones.js';
+export { parseWav, type Wav, type WavEncoding } from './wav.js';
+export { parseRtcp, type RtcpReport, type LegQuality } from './rtcp.js';
+export { nativeCodecs } from './codecs.js';

@@ -1,0 +1,59 @@
+/** Header names: compact forms, canonical lowercase keys and the spelling used on the wire. */
+
+const COMPACT: Record<string, string> = {
+  i: 'call-id', m: 'contact', e: 'content-encoding', l: 'content-length', c: 'content-type',
+  f: 'from', s: 'subject', k: 'supported', t: 'to', v: 'via', o: 'event', u: 'allow-events',
+  r: 'refer-to', b: 'referred-by', x: 'session-expires', a: 'accept-contact', j: 'reject-contact',
+  d: 'request-disposition', y: 'identity', n: 'identity-info',
+};
+
+const SPELLING: Record<string, string> = {
+  'call-id': 'Call-ID', cseq: 'CSeq', 'www-authenticate': 'WWW-Authenticate', 'mime-version': 'MIME-Version',
+  'p-asserted-identity': 'P-Asserted-Identity', 'p-preferred-identity': 'P-Preferred-Identity',
+  'rseq': 'RSeq', 'rack': 'RAck', 'sip-etag': 'SIP-ETag', 'sip-if-match': 'SIP-If-Match',
+  'content-id': 'Content-ID', 'smdr': 'SMDR',
+};
+
+import { isToken } from './grammar.js';
+
+const keyCache = new Map<string, string>();
+
+/** Like headerKey, but undefined when the name is not a token (cached names were checked). */
+export function checkedHeaderKey(name: string): string | undefined {
+  const k = keyCache.get(name);
+  if (k !== undefined) return k;
+  return isToken(name) ? headerKey(name) : undefined;
+}
+
+/** Canonical key of a header name: lowercase, compact forms expanded. */
+export function headerKey(name: string): string {
+  let k = keyCache.get(name);
+  if (k === undefined) {
+    const lower = name.toLowerCase();
+    k = COMPACT[lower] ?? lower;
+    if (keyCache.size < 4096) keyCache.set(name, k);
+  }
+  return k;
+}
+
+const spellCache = new Map<string, string>();
+
+/** How a header is spelled when we write it. */
+export function headerSpelling(key: string): string {
+  let s = spellCache.get(key);
+  if (s === undefined) {
+    s = SPELLING[key] ?? key.replace(/(^|-)([a-z])/g, (_m, d: string, c: string) => d + c.toUpperCase());
+    spellCache.set(key, s);
+  }
+  return s;
+}
+
+/**
+ * Headers whose value is a comma-separated list that may also be spread over several lines;
+ * the stack splits them. Others (From, To, Call-ID, CSeq...) are single-valued and several
+ * lines of them make a message invalid.
+ */
+export const SINGLE_VALUED = new Set([
+  'from', 'to', 'call-id', 'cseq', 'max-forwards', 'content-length', 'content-type', 'expires',
+  'min-expires', 'retry-after',
+]);

@@ -1,0 +1,19 @@
+import type { SipRequest } from '../message/message.js';
+import type { Source, Target } from '../transport/types.js';
+import type { TimerHeap } from './timers.js';
+import type { ServerTransaction } from './server.js';
+import type { ClientTransaction } from './client.js';
+
+/** What a transaction needs from the layer that owns it. */
+export interface TransactionContext {
+  readonly timers: TimerHeap;
+  readonly t1: number;
+  readonly t2: number;
+  readonly t4: number;
+  /** Sends a response towards where the request came from (RFC 3261 18.2.2, RFC 3581). */
+  sendResponse(buf: Buffer, request: SipRequest, source: Source, cb?: (err?: Error) => void): void;
+  /** Sends a request to a resolved target. */
+  sendRequest(buf: Buffer, target: Target, cb?: (err?: Error) => void): void;
+  removeServer(tx: ServerTransaction): void;
+  removeClient(tx: ClientTransaction): void;
+}

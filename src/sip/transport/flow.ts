@@ -1,0 +1,214 @@
+/**
+ * Connection-oriented flows (RFC 5626): one class per socket kind, all seen by the manager
+ * through the small Flow interface.
+ */
+import type { Socket } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import { WebSocket, type RawData } from 'ws';
+import { FramingError, PING, StreamFramer } from './framing.js';
+import { TransportError, type Source, type TransportProtocol } from './types.js';
+
+/** What a flow needs from its manager. */
+export interface FlowHost {
+  readonly maxMessageSize: number;
+  readonly idleTimeoutMs: number;
+  deliver(data: Buffer, source: Source): void;
+  flowClosed(flow: Flow): void;
+  error(err: TransportError): void;
+}
+
+export interface Flow {
+  readonly id: string;
+  readonly protocol: TransportProtocol;
+  /** `protocol|address|port` of the remote end, for reuse by address. */
+  readonly key: string;
+  write(data: Buffer, cb?: (err?: Error | null) => void): void;
+  /** Idempotent; the flow reports its end through FlowHost.flowClosed. */
+  close(): void;
+}
+
+const CRLF = Buffer.from('\r\n');
+const TEXT_FRAME = { binary: false } as const;
+
+let counter = 0;
+export function nextFlowId(protocol: TransportProtocol): string {
+  counter = (counter + 1) % Number.MAX_SAFE_INTEGER;
+  return `${protocol}:${counter}`;
+}
+
+export function remoteKey(protocol: TransportProtocol, address: string, port: number): string {
+  return `${protocol}|${address}|${port}`;
+}
+
+/** Dual-stack sockets report IPv4 peers as ::ffff:a.b.c.d; SIP wants the plain form. */
+export function plainAddress(a: string | undefined): string {
+  if (a === undefined) return '';
+  return a.startsWith('::ffff:') && a.indexOf('.') > 0 ? a.slice(7) : a;
+}
+
+/** A TCP or TLS connection carrying a framed byte stream. */
+export class StreamFlow implements Flow {
+  readonly id: string;
+  readonly protocol: TransportProtocol;
+  readonly key: string;
+  readonly #host: FlowHost;
+  readonly #socket: Socket;
+  readonly #framer: StreamFramer;
+  readonly #remoteAddress: string;
+  readonly #remotePort: number;
+  #source: Source | undefined;
+  #closed = false;
+  /** Writes made while an outbound connection is being set up; null once connected. */
+  #queue: [Buffer, ((err?: Error | null) => void) | undefined][] | null = null;
+  #lastError: Error | undefined;
+
+  /** For outbound flows, remote is the dialled target; inbound ones take it from the socket. */
+  constructor(host: FlowHost, socket: Socket, protocol: TransportProtocol, inbound: boolean,
+    remoteAddress?: string, remotePort?: number) {
+    this.#host = host;
+    this.#socket = socket;
+    this.protocol = protocol;
+    this.id = nextFlowId(protocol);
+    this.#remoteAddress = remoteAddress ?? plainAddress(socket.remoteAddress);
+    this.#remotePort = remotePort ?? socket.remotePort ?? 0;
+    this.key = remoteKey(protocol, this.#remoteAddress, this.#remotePort);
+    this.#framer = new StreamFramer(host.maxMessageSize);
+    socket.setNoDelay(true);
+    if (inbound && host.idleTimeoutMs > 0) {
+      socket.setTimeout(host.idleTimeoutMs);
+      socket.on('timeout', () => socket.destroy());
+    }
+    if (!inbound) {
+      this.#queue = [];
+      socket.once(protocol === 'tls' ? 'secureConnect' : 'connect', () => this.#flush());
+    }
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      this.#lastError = err;
+      host.error(new TransportError(err.code ?? 'socket', `${this.id} ${this.key}: ${err.message}`));
+    });
+    socket.on('close', () => {
+      this.#closed = true;
+      const queue = this.#queue;
+      this.#queue = null;
+      if (queue !== null && queue.length > 0) {
+        // The connection never came up: fail the queued sends with the reason it did not.
+        const err = this.#lastError ?? new TransportError('flow-gone', `${this.id} closed before connecting`);
+        for (const [, cb] of queue) cb?.(err);
+      }
+      host.flowClosed(this);
+    });
+  }
+
+  write(data: Buffer, cb?: (err?: Error | null) => void): void {
+    if (this.#closed || this.#socket.destroyed) {
+      if (cb) process.nextTick(cb, new TransportError('flow-gone', `${this.id} is closed`));
+      return;
+    }
+    if (this.#queue !== null) this.#queue.push([data, cb]);
+    else this.#socket.write(data, cb);
+  }
+
+  #flush(): void {
+    const queue = this.#queue;
+    this.#queue = null;
+    if (queue === null) return;
+    for (const [data, cb] of queue) this.#socket.write(data, cb);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#socket.destroy();
+  }
+
+  #onData(chunk: Buffer): void {
+    try {
+      for (const msg of this.#framer.push(chunk)) {
+        if (msg === PING) this.#socket.write(CRLF);
+        else this.#host.deliver(msg, this.#source ?? this.#makeSource());
+      }
+    } catch (err) {
+      if (!(err instanceof FramingError)) throw err;
+      this.#host.error(new TransportError(err.code, `${this.id} ${this.key}: ${err.message}; closing`));
+      this.close();
+    }
+  }
+
+  #makeSource(): Source {
+    this.#source = Object.freeze({
+      protocol: this.protocol,
+      address: this.#remoteAddress,
+      port: this.#remotePort,
+      localAddress: plainAddress(this.#socket.localAddress),
+      localPort: this.#socket.localPort ?? 0,
+      flowId: this.id,
+    });
+    return this.#source;
+  }
+}
+
+/** An RFC 7118 WebSocket connection: one WS message is one SIP message. */
+export class WsFlow implements Flow {
+  readonly id: string;
+  readonly protocol: TransportProtocol;
+  readonly key: string;
+  readonly #ws: WebSocket;
+  readonly #source: Source;
+  #closed = false;
+
+  constructor(host: FlowHost, ws: WebSocket, socket: Socket, req: IncomingMessage, protocol: TransportProtocol) {
+    this.#ws = ws;
+    this.protocol = protocol;
+    this.id = nextFlowId(protocol);
+    const address = plainAddress(req.socket.remoteAddress);
+    const port = req.socket.remotePort ?? 0;
+    this.key = remoteKey(protocol, address, port);
+    this.#source = Object.freeze({
+      protocol, address, port,
+      localAddress: plainAddress(req.socket.localAddress),
+      localPort: req.socket.localPort ?? 0,
+      flowId: this.id,
+    });
+    // ws clears the socket timeout when it adopts the socket, so set ours afterwards.
+    if (host.idleTimeoutMs > 0) {
+      socket.setTimeout(host.idleTimeoutMs);
+      socket.on('timeout', () => ws.terminate());
+    }
+    ws.on('message', (data: RawData) => {
+      const buf = data as Buffer;
+      if (buf.length === 0 || isOnlyCrlf(buf)) return;
+      host.deliver(buf, this.#source);
+    });
+    ws.on('error', (err: Error & { code?: string }) => {
+      const code = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'oversize' : (err.code ?? 'ws');
+      host.error(new TransportError(code, `${this.id} ${this.key}: ${err.message}`));
+    });
+    ws.on('close', () => {
+      this.#closed = true;
+      host.flowClosed(this);
+    });
+  }
+
+  write(data: Buffer, cb?: (err?: Error | null) => void): void {
+    if (this.#closed || this.#ws.readyState !== WebSocket.OPEN) {
+      if (cb) process.nextTick(cb, new TransportError('flow-gone', `${this.id} is closed`));
+      return;
+    }
+    this.#ws.send(data, TEXT_FRAME, cb);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#ws.terminate();
+  }
+}
+
+export function isOnlyCrlf(buf: Buffer): boolean {
+  for (let i = 0; i < buf.length; i++) {
+    const c = buf[i];
+    if (c !== 13 && c !== 10) return false;
+  }
+  return true;
+}

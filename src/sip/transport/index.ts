@@ -1,0 +1,3 @@
+export * from './types.js';
+export { TransportManager } from './manager.js';
+export { StreamFramer, FramingError, PING } from './framing.js';

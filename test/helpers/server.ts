@@ -1,0 +1,43 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig, type Config } from '../../src/core/config/index.js';
+import { createTestLogger, type TestLogger } from '../../src/core/logger.js';
+import { Server } from '../../src/server.js';
+
+export interface TestServer {
+  server: Server;
+  config: Config;
+  logger: TestLogger;
+  dir: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A node on loopback with the demo users 201..210 (passwords demo201...), its SQLite file in a
+ * fresh temporary folder. `yaml` is appended to the generated document's top level, so a test
+ * can override sections (keys it sets must not already be in the base text below).
+ */
+export async function startServer(opts: { udp: number; tcp?: number; ws?: number; yaml?: string; dir?: string; users?: string }): Promise<TestServer> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'pbx-test-'));
+  const listen = [`    - { transport: udp, address: 127.0.0.1, port: ${opts.udp} }`];
+  if (opts.tcp) listen.push(`    - { transport: tcp, address: 127.0.0.1, port: ${opts.tcp} }`);
+  if (opts.ws) listen.push(`    - { transport: ws, address: 127.0.0.1, port: ${opts.ws} }`);
+  const users = opts.users ?? Array.from({ length: 10 }, (_, i) => `  - { extension: "${201 + i}", password: demo${201 + i} }`).join('\n');
+  const text = [
+    'sip:',
+    '  domain: 127.0.0.1',
+    '  listen:',
+    ...listen,
+    `storage: { path: ${JSON.stringify(join(dir, 'pbx.sqlite'))} }`,
+    'log: { level: debug }',
+    'users:',
+    users,
+    opts.yaml ?? '',
+  ].join('\n');
+  const config = parseConfig(text, 'test');
+  const logger = createTestLogger('debug');
+  const server = new Server(config, logger);
+  await server.start();
+  return { server, config, logger, dir, close: () => server.close() };
+}

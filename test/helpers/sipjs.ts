@@ -1,0 +1,50 @@
+import { WebSocket } from 'ws';
+import { Registerer, RegistererState, UserAgent } from 'sip.js';
+
+// SIP.js's web transport opens `new WebSocket(url, 'sip')`; Node 20 has no global one.
+(globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
+
+export interface WsPhone {
+  ua: UserAgent;
+  registerer: Registerer;
+  /** Un-registers and stops cleanly. */
+  stop(): Promise<void>;
+  /** Drops the WebSocket without un-registering, as a browser tab that is closed. */
+  stopAbruptly(): Promise<void>;
+}
+
+/** A SIP.js user agent that registers over WebSocket with RFC 5626 outbound (reg-id 1). */
+export async function registerOverWebSocket(o: { url: string; user: string; password: string; domain: string; expires?: number }): Promise<WsPhone> {
+  const ua = new UserAgent({
+    uri: UserAgent.makeURI(`sip:${o.user}@${o.domain}`),
+    transportOptions: { server: o.url, traceSip: false },
+    authorizationUsername: o.user,
+    authorizationPassword: o.password,
+    logLevel: 'error',
+    logBuiltinEnabled: false,
+  });
+  await ua.start();
+  const registerer = new Registerer(ua, { expires: o.expires ?? 600, regId: 1 });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('SIP.js did not register within 10 s')), 10_000);
+    registerer.stateChange.addListener((s) => {
+      if (s === RegistererState.Registered) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    registerer.register({ requestDelegate: { onReject: (r) => reject(new Error(`REGISTER rejected: ${r.message.statusCode}`)) } }).catch(reject);
+  });
+  return {
+    ua,
+    registerer,
+    stop: async () => {
+      await registerer.unregister().catch(() => undefined);
+      await ua.stop();
+    },
+    stopAbruptly: async () => {
+      // Close the socket under SIP.js's feet: no un-REGISTER goes out.
+      await ua.transport.disconnect();
+    },
+  };
+}

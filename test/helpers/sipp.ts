@@ -1,0 +1,83 @@
+/**
+ * Test helper: run sipp and wait for it. Always adds `-nostdin -timeout N -timeout_error`
+ * (sipp does not stop by itself on hung calls otherwise) and kills it after timeoutMs as a last
+ * resort. Resolves with the exit code (0 = all calls ok, 1 = some failed, 255 = fatal/timeout).
+ *
+ *   const r = await runSipp(['127.0.0.1:5080', '-sf', scenario, '-m', '1'], { timeoutMs: 30_000 });
+ *   const uas = startSipp([...]);  ...;  await uas.stop();
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** Folder of the shared, tested peer recipes (../shared/peers from the repository root). */
+export const PEERS = new URL('../../../shared/peers/', import.meta.url).pathname;
+export const SCENARIOS = join(PEERS, 'scenarios');
+
+export interface SippResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** Every message sent and received, when `trace` was asked for. */
+  messages: string;
+}
+
+export interface SippOptions {
+  /** Overall limit; sipp gets -timeout of this (in s) and is SIGKILLed 5 s later. Default 30 s. */
+  timeoutMs?: number;
+  cwd?: string;
+  /** Trace every message (-trace_msg) and return the trace as `messages`. */
+  trace?: boolean;
+}
+
+export interface SippRun {
+  proc: ChildProcess;
+  done: Promise<SippResult>;
+  /** Ends sipp (SIGTERM) and waits for it. */
+  stop(): Promise<SippResult>;
+}
+
+export function startSipp(args: string[], o: SippOptions = {}): SippRun {
+  const timeoutMs = o.timeoutMs ?? 30_000;
+  const cwd = o.cwd ?? mkdtempSync(join(tmpdir(), 'sipp-'));
+  const msgFile = join(cwd, 'messages.log');
+  const all = [...args, '-nostdin', '-timeout', `${Math.ceil(timeoutMs / 1000)}s`, '-timeout_error'];
+  if (o.trace) all.push('-trace_msg', '-message_file', msgFile);
+  const proc = spawn('sipp', all, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const messages = () => {
+    try {
+      return o.trace ? readFileSync(msgFile, 'utf8') : '';
+    } catch {
+      return '';
+    }
+  };
+  const done = new Promise<SippResult>((resolve) => {
+    const killer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs + 5000);
+    proc.on('error', (e) => {
+      clearTimeout(killer);
+      resolve({ code: -1, signal: null, stdout, stderr: `${stderr}sipp could not start (is sip-tester installed?): ${String(e)}`, messages: '' });
+    });
+    proc.on('close', (code, signal) => {
+      clearTimeout(killer);
+      resolve({ code, signal, stdout, stderr, messages: messages() });
+    });
+  });
+  return {
+    proc,
+    done,
+    stop: () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      return done;
+    },
+  };
+}
+
+export function runSipp(args: string[], o: SippOptions = {}): Promise<SippResult> {
+  return startSipp(args, o).done;
+}
