@@ -11,6 +11,8 @@
 #include <condition_variable>
 #include <cstring>
 #include <ctime>
+#include <pthread.h>
+#include <sched.h>
 #include <random>
 
 namespace pbx {
@@ -73,7 +75,9 @@ static int bindUdp(const std::string& addr, uint16_t port) {
   sa.sin_port = htons(port);
   inet_pton(AF_INET, addr.c_str(), &sa.sin_addr);
   if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) {
+    int e = errno;  // close() may overwrite it; the caller needs bind's reason
     ::close(fd);
+    errno = e;
     return -1;
   }
   return fd;
@@ -165,6 +169,12 @@ void Engine::resetStats() {
 
 void Engine::run() {
   tid_ = pid_t(syscall(SYS_gettid));
+  if (opts_.rtPriority > 0) {
+    // Like other PBX media engines: the frame clock must not wait behind ordinary work.
+    sched_param sp{};
+    sp.sched_priority = opts_.rtPriority;
+    realtime_ = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
+  }
   int64_t next = monoNs() + kTickNs;
   auto arm = [this](int64_t at) {
     itimerspec its{};
@@ -223,6 +233,11 @@ void Engine::tick(int64_t now) {
   for (auto& [id, ep] : endpoints) {
     Endpoint* e = ep.get();
     if (e->dtmfActive || !e->dtmfQueue.empty()) dtmfSendTick(e);
+    // An event whose end packets were all lost is reported once it has been quiet for 300 ms.
+    if (e->dtmfSeen && !e->dtmfReported && now - e->dtmfLastNs > 300000000LL) {
+      e->dtmfReported = true;
+      emit(Event{"dtmf", e->id, "0123456789*#ABCD"[e->dtmfLastEvent & 15], e->dtmfLastDur / 8, "", {}});
+    }
     if (e->timeoutNs > 0 && e->hasRemote && !e->timedOut && e->lastRxNs > 0 && now - e->lastRxNs > e->timeoutNs) {
       e->timedOut = true;
       emit(Event{"timeout", e->id, int32_t((now - e->lastRxNs) / 1000000), 0, "", {}});

@@ -55,6 +55,8 @@ struct Endpoint {
   uint16_t port = 0;
   sockaddr_in remote{}, remoteRtcp{};
   bool hasRemote = false, latching = true, rtcpMux = false;
+  bool latched = false;         // a source has been confirmed; strangers can't take the stream over
+  int64_t lastFromRemoteNs = 0;
   int pt = 0, tePt = 101;
   int64_t timeoutNs = 0, lastRxNs = 0;
   bool timedOut = false;
@@ -75,11 +77,13 @@ struct Endpoint {
   double jitter = 0;
   int64_t lastTransit = 0;
   uint32_t lastSrMid = 0;
-  int64_t lastSrNs = 0, nextRtcpNs = 0;
+  int64_t lastSrNs = 0, nextRtcpNs = 0, rtcpWindowNs = 0;
+  int rtcpWindowCount = 0;
   // DTMF receive: one event per RTP timestamp
   uint32_t dtmfTs = 0;
   bool dtmfSeen = false, dtmfReported = false;
   int dtmfLastEvent = 0, dtmfLastDur = 0;
+  int64_t dtmfLastNs = 0;
   // DTMF send
   std::string dtmfQueue;
   int dtmfDurSamples = 800, dtmfElapsed = 0, dtmfEnds = 0, dtmfGap = 0;
@@ -138,7 +142,11 @@ struct Recorder {
   std::vector<int16_t> pending;
   Endpoint* ep = nullptr;
   Conference* conf = nullptr;
+  bool rtpStarted = false;
+  uint32_t rtpSsrc = 0, rtpNextTs = 0;
   void append(const int16_t* s, size_t n);
+  // Received RTP: keeps the timeline (silence for lost packets, late/duplicate packets dropped).
+  void appendRtp(uint32_t ssrc, uint32_t ts, const int16_t* s, size_t n);
   void flush(int64_t now, bool force);
   void close();
 };
@@ -147,6 +155,7 @@ struct EngineOptions {
   std::string address = "127.0.0.1";
   int portMin = 20000, portMax = 30000;
   int rtcpIntervalMs = 5000;
+  int rtPriority = 0;  // > 0: run the media thread SCHED_FIFO at this priority (needs CAP_SYS_NICE)
 };
 
 class Engine {
@@ -164,6 +173,7 @@ class Engine {
   // query run synchronously on the media thread (stats); blocks the caller for at most ~1 tick
   bool query(std::function<void()> fn, int timeoutMs = 2000);
   pid_t tid() const { return tid_.load(); }
+  bool realtime() const { return realtime_.load(); }
 
   // media thread API (called from commands)
   std::unordered_map<uint32_t, std::unique_ptr<Endpoint>> endpoints;
@@ -206,6 +216,7 @@ class Engine {
   std::thread thread_;
   std::atomic<bool> running_{false};
   std::atomic<pid_t> tid_{0};
+  std::atomic<bool> realtime_{false};
   std::atomic<uint32_t> idSeq_{0};
   int epfd_ = -1, evfd_ = -1, timerfd_ = -1;
   int nextPort_;

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <cstddef>
+#include <algorithm>
 
 namespace pbx {
 
@@ -88,7 +89,8 @@ inline void decodeFrame(int pt, const uint8_t* in, int16_t* out, size_t n) {
   for (size_t i = 0; i < n; i++) out[i] = t[in[i]];
 }
 
-inline int16_t sat16(int32_t v) { return static_cast<int16_t>(v > 32767 ? 32767 : (v < -32768 ? -32768 : v)); }
+// Branch-free form so the compiler can vectorize the mix loops.
+inline int16_t sat16(int32_t v) { return static_cast<int16_t>(std::min(32767, std::max(-32768, v))); }
 
 // Mix-minus over n inputs of len samples: sum[] = sum of all inputs (int32), out[i] = sat(sum - in[i]).
 // A null input counts as silence; a null output is skipped (e.g. a player has no output).
@@ -100,11 +102,12 @@ inline void mixMinus(const int16_t* const* in, int16_t* const* out, int n, int32
     for (size_t s = 0; s < len; s++) sum[s] += x[s];
   }
   for (int i = 0; i < n; i++) {
-    int16_t* y = out[i];
+    int16_t* __restrict y = out[i];
     if (!y) continue;
-    const int16_t* x = in[i];
-    if (x) for (size_t s = 0; s < len; s++) y[s] = sat16(sum[s] - x[s]);
-    else for (size_t s = 0; s < len; s++) y[s] = sat16(sum[s]);
+    const int16_t* __restrict x = in[i];
+    const int32_t* __restrict t = sum;
+    if (x) for (size_t s = 0; s < len; s++) y[s] = sat16(t[s] - x[s]);
+    else for (size_t s = 0; s < len; s++) y[s] = sat16(t[s]);
   }
 }
 

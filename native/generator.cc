@@ -1,6 +1,8 @@
 #include "generator.h"
 #include <arpa/inet.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cstring>
@@ -34,7 +36,8 @@ Generator::~Generator() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void Generator::start(const std::vector<uint16_t>& ports, int pt, const std::vector<uint8_t>& payload, int groups) {
+void Generator::start(const std::vector<uint16_t>& ports, int pt, const std::vector<uint8_t>& payload, int groups, int rtPriority) {
+  rtPriority_ = rtPriority;
   stop();
   ports_ = ports;
   payload_ = payload;
@@ -51,6 +54,13 @@ void Generator::stop() {
 }
 
 void Generator::run() {
+  if (rtPriority_ > 0) {
+    // The load generator must not be the bottleneck it measures: keep it off the run queue of
+    // ordinary processes too (below the media thread's priority).
+    sched_param sp{};
+    sp.sched_priority = rtPriority_;
+    pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+  }
   size_t n = ports_.size(), plen = payload_.size();
   std::vector<uint8_t> bufs(n * (12 + plen));
   std::vector<sockaddr_in> dst(n);

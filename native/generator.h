@@ -15,7 +15,7 @@ class Generator {
   ~Generator();
   int port() const { return port_; }
   bool ok() const { return fd_ >= 0; }
-  void start(const std::vector<uint16_t>& ports, int pt, const std::vector<uint8_t>& payload, int groups);
+  void start(const std::vector<uint16_t>& ports, int pt, const std::vector<uint8_t>& payload, int groups, int rtPriority = 0);
   void pause() { sending_ = false; }
   void stop();
   std::atomic<uint64_t> sent{0}, received{0}, errors{0};
@@ -26,7 +26,7 @@ class Generator {
   uint32_t addr_ = 0;
   std::vector<uint16_t> ports_;
   std::vector<uint8_t> payload_;
-  int pt_ = 0, groups_ = 4;
+  int pt_ = 0, groups_ = 4, rtPriority_ = 0;
   std::atomic<bool> running_{false}, sending_{false};
   std::thread thread_;
 };

@@ -145,6 +145,18 @@ int openWav(const std::string& path) {
 
 void Recorder::append(const int16_t* s, size_t n) { pending.insert(pending.end(), s, s + n); }
 
+void Recorder::appendRtp(uint32_t ssrc, uint32_t ts, const int16_t* s, size_t n) {
+  if (rtpStarted && ssrc == rtpSsrc) {
+    int32_t gap = int32_t(ts - rtpNextTs);
+    if (gap < 0) return;  // late or duplicate: its place in the file is already written
+    if (gap > 0 && gap <= 8000) pending.insert(pending.end(), size_t(gap), int16_t(0));
+  }
+  rtpStarted = true;
+  rtpSsrc = ssrc;
+  rtpNextTs = ts + uint32_t(n);
+  append(s, n);
+}
+
 // Data goes out every tick; the header's sizes are rewritten twice a second, so a killed process
 // leaves a valid file missing at most the last half second.
 void Recorder::flush(int64_t now, bool force) {

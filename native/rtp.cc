@@ -90,13 +90,25 @@ void Engine::onReadable(Endpoint* ep, bool rtcp) {
 void Engine::onRtp(Endpoint* ep, const uint8_t* p, size_t len, const sockaddr_in& from, int64_t now) {
   if (len < 12 || (p[0] >> 6) != 2) { ep->dropped++; return; }
   size_t hdr = 12 + 4 * size_t(p[0] & 0x0F);
-  if ((p[0] & 0x10) && len >= hdr + 4) hdr += 4 + 4 * size_t(rd16(p + hdr + 2));
-  if (p[0] & 0x20) len -= p[len - 1];
+  if (p[0] & 0x10) {
+    if (len < hdr + 4) { ep->dropped++; return; }
+    hdr += 4 + 4 * size_t(rd16(p + hdr + 2));
+  }
+  if (p[0] & 0x20) {
+    if (p[len - 1] > len - 12) { ep->dropped++; return; }
+    len -= p[len - 1];
+  }
   if (hdr > len) { ep->dropped++; return; }
-  // Symmetric RTP: answer where packets really come from.
-  if (ep->latching && (!ep->hasRemote || !sameAddr(ep->remote, from))) {
+  // Symmetric RTP: answer where packets really come from. Once latched, another source takes
+  // over only after the latched one has been silent for a second (NAT rebinding), not at once.
+  if (ep->hasRemote && sameAddr(ep->remote, from)) {
+    ep->latched = true;
+    ep->lastFromRemoteNs = now;
+  } else if (ep->latching && (!ep->latched || now - ep->lastFromRemoteNs > 1000000000LL)) {
     ep->remote = from;
     ep->hasRemote = true;
+    ep->latched = true;
+    ep->lastFromRemoteNs = now;
     if (!ep->rtcpMux) {
       ep->remoteRtcp = from;
       ep->remoteRtcp.sin_port = htons(uint16_t(ntohs(from.sin_port) + 1));
@@ -153,7 +165,7 @@ void Engine::onRtp(Endpoint* ep, const uint8_t* p, size_t len, const sockaddr_in
   if (plen > sizeof scratch_ / 2) plen = sizeof scratch_ / 2;
   bool needPcm = ep->recorder || ep->part;
   if (needPcm) decodeFrame(pt, pay, scratch_, plen);
-  if (ep->recorder) ep->recorder->append(scratch_, plen);
+  if (ep->recorder) ep->recorder->appendRtp(ssrc, ts, scratch_, plen);
   if (ep->part) ep->part->jb.put(ssrc, ts, scratch_, int(plen));
   else if (ep->peer) relay(ep, ep->peer, p, len, hdr);
 }
@@ -257,6 +269,7 @@ void Engine::dtmfReceive(Endpoint* ep, const uint8_t* p, size_t len, uint32_t ts
   }
   ep->dtmfLastEvent = p[0];
   ep->dtmfLastDur = dur;
+  ep->dtmfLastNs = ep->lastRxNs;
   if (end && !ep->dtmfReported) {
     ep->dtmfReported = true;
     emit(Event{"dtmf", ep->id, digitChar(p[0]), dur / 8, "", {}});
@@ -300,11 +313,17 @@ void Engine::onRtcp(Endpoint* ep, const uint8_t* p, size_t len, const sockaddr_i
   if (len < 8 || (p[0] >> 6) != 2) return;
   ep->rtcpIn++;
   rxRtcp.fetch_add(1, std::memory_order_relaxed);
-  if (ep->latching && !ep->rtcpMux) ep->remoteRtcp = from;
+  if (ep->latching && !ep->rtcpMux && ep->hasRemote && from.sin_addr.s_addr == ep->remote.sin_addr.s_addr) ep->remoteRtcp = from;
   if (p[1] == 200 && len >= 28) {
     ep->lastSrMid = (rd32(p + 8) << 16) | (rd32(p + 12) >> 16);
     ep->lastSrNs = now;
   }
+  // Reports are rare; a flood must not flood JavaScript: at most 5 events per second per leg.
+  if (now - ep->rtcpWindowNs > 1000000000LL) {
+    ep->rtcpWindowNs = now;
+    ep->rtcpWindowCount = 0;
+  }
+  if (++ep->rtcpWindowCount > 5) return;
   Event ev{"rtcp", ep->id, 0, 0, "", {}};
   ev.data.assign(p, p + len);
   emit(std::move(ev));

@@ -2,7 +2,7 @@
 // A prebuild in prebuilds/<platform>-<arch>/ (prebuildify output) wins; otherwise node-gyp
 // rebuilds against the running node's own headers, so no download is ever needed.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,17 +15,28 @@ function fail(msg) {
   process.exit(1);
 }
 
+// An existing build is reused while no source is newer than it; otherwise a prebuild for this
+// platform (prebuilds/, from `npm run prebuildify`) is used; otherwise we compile.
+function upToDate() {
+  const built = join(root, 'build', 'Release', 'pbx_media.node');
+  if (!existsSync(built)) return false;
+  const sources = [join(root, 'binding.gyp'), ...readdirSync(join(root, 'native')).map((f) => join(root, 'native', f))];
+  const newest = Math.max(...sources.map((f) => statSync(f).mtimeMs));
+  return newest <= statSync(built).mtimeMs;
+}
+
 function hasPrebuild() {
+  if (existsSync(join(root, 'build'))) return false; // node-gyp-build prefers build/ over prebuilds/
   try {
     require('node-gyp-build').path(root);
-    return !process.argv.includes('--force');
+    return true;
   } catch {
     return false;
   }
 }
 
-if (hasPrebuild()) {
-  console.log('build-native: using existing build or prebuild (pass --force to rebuild)');
+if (!process.argv.includes('--force') && (upToDate() || hasPrebuild())) {
+  console.log('build-native: native engine up to date (pass --force to rebuild)');
   process.exit(0);
 }
 

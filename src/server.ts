@@ -4,15 +4,22 @@ import type { Logger } from './core/logger.js';
 import { getProfile } from './core/profiles.js';
 import { Store } from './core/store.js';
 import { LocationStore } from './features/registrar/location.js';
-import { Lockout } from './features/registrar/lockout.js';
+import { Lockout } from './core/security/lockout.js';
+import { Authenticator } from './core/security/authenticator.js';
 import { Registrar } from './features/registrar/registrar.js';
 import { DigestServer } from './sip/auth/digest.js';
+import { Calls, type CallUser } from './features/calls/calls.js';
+import { MediaEngine } from './media/index.js';
+import { musicOnHold } from './features/calls/tones.js';
 import type { SipRequest } from './sip/message/message.js';
+import { InviteServerTransaction } from './sip/transaction/server.js';
+import { openCallRecords, type CallRecords } from './features/cdr/index.js';
+import { readFileSync } from 'node:fs';
 import { SipStack } from './sip/stack.js';
 import type { ServerTransaction } from './sip/transaction/server.js';
 
 /** Methods this node answers; the stack refuses the rest with 405/501. */
-const METHODS = ['REGISTER', 'OPTIONS', 'INVITE', 'ACK', 'BYE', 'CANCEL'];
+const METHODS = ['REGISTER', 'OPTIONS', 'INVITE', 'ACK', 'BYE', 'CANCEL', 'INFO', 'UPDATE', 'REFER', 'NOTIFY'];
 
 /**
  * One node of the solution: the store, the SIP stack and the features, wired from one
@@ -25,6 +32,9 @@ export class Server {
   #stack: SipStack | undefined;
   #location: LocationStore | undefined;
   #registrar: Registrar | undefined;
+  #engine: MediaEngine | undefined;
+  #calls: Calls | undefined;
+  #records: CallRecords | undefined;
   #users = new Map<string, string>();
   #closed = false;
 
@@ -41,6 +51,21 @@ export class Server {
   get location(): LocationStore {
     if (!this.#location) throw new Error('server not started');
     return this.#location;
+  }
+
+  get calls(): Calls {
+    if (!this.#calls) throw new Error('server not started');
+    return this.#calls;
+  }
+
+  /** Call records (CDR) of this node. */
+  get records(): CallRecords {
+    if (!this.#records) throw new Error('server not started');
+    return this.#records;
+  }
+
+  get engine(): MediaEngine | undefined {
+    return this.#engine;
   }
 
   get registrar(): Registrar {
@@ -81,19 +106,21 @@ export class Server {
       logger: log,
       methods: METHODS,
       supported: ['path', 'outbound', 'replaces'],
-      accept: ['application/sdp'],
+      accept: ['application/sdp', 'application/dtmf-relay', 'application/dtmf', 'message/sipfrag'],
       onRequest: (req, tx) => this.#onRequest(req, tx),
+      onAck: (ack) => this.#calls?.onAck(ack),
+      onStrayResponse: (res) => this.#calls?.onStrayResponse(res),
       onFlowClosed: (flowId) => this.#location?.flowClosed(flowId),
     });
     this.#stack = stack;
 
     const domains = new Set<string>([c.sip.domain.toLowerCase(), 'localhost']);
     for (const l of c.sip.listen) domains.add(l.address.toLowerCase());
+    const auth = new Authenticator({ stack, digest, lockout, logger: log, password: (u) => this.#users.get(u) });
     this.#registrar = new Registrar({
       stack,
       location: this.#location,
-      digest,
-      lockout,
+      auth,
       logger: log,
       domains,
       minExpires: c.registrar.minExpires,
@@ -101,9 +128,28 @@ export class Server {
       defaultExpires: c.registrar.defaultExpires,
       maxContactsPerUser: c.registrar.maxContactsPerUser,
       userCapacity: profile.users,
-      password: (ext) => this.#users.get(ext),
+      isUser: (ext) => this.#users.has(ext),
     });
     this.#location.onRemoved = (b, why) => log.info(`binding removed (${why})`, { aor: b.aor, contact: b.contact });
+
+    this.#engine = new MediaEngine({ address: c.media.address, portMin: c.media.portMin, portMax: c.media.portMax });
+    this.#records = await openCallRecords(c.cdr, this.#store, log);
+    const records = this.#records;
+    const users = new Map<string, CallUser>(c.users.map((u) => [u.extension, { extension: u.extension, name: u.name, media: u.media }]));
+    const location = this.#location;
+    this.#calls = new Calls({
+      stack,
+      engine: this.#engine,
+      auth,
+      logger: log,
+      domain: c.sip.domain,
+      users,
+      locate: (ext) => location.lookup(ext),
+      maxCalls: c.calls.maxChannels ?? profile.sipTrunkChannels,
+      ringTimeoutMs: c.calls.ringTimeoutSeconds * 1000,
+      musicOnHold: c.calls.musicOnHold ? { wav: readFileSync(c.calls.musicOnHold) } : musicOnHold(),
+      onRecord: (r) => records.record(r),
+    });
 
     try {
       await stack.start();
@@ -136,15 +182,23 @@ export class Server {
         return;
       }
       default:
-        // Calls land with the calls feature; until then a clear refusal.
-        stack.respond(tx, stack.createResponse(req, req.method === 'INVITE' ? 480 : 481, req.method === 'INVITE' ? 'Temporarily Unavailable (calls not enabled on this node)' : undefined));
+        if (req.to.tag !== undefined) {
+          if (!this.#calls!.onInDialog(req, tx)) stack.respond(tx, stack.createResponse(req, 481));
+        } else if (req.method === 'INVITE' && tx instanceof InviteServerTransaction) {
+          this.#calls!.onInvite(req, tx);
+        } else {
+          stack.respond(tx, stack.createResponse(req, req.method === 'BYE' || req.method === 'INFO' || req.method === 'UPDATE' ? 481 : 405));
+        }
     }
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#calls?.close();
+    await this.#records?.close();
     await this.#stack?.close();
+    this.#engine?.close();
     this.#location?.close();
     this.#store?.close();
     this.#log.info('server stopped', { node: this.config.node.name });

@@ -37,9 +37,10 @@ export class Children<T extends { readonly id: number; close(): void }> {
   }
 }
 
-type EventMapOf<E> = { [K in keyof E]: E[K] extends unknown[] ? E[K] : never };
+/** Event map of a media object (event name -> listener arguments) plus 'close', common to all. */
+export type WithClose<E> = { [K in keyof E | 'close']: K extends keyof E ? E[K] : [] };
 
-export abstract class MediaObject<E extends Record<string, unknown[]>> extends EventEmitter<EventMapOf<E & { close: [] }>> {
+export abstract class MediaObject<E extends Record<keyof E, unknown[]>> extends EventEmitter<WithClose<E>> {
   readonly id: number;
   readonly #ctx: EngineContext;
   #closed = false;

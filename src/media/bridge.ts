@@ -2,7 +2,7 @@
 import { MediaObject, type EngineContext } from './base.js';
 import type { Endpoint } from './endpoint.js';
 
-export class Bridge extends MediaObject<Record<string, never>> {
+export class Bridge extends MediaObject<{ close: [] }> {
   readonly a: Endpoint;
   readonly b: Endpoint;
 

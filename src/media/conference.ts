@@ -19,7 +19,7 @@ export interface ParticipantOptions {
   muted?: boolean;
 }
 
-export interface ConferenceEvents extends Record<string, unknown[]> {
+export interface ConferenceEvents {
   /** Talker detection with hysteresis (on after 60 ms of voice, off after 500 ms of quiet). */
   talker: [{ endpoint: Endpoint; talking: boolean }];
 }

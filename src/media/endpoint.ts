@@ -36,7 +36,7 @@ export interface DtmfEvent {
   durationMs: number;
 }
 
-export interface EndpointEvents extends Record<string, unknown[]> {
+export interface EndpointEvents {
   dtmf: [DtmfEvent];
   timeout: [{ silentMs: number }];
   rtcp: [{ buffer: Buffer; report: RtcpReport; quality: LegQuality }];

@@ -15,6 +15,12 @@ export interface MediaEngineOptions {
   portMax: number;
   /** Interval of RTCP reports per endpoint, ms (default 5000). */
   rtcpIntervalMs?: number;
+  /**
+   * Run the media thread SCHED_FIFO at this priority (1..99; needs root or CAP_SYS_NICE), so the
+   * 20 ms clock keeps time on a busy host. 0 = ordinary scheduling (default). Not granted: ignored,
+   * see stats().realtime.
+   */
+  realtimePriority?: number;
 }
 
 export interface EngineStats extends NativeEngineStats {
@@ -52,12 +58,24 @@ export class MediaEngine {
     checkInt('options.portMin', options.portMin, 1024, 65534);
     checkInt('options.portMax', options.portMax, options.portMin + 1, 65535);
     if (options.rtcpIntervalMs !== undefined) checkInt('options.rtcpIntervalMs', options.rtcpIntervalMs, 100, 60_000);
+    if (options.realtimePriority !== undefined) checkInt('options.realtimePriority', options.realtimePriority, 0, 99);
     this.address = options.address;
     const routes = this.#routes;
-    this.#native = new (native().Engine)(
-      { address: options.address, portMin: options.portMin, portMax: options.portMax, rtcpIntervalMs: options.rtcpIntervalMs },
-      (type, id, a, b, data) => routes.get(id)?.(type, a, b, data),
-    );
+    const Engine = native().Engine;
+    try {
+      this.#native = new Engine(
+        {
+          address: options.address,
+          portMin: options.portMin,
+          portMax: options.portMax,
+          rtcpIntervalMs: options.rtcpIntervalMs,
+          realtimePriority: options.realtimePriority,
+        },
+        (type, id, a, b, data) => routes.get(id)?.(type, a, b, data),
+      );
+    } catch (e) {
+      throw new MediaError('EADDRNOTAVAIL', (e as Error).message, { cause: e });
+    }
     const nat = this.#native;
     this.#ctx = {
       native: nat,

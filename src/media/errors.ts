@@ -1,5 +1,5 @@
 /** Error codes of the media layer. */
-export type MediaErrorCode = 'ECLOSED' | 'ENOPORT' | 'EBUSY' | 'EIO' | 'EFORMAT' | 'ENOTFOUND';
+export type MediaErrorCode = 'ECLOSED' | 'ENOPORT' | 'EBUSY' | 'EIO' | 'EFORMAT' | 'ENOTFOUND' | 'EADDRNOTAVAIL';
 
 export class MediaError extends Error {
   readonly code: MediaErrorCode;

@@ -31,6 +31,8 @@ export interface NativeEngineStats {
   lostTicks: number;
   lateMaxNs: number;
   mediaTid: number;
+  /** The media thread runs SCHED_FIFO (realtimePriority was granted). */
+  realtime: boolean;
   /** Frame-clock lateness histogram: bucket i counts ticks late by [i*100us, (i+1)*100us); 63 = more. */
   lateHist100us: number[];
 }
@@ -75,7 +77,7 @@ export interface NativeEngine {
 
 export interface NativeGenerator {
   readonly port: number;
-  start(ports: number[], pt: number, payload: Uint8Array, groups: number): void;
+  start(ports: number[], pt: number, payload: Uint8Array, groups: number, rtPriority?: number): void;
   pause(): void;
   stop(): void;
   stats(): { sent: number; received: number; errors: number };
@@ -83,7 +85,7 @@ export interface NativeGenerator {
 
 export interface NativeBinding {
   Engine: new (
-    o: { address: string; portMin: number; portMax: number; rtcpIntervalMs?: number },
+    o: { address: string; portMin: number; portMax: number; rtcpIntervalMs?: number; realtimePriority?: number },
     onEvent: NativeEventHandler,
   ) => NativeEngine;
   Generator: new (address: string) => NativeGenerator;

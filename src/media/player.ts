@@ -15,7 +15,7 @@ export interface PlayOptions {
   loop?: boolean;
 }
 
-export interface PlayerEvents extends Record<string, unknown[]> {
+export interface PlayerEvents {
   /** Playback finished by itself (completed = true) or was stopped/replaced (false). */
   end: [{ completed: boolean }];
 }

@@ -2,7 +2,7 @@
 import { MediaObject, type EngineContext } from './base.js';
 import { MediaError } from './errors.js';
 
-export interface RecorderEvents extends Record<string, unknown[]> {
+export interface RecorderEvents {
   /** The file is complete and closed. */
   end: [{ path: string; samples: number }];
 }

@@ -117,6 +117,20 @@ export class Baresip {
     }
   }
 
+  /** Waits until baresip's log matches `re` (events sent before ctrl_tcp connected are lost). */
+  async waitLog(re: RegExp, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!re.test(this.log())) {
+      if (Date.now() > deadline) throw new Error(`baresip: log did not show ${re} within ${timeoutMs} ms:\n${this.log().slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Waits for the registration (in the log, so a REGISTER_OK before ctrl_tcp connected counts). */
+  waitRegistered(timeoutMs = 10_000): Promise<void> {
+    return this.waitLog(/registered successfully/, timeoutMs);
+  }
+
   log(): string {
     const f = join(this.dir, 'log');
     return existsSync(f) ? readFileSync(f, 'utf8') : '';

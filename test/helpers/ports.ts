@@ -4,7 +4,7 @@
  * number (keep a list in the comment below).
  *
  * Blocks in use: 1 sip/transport, 2 sip/transaction, 3 registrar, 4 registrar-peers,
- * 5 rfc4475, 6 websocket, 10-19 media tests, 20-29 reserved.
+ * 5 rfc4475, 6 websocket, 10-19 media tests, 20-29 reserved, 30 cdr.
  */
 export function portBlock(block: number): (offset: number) => number {
   if (!Number.isInteger(block) || block < 0 || block > 150) throw new TypeError('block: integer 0..150');

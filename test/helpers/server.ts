@@ -18,7 +18,7 @@ export interface TestServer {
  * fresh temporary folder. `yaml` is appended to the generated document's top level, so a test
  * can override sections (keys it sets must not already be in the base text below).
  */
-export async function startServer(opts: { udp: number; tcp?: number; ws?: number; yaml?: string; dir?: string; users?: string }): Promise<TestServer> {
+export async function startServer(opts: { udp: number; tcp?: number; ws?: number; yaml?: string; dir?: string; users?: string; domain?: string }): Promise<TestServer> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'pbx-test-'));
   const listen = [`    - { transport: udp, address: 127.0.0.1, port: ${opts.udp} }`];
   if (opts.tcp) listen.push(`    - { transport: tcp, address: 127.0.0.1, port: ${opts.tcp} }`);
@@ -26,7 +26,7 @@ export async function startServer(opts: { udp: number; tcp?: number; ws?: number
   const users = opts.users ?? Array.from({ length: 10 }, (_, i) => `  - { extension: "${201 + i}", password: demo${201 + i} }`).join('\n');
   const text = [
     'sip:',
-    '  domain: 127.0.0.1',
+    `  domain: ${opts.domain ?? '127.0.0.1'}`,
     '  listen:',
     ...listen,
     `storage: { path: ${JSON.stringify(join(dir, 'pbx.sqlite'))} }`,

@@ -11,17 +11,19 @@ export interface WsPhone {
   stop(): Promise<void>;
   /** Drops the WebSocket without un-registering, as a browser tab that is closed. */
   stopAbruptly(): Promise<void>;
+  /** Frees whatever SIP.js still holds (timers, sockets); use after stopAbruptly. */
+  dispose(): Promise<void>;
 }
 
 /** A SIP.js user agent that registers over WebSocket with RFC 5626 outbound (reg-id 1). */
 export async function registerOverWebSocket(o: { url: string; user: string; password: string; domain: string; expires?: number }): Promise<WsPhone> {
   const ua = new UserAgent({
     uri: UserAgent.makeURI(`sip:${o.user}@${o.domain}`),
-    transportOptions: { server: o.url, traceSip: false },
+    transportOptions: { server: o.url, traceSip: !!process.env.TRACE_SIP },
     authorizationUsername: o.user,
     authorizationPassword: o.password,
-    logLevel: 'error',
-    logBuiltinEnabled: false,
+    logLevel: process.env.TRACE_SIP ? 'log' : 'error',
+    logBuiltinEnabled: !!process.env.TRACE_SIP,
   });
   await ua.start();
   const registerer = new Registerer(ua, { expires: o.expires ?? 600, regId: 1 });
@@ -45,6 +47,15 @@ export async function registerOverWebSocket(o: { url: string; user: string; pass
     stopAbruptly: async () => {
       // Close the socket under SIP.js's feet: no un-REGISTER goes out.
       await ua.transport.disconnect();
+    },
+    dispose: async () => {
+      await Promise.race([
+        (async () => {
+          await registerer.dispose().catch(() => undefined);
+          await ua.stop().catch(() => undefined);
+        })(),
+        new Promise((r) => setTimeout(r, 2000)),
+      ]);
     },
   };
 }

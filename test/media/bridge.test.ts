@@ -11,7 +11,7 @@ import { sippStreamCall } from '../helpers/sipp-media.js';
 import { hasTone, lacksTone, toneRatio } from '../helpers/tone.js';
 
 const port = portBlock(10);
-// offsets: 0..39 engine range A, 40..79 engine range B, 100.. sipp
+// offsets: 0..59 engine ranges, 60..99 own peers, 100..159 sipp
 const ADDR = '127.0.0.1';
 
 function checkStream(t: import('ava').ExecutionContext, peer: RtpPeer, pt: number) {
@@ -23,24 +23,27 @@ function checkStream(t: import('ava').ExecutionContext, peer: RtpPeer, pt: numbe
   t.is(jumps, 0, 'sequence numbers continuous');
 }
 
-for (const [name, codecB, ptB, raw] of [
-  ['PCMU -> PCMU', 'PCMU', 0, 'ulaw-raw'],
-  ['PCMU -> PCMA (transcoded)', 'PCMA', 8, 'ulaw-raw'],
+// [name, codec of A (what sipp sends), codec of B (what the far end of B gets), sipp file, port offset]
+for (const [name, codecA, codecB, raw, base] of [
+  ['PCMU -> PCMU', 'PCMU', 'PCMU', 'ulaw-raw', 0],
+  ['PCMU -> PCMA (transcoded)', 'PCMU', 'PCMA', 'ulaw-raw', 20],
+  ['PCMA -> PCMU (transcoded)', 'PCMA', 'PCMU', 'alaw-raw', 40],
 ] as const) {
   test.serial(`sipp tone through a ${name} bridge arrives as the tone`, async (t) => {
-    const base = codecB === 'PCMU' ? 0 : 40;
-    const engine = new MediaEngine({ address: ADDR, portMin: port(base), portMax: port(base + 39) });
+    const ptA = codecA === 'PCMU' ? 0 : 8;
+    const ptB = codecB === 'PCMU' ? 0 : 8;
+    const engine = new MediaEngine({ address: ADDR, portMin: port(base), portMax: port(base + 19) });
     const peer = await RtpPeer.open(ADDR);
     try {
       const dir = await tempDir('bridge-');
       const rtpFile = await soxTone(dir, { freq: 1000, seconds: 10, format: raw });
-      const a = engine.createEndpoint({ codec: 'PCMU' });
+      const a = engine.createEndpoint({ codec: codecA });
       const b = engine.createEndpoint({ codec: codecB });
       b.setRemote({ address: ADDR, port: peer.port });
       engine.createBridge(a, b);
-      const sipBase = codecB === 'PCMU' ? 100 : 150;
+      const sipBase = 100 + base;
       const r = await sippStreamCall({
-        mediaTo: { address: ADDR, port: a.port, pt: 0 },
+        mediaTo: { address: ADDR, port: a.port, pt: ptA },
         rtpFile,
         talkMs: 3000,
         uasPort: port(sipBase),
@@ -62,7 +65,7 @@ for (const [name, codecB, ptB, raw] of [
 }
 
 test.serial('bridge keeps one SSRC and continuous seq/ts across a source change, and renumbers telephone-event', async (t) => {
-  const engine = new MediaEngine({ address: ADDR, portMin: port(80), portMax: port(99) });
+  const engine = new MediaEngine({ address: ADDR, portMin: port(60), portMax: port(79) });
   const src1 = await RtpPeer.open(ADDR);
   const src2 = await RtpPeer.open(ADDR);
   const sink = await RtpPeer.open(ADDR);

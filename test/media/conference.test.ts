@@ -8,8 +8,9 @@ import { MediaEngine } from '../../src/media/index.js';
 import { soxTone, tempDir } from '../helpers/audio.js';
 import { portBlock } from '../helpers/ports.js';
 import { RtpPeer, sine } from '../helpers/rtp-peer.js';
+import { encodeUlaw } from '../../src/media/reference/g711.js';
 import { sippStreamCall } from '../helpers/sipp-media.js';
-import { hasTone, lacksTone, toneRatio } from '../helpers/tone.js';
+import { hasTone, lacksTone, rms, toneRatio } from '../helpers/tone.js';
 import { readWav } from '../helpers/wav.js';
 
 const port = portBlock(11);
@@ -99,12 +100,75 @@ test.serial('mute and gain: a muted participant is not heard; players mix in', a
     const [ev] = await ended;
     t.deepEqual(ev, { completed: true });
     t.true(player.closed);
+    // gain 0.25: b's tone (amplitude 16000, RMS ~11300) reaches a at a quarter of its level
+    conf.setGain(b, 0.25);
+    await new Promise((r) => setTimeout(r, 200));
+    pa.clear();
+    await new Promise((r) => setTimeout(r, 600));
+    const level = rms(pa.samples, 800);
+    t.true(level > 2300 && level < 3400, `rms ${level}`);
+    t.true(hasTone(pa.samples, 1000, 0.8, { skip: 800 }));
     conf.close();
     t.is(a.attachment, null);
     conf.close(); // idempotent
   } finally {
     pa.close();
     pb.close();
+    engine.close();
+  }
+});
+
+test.serial('jitter buffer: jittered, reordered input with losses still plays out as a steady tone', async (t) => {
+  const engine = new MediaEngine({ address: ADDR, portMin: port(80), portMax: port(99) });
+  const src = await RtpPeer.open(ADDR);
+  const listener = await RtpPeer.open(ADDR);
+  try {
+    const conf = engine.createConference({ jitterMaxMs: 200 });
+    const a = engine.createEndpoint();
+    const b = engine.createEndpoint();
+    b.setRemote({ address: ADDR, port: listener.port });
+    conf.add(a);
+    conf.add(b);
+    // 150 frames of 440 Hz; each sent at its time + 0..50 ms of jitter (so packets reorder);
+    // every 25th frame is lost.
+    const tone = sine(440, 3);
+    let seed = 42;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const timers: NodeJS.Timeout[] = [];
+    for (let i = 0; i < 150; i++) {
+      if (i % 25 === 24) continue;
+      const payload = encodeUlaw(tone.subarray(i * 160, i * 160 + 160));
+      const pkt = Buffer.alloc(12 + 160);
+      pkt[0] = 0x80;
+      pkt[1] = 0;
+      pkt.writeUInt16BE(i, 2);
+      pkt.writeUInt32BE(1000 + i * 160, 4);
+      pkt.writeUInt32BE(0xabcdef, 8);
+      pkt.set(payload, 12);
+      timers.push(setTimeout(() => src.socket.send(pkt, a.port, ADDR), i * 20 + Math.floor(rnd() * 50)));
+    }
+    await new Promise((r) => setTimeout(r, 150 * 20 + 600));
+    timers.forEach(clearTimeout);
+    const s = listener.samples;
+    // frames b heard while a was talking (from the first loud frame on, 140 frames)
+    const frames: number[] = [];
+    for (let f = 0; f * 160 + 160 <= s.length; f++) {
+      let e = 0;
+      for (let i = f * 160; i < f * 160 + 160; i++) e += s[i]! * s[i]!;
+      frames.push(Math.sqrt(e / 160));
+    }
+    const first = frames.findIndex((r) => r > 1000);
+    const talk = frames.slice(first, first + 140);
+    const quiet = talk.filter((r) => r < 1000).length;
+    t.log(`first loud frame ${first}, quiet frames while talking: ${quiet}/140`);
+    t.true(quiet <= 10, 'gaps are concealed and jitter absorbed');
+    const heard = s.subarray(first * 160, (first + 140) * 160);
+    t.true(hasTone(heard, 440, 0.8), `440 ratio ${toneRatio(heard, 440)}`);
+    const st = a.stats();
+    t.true(st.jbConcealed >= 5, `concealed ${st.jbConcealed}`);
+  } finally {
+    src.close();
+    listener.close();
     engine.close();
   }
 });

@@ -83,3 +83,25 @@ test.serial('digits sent by one endpoint are received once each by another', asy
     engine.close();
   }
 });
+
+test.serial('an event whose end packets are all lost is still reported, once', async (t) => {
+  const engine = new MediaEngine({ address: ADDR, portMin: port(60), portMax: port(79) });
+  const peer = await RtpPeer.open(ADDR);
+  try {
+    const ep = engine.createEndpoint({ telephoneEventPt: 101 });
+    const got: DtmfEvent[] = [];
+    ep.on('dtmf', (d) => got.push(d));
+    // digit 7: start + 4 continuations (duration up to 800), no end packet
+    for (let i = 0; i < 5; i++) {
+      const pkt = Buffer.from([0x80, i === 0 ? 0x80 | 101 : 101, 0, 10 + i, 0, 0, 0x10, 0, 0, 0, 0, 1, 7, 10, 0, 0]);
+      pkt.writeUInt16BE((i + 1) * 160, 14);
+      peer.socket.send(pkt, ep.port, ADDR);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise((r) => setTimeout(r, 800));
+    t.deepEqual(got, [{ digit: '7', durationMs: 100 }]);
+  } finally {
+    peer.close();
+    engine.close();
+  }
+});

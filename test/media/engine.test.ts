@@ -86,6 +86,12 @@ test('media timeout fires when nothing arrives, and latching follows the real so
     await once(player, 'end');
     t.true(peer.headers.length > 5, 'our audio goes to the latched address');
     t.is(decoy.headers.length, 0);
+    // A stranger can't take over a latched stream while its source is alive.
+    const stranger = await RtpPeer.open(ADDR);
+    stranger.sendTone(sine(1700, 1), { to: { address: ADDR, port: ep.port }, pt: 0 });
+    await new Promise((r) => setTimeout(r, 300));
+    stranger.close();
+    t.is(ep.stats().remote, `${ADDR}:${peer.port}`, 'still latched to the first source');
     peer.stop();
     const [ev] = (await once(ep, 'timeout')) as [{ silentMs: number }];
     t.true(ev.silentMs >= 300);
@@ -122,3 +128,39 @@ for (const rtcpMux of [false, true]) {
     }
   });
 }
+
+test('an address that is not ours fails at construction with EADDRNOTAVAIL', (t) => {
+  const err = t.throws(() => new MediaEngine({ address: '192.0.2.77', portMin: port(100), portMax: port(109) }), { instanceOf: MediaError });
+  t.is(err?.code, 'EADDRNOTAVAIL');
+});
+
+test('malformed packets are dropped and the leg keeps working', async (t) => {
+  const engine = new MediaEngine({ address: ADDR, portMin: port(110), portMax: port(129) });
+  const peer = await RtpPeer.open(ADDR);
+  const sink = await RtpPeer.open(ADDR);
+  try {
+    const a = engine.createEndpoint();
+    const b = engine.createEndpoint();
+    b.setRemote({ address: ADDR, port: sink.port });
+    engine.createBridge(a, b);
+    const bad = [
+      Buffer.from([0x80]), // too short
+      Buffer.alloc(40, 0x00), // version 0
+      Buffer.from([0xa0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xff]), // padding longer than the packet
+      Buffer.from([0x90, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xbe, 0xde]), // truncated extension header
+      Buffer.from([0x90, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xbe, 0xde, 0xff, 0xff]), // extension past the end
+      Buffer.from([0x8f, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1]), // 15 CSRCs announced, none present
+      Buffer.from([0x80, 101, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 200]), // short telephone-event
+    ];
+    for (let i = 0; i < 20; i++) for (const p of bad) peer.socket.send(p, a.port, ADDR);
+    await new Promise((r) => setTimeout(r, 200));
+    t.true(a.stats().dropped >= 20 * 5, `dropped ${a.stats().dropped}`);
+    peer.sendTone(sine(440, 1), { to: { address: ADDR, port: a.port }, pt: 0 });
+    await new Promise((r) => setTimeout(r, 500));
+    t.true(sink.headers.filter((h) => h.pt === 0).length > 10, 'valid audio still relayed');
+  } finally {
+    peer.close();
+    sink.close();
+    engine.close();
+  }
+});

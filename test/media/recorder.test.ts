@@ -11,7 +11,8 @@ import { MediaEngine } from '../../src/media/index.js';
 import { soxTone, tempDir } from '../helpers/audio.js';
 import { portBlock } from '../helpers/ports.js';
 import { RtpPeer, sine } from '../helpers/rtp-peer.js';
-import { hasTone, lacksTone, toneRatio } from '../helpers/tone.js';
+import { hasTone, lacksTone, rms, toneRatio } from '../helpers/tone.js';
+import { encodeUlaw } from '../../src/media/reference/g711.js';
 import { readWav, wavHeaderValid } from '../helpers/wav.js';
 
 const port = portBlock(13);
@@ -117,6 +118,43 @@ test.serial('player: a looped tone sequence (dual tone + silence) until closed',
     t.true(hasTone(s, 350, 0.3) && hasTone(s, 440, 0.3));
     t.true(lacksTone(s, 1000));
     t.throws(() => ep.play({ tones: [{ freqs: [5000], ms: 10 }] }), { instanceOf: TypeError, message: /tones\[0\]\.freqs\[0\]/ });
+  } finally {
+    peer.close();
+    engine.close();
+  }
+});
+
+test.serial('recording keeps the timeline: lost packets become silence, duplicates are dropped', async (t) => {
+  const engine = new MediaEngine({ address: ADDR, portMin: port(120), portMax: port(139) });
+  const peer = await RtpPeer.open(ADDR);
+  const dir = await tempDir('rec-gap-');
+  try {
+    const ep = engine.createEndpoint();
+    const rec = ep.record(`${dir}/gaps.wav`);
+    await new Promise((r) => setTimeout(r, 100));
+    const tone = sine(1000, 1);
+    for (let i = 0; i < 40; i++) {
+      if (i % 10 === 5) continue; // lost
+      const pkt = Buffer.alloc(12 + 160);
+      pkt[0] = 0x80;
+      pkt.writeUInt16BE(100 + i, 2);
+      pkt.writeUInt32BE(5000 + i * 160, 4);
+      pkt.writeUInt32BE(0x1234, 8);
+      pkt.set(encodeUlaw(tone.subarray(i * 160, i * 160 + 160)), 12);
+      peer.socket.send(pkt, ep.port, ADDR);
+      if (i % 10 === 2) peer.socket.send(pkt, ep.port, ADDR); // duplicate
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    rec.close();
+    await once(rec, 'end');
+    const s = (await readWav(`${dir}/gaps.wav`)).samples;
+    t.is(s.length, 40 * 160);
+    for (let i = 0; i < 40; i++) {
+      const level = rms(s.subarray(i * 160, i * 160 + 160));
+      if (i % 10 === 5) t.is(level, 0, `frame ${i} is silence`);
+      else t.true(level > 5000, `frame ${i} has the tone`);
+    }
   } finally {
     peer.close();
     engine.close();

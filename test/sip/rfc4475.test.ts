@@ -7,7 +7,7 @@ import test from 'ava';
 import { createSocket, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { parseMessage, SipParseError } from '../../src/sip/message/parser.js';
-import type { SipRequest, SipResponse } from '../../src/sip/message/message.js';
+import { SipResponse, type SipRequest } from '../../src/sip/message/message.js';
 import { DigestClient } from '../../src/sip/auth/digest.js';
 import { portBlock } from '../helpers/ports.js';
 import { startServer, type TestServer } from '../helpers/server.js';
@@ -46,7 +46,7 @@ test('the manifest and the expectations cover the same messages', (t) => {
 for (const m of manifest) {
   test(`parse ${m.file} (${m.kind}): ${m.title}`, (t) => {
     const buf = load(m.file);
-    if (m.kind === 'valid' || m.kind === 'compat' || m.kind === 'transaction' || ['unkscm.dat', 'novelsc.dat', 'unksm2.dat', 'bext01.dat', 'invut.dat', 'regaut01.dat', 'bcast.dat', 'zeromf.dat', 'cparam01.dat', 'cparam02.dat', 'regescrt.dat', 'sdp01.dat'].includes(m.file)) {
+    if (m.kind === 'valid' || m.kind === 'compat' || m.kind === 'transaction' || ['unkscm.dat', 'novelsc.dat', 'unksm2.dat', 'bext01.dat', 'invut.dat', 'regaut01.dat', 'bcast.dat', 'zeromf.dat', 'cparam01.dat', 'cparam02.dat', 'regescrt.dat', 'sdp01.dat', 'baddate.dat'].includes(m.file)) {
       const msg = parseMessage(buf, true);
       t.truthy(msg.callId);
       return;
@@ -78,7 +78,7 @@ test('parse details the RFC singles out', (t) => {
   t.true(longreq.vias.length >= 30);
   const mpart = parseMessage(load('mpart01.dat'));
   t.is(mpart.body.length, Number(mpart.get('content-length')));
-  t.true(mpart.body.toString('latin1').includes('application/sdp'));
+  t.true(mpart.body.toString('latin1').trimEnd().endsWith('--7a9cbec02ceef655--'), 'the whole multipart body, closing boundary included');
   const unreason = parseMessage(load('unreason.dat')) as SipResponse;
   t.is(unreason.status, 200);
   t.true(unreason.reason.length > 10);
@@ -97,14 +97,25 @@ class Peer {
   sock: Socket;
   inbox: SipResponse[] = [];
   waiters: (() => void)[] = [];
+  callId: string | undefined;
   constructor(sock: Socket) {
     this.sock = sock;
     sock.on('message', (buf) => {
+      let res: SipResponse;
       try {
-        this.inbox.push(parseMessage(buf) as SipResponse);
-      } catch {
-        // ignore
+        res = parseMessage(buf) as SipResponse;
+      } catch (e) {
+        // A reply to a malformed request copies what it can and may not parse itself (400 to
+        // insuf has no From/To/Call-ID, the one to scalar02 repeats its huge CSeq): read its
+        // status line and Call-ID by hand.
+        const text = buf.toString('latin1');
+        const status = /^SIP\/2\.0 (\d{3}) (.*?)\r\n/.exec(text);
+        if (!status) return;
+        res = new SipResponse(Number(status[1]), status[2]);
+        const callId = /^Call-ID:[ \t]*(.*?)\r$/im.exec(text)?.[1];
+        if (callId !== undefined) res.set('call-id', callId);
       }
+      if ((res.get('call-id') ?? undefined) === this.callId) this.inbox.push(res);
       for (const w of this.waiters.splice(0)) w();
     });
   }
@@ -116,6 +127,10 @@ class Peer {
   /** Sends and collects responses until a final one or `ms` of silence. */
   async exchange(buf: Buffer, to: number, ms = 400): Promise<SipResponse[]> {
     this.inbox = [];
+    // Final responses to earlier INVITEs are retransmitted (we never ACK them): keep only
+    // the answers to this message, matched by its Call-ID (or its lack of one).
+    const callId = /^(?:Call-ID|i)[ \t]*:[ \t]*(.*?)\r?$/im.exec(buf.toString('latin1'))?.[1];
+    this.callId = callId;
     this.sock.send(buf, to, '127.0.0.1');
     const deadline = Date.now() + ms;
     while (Date.now() < deadline) {
@@ -135,7 +150,8 @@ class Peer {
 let node: TestServer;
 let peer: Peer;
 test.before(async () => {
-  node = await startServer({ udp: port(0), yaml: '' });
+  // the torture messages address example.com: make it this node's domain
+  node = await startServer({ udp: port(0), domain: 'example.com' });
   peer = await Peer.open();
 });
 test.after.always(async () => {
@@ -146,7 +162,11 @@ test.after.always(async () => {
 test.serial('each message gets the answer the manifest lists, and invalid ones leave no state', async (t) => {
   const problems: string[] = [];
   for (const m of manifest) {
-    const replies = await peer.exchange(load(m.file), port(0), EXPECT[m.file] === 'none' || (Array.isArray(EXPECT[m.file]) && (EXPECT[m.file] as number[]).includes(-1)) ? 250 : 1500);
+    // Several messages reuse a branch and sent-by (z9hG4bKkdjuw from saturn.example.com...):
+    // sent back to back, the node rightly takes the later ones for retransmissions. Each is
+    // meant on its own, so give each its own branch (badbranch's bare cookie is left alone).
+    const own = Buffer.from(load(m.file).toString('latin1').replace(/branch=(z9hG4bK[^;,\s]+)/, `branch=$1.${m.file.replace('.dat', '')}`), 'latin1');
+    const replies = await peer.exchange(own, port(0), EXPECT[m.file] === 'none' || (Array.isArray(EXPECT[m.file]) && (EXPECT[m.file] as number[]).includes(-1)) ? 250 : 1500);
     const final = replies.find((r) => r.status >= 200);
     const exp = EXPECT[m.file];
     const got = final ? final.status : -1;
@@ -174,18 +194,17 @@ test.serial('contact parameters of REGISTER torture messages end up in the right
   ];
   for (const [file, contact] of cases) {
     // The messages register made-up users; register them as extension 201 of this node instead.
-    const text = load(file).toString('latin1')
-      .replace(/^REGISTER sip:example.com/, 'REGISTER sip:127.0.0.1')
-      .replace(/^(To|From): sip:[a-z]+@example.com/gm, '$1: sip:201@127.0.0.1');
+    const text = load(file).toString('latin1').replace(/^(To|From): sip:[a-z]+@example.com/gim, '$1: sip:201@example.com')
+      .replace(/branch=z9hG4bK[a-z0-9]+/, `branch=z9hG4bK${file.replace('.dat', '')}x1`);
     const first = await peer.exchange(Buffer.from(text, 'latin1'), port(0), 1500);
     const challenge = first.find((r) => r.status === 401)?.getAll('www-authenticate').find((c) => /MD5/.test(c));
-    t.truthy(challenge, `${file}: challenged`);
-    const auth = new DigestClient('201', 'demo201').authorize(challenge!, 'REGISTER', 'sip:127.0.0.1');
+    t.truthy(challenge, `${file}: challenged ${first.map((r) => r.toString()).join('\n')}`);
+    const auth = new DigestClient('201', 'demo201').authorize(challenge!, 'REGISTER', 'sip:example.com');
     const second = text.replace(/^CSeq: (\d+)/m, (_m, n: string) => `CSeq: ${Number(n) + 1}`)
       .replace(/branch=z9hG4bK[a-z0-9]+/, `branch=z9hG4bK${file.replace('.dat', '')}x2`)
       .replace(/\r\n\r\n/, `\r\nAuthorization: ${auth}\r\n\r\n`);
     const ok = await peer.exchange(Buffer.from(second, 'latin1'), port(0), 1500);
-    t.is(ok.find((r) => r.status >= 200)?.status, 200, `${file}: registered`);
+    t.is(ok.find((r) => r.status >= 200)?.status, 200, `${file}: registered ${JSON.stringify(node.logger.records.filter((r) => /authentication failed|challenging/.test(String(r.message))))}`);
     const bindings = node.server.location.lookup('201');
     t.true(bindings.some((b) => b.contact === contact), `${file}: binding ${contact} in ${bindings.map((b) => b.contact).join(' ')}`);
   }

@@ -279,7 +279,16 @@ const hasOpenssl = (() => {
   ws.close();
   sock.end();
   await b.mgr.close();
-  await h.mgr.close();
+  // a peer stuck before its TLS handshake must not hold close() open
+  const stuck = net.connect(port(40), HOST);
+  stuck.on('error', () => {});
+  await once(stuck, 'connect');
+  const closedInTime = await Promise.race([
+    h.mgr.close().then(() => true),
+    new Promise<boolean>((r) => setTimeout(() => r(false), 3000).unref()),
+  ]);
+  t.true(closedInTime, 'close() did not wait for the pending handshake');
+  stuck.destroy();
 });
 
 test('close() leaves nothing that keeps the process alive', async (t) => {
@@ -318,8 +327,10 @@ test('idle inbound connections are closed; traffic keeps them open', async (t) =
   const busy = net.connect(port(60), HOST);
   const idle = net.connect(port(60), HOST);
   busy.on('error', () => {}); idle.on('error', () => {});
+  busy.resume(); idle.resume();
   await Promise.all([once(busy, 'connect'), once(idle, 'connect')]);
   const timer = setInterval(() => busy.write('\r\n\r\n'), 100);
+  t.teardown(() => clearInterval(timer));
   await once(idle, 'close');
   await h.until(() => h.closed.length === 1);
   t.false(busy.destroyed);

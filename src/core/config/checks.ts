@@ -9,7 +9,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { resolve } from 'node:path';
 import type { z } from 'zod';
 import { SOLUTION_LIMITS } from '../profiles.js';
-import { ListenSchema, MediaSchema, RegistrarSchema, TimersSchema } from './schema.js';
+import { CdrSchema, ListenSchema, MediaSchema, RegistrarSchema, SipSchema, TimersSchema } from './schema.js';
 
 type Raw = Record<string, unknown>;
 
@@ -51,7 +51,7 @@ export function isDemoPassword(extension: unknown, password: unknown): boolean {
 
 export function crossChecks(doc: unknown): string[] {
   if (!isRecord(doc)) return [];
-  return [...checkUsers(doc), ...checkListen(doc), ...checkSections(doc), ...checkDemoPasswords(doc)];
+  return [...checkUsers(doc), ...checkListen(doc), ...checkSections(doc), ...checkSmdr(doc), ...checkDemoPasswords(doc)];
 }
 
 function checkUsers(doc: Raw): string[] {
@@ -121,6 +121,30 @@ function checkSections(doc: Raw): string[] {
   }
   const timers = section(TimersSchema, field(doc.sip, 'timers'));
   if (timers && timers.t2 < timers.t1) problems.push(`sip.timers.t2: must be at least sip.timers.t1 (${timers.t1})`);
+  return problems;
+}
+
+/** Whether binding both addresses on one TCP port fails: same address, or a wildcard covering the other. */
+function sameSocket(a: string, b: string): boolean {
+  if (a === b || a === '::' || b === '::') return true; // :: is dual-stack on Linux by default
+  return (a === '0.0.0.0' && isIPv4(b)) || (b === '0.0.0.0' && isIPv4(a));
+}
+
+/** The SMDR port must not be a TCP port that SIP already listens on (tcp, tls, ws and wss are all TCP). */
+function checkSmdr(doc: Raw): string[] {
+  const smdr = section(CdrSchema, doc.cdr)?.smdr;
+  if (!smdr?.enabled) return [];
+  const problems: string[] = [];
+  const rawListen = field(doc.sip, 'listen');
+  // An absent listen list means the schema's default sockets, which can collide too.
+  const entries = rawListen === undefined ? (section(SipSchema, {})?.listen ?? []) : list(rawListen);
+  entries.forEach((raw, i) => {
+    const l = section(ListenSchema, raw);
+    if (!l || l.transport === 'udp' || l.port !== smdr.port) return;
+    if (sameSocket(l.address, smdr.address)) {
+      problems.push(`cdr.smdr.port: ${smdr.address} port ${smdr.port} is already taken by sip.listen[${i}] (${l.transport})`);
+    }
+  });
   return problems;
 }
 

@@ -2,10 +2,12 @@
 export { ConfigError, defaultConfigPath, formatPath, loadConfig, parseConfig } from './loader.js';
 export { isDemoPassword, isLoopback } from './checks.js';
 export {
+  CdrSchema,
   ConfigSchema,
   DIGEST_ALGORITHMS,
   LOG_LEVELS,
   TRANSPORTS,
+  type CdrConfig,
   type Config,
   type ListenConfig,
   type LogConfig,

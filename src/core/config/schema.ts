@@ -114,12 +114,17 @@ export const SecuritySchema = z.strictObject({
     .prefault({}),
   digest: z
     .strictObject({
-      /** Digest algorithms offered, in order of preference (one challenge each, RFC 8760). */
+      /**
+       * Digest algorithms offered, one challenge each in this order (RFC 8760). The default is
+       * MD5 alone: phones pick a challenge in different ways (sipp answers the first, SIP.js the
+       * last) and many know only MD5, so a second challenge breaks them. Offer [SHA-256] or
+       * [SHA-256, MD5] where every phone copes.
+       */
       algorithms: z
         .array(z.enum(DIGEST_ALGORITHMS))
         .min(1, { error: 'must have at least one algorithm' })
         .refine((a) => new Set(a).size === a.length, { error: 'must not repeat an algorithm' })
-        .default(() => [...DIGEST_ALGORITHMS]),
+        .default(() => ['MD5'] as ('MD5' | 'SHA-256')[]),
       /** How long a nonce stays valid (seconds). */
       nonceLifetimeSeconds: int(10, 86_400).default(300),
     })
@@ -146,6 +151,24 @@ export const MediaSchema = z.strictObject({
   portMax: int(1024, 65535).default(29999),
 });
 
+export const CdrSchema = z.strictObject({
+  /**
+   * SMDR: every call record as a CSV line on a TCP port, for billing and call-accounting
+   * systems (field order in src/features/cdr/smdr.ts). Unauthenticated and in clear text:
+   * whoever reaches the port sees who called whom, so it is off unless asked for.
+   */
+  smdr: z
+    .strictObject({
+      /** Serve the SMDR stream. */
+      enabled: z.boolean({ error: need('must be true or false') }).default(false),
+      /** Local IP address to listen on; loopback unless a billing system on another machine needs it. */
+      address: ipAddress.default('127.0.0.1'),
+      /** TCP port. */
+      port: int(1, 65535).default(8808),
+    })
+    .prefault({}),
+});
+
 const EXTENSION_ERROR = 'must be a quoted string of 2..15 digits (e.g. "201")';
 
 export const UserSchema = z
@@ -159,8 +182,25 @@ export const UserSchema = z
       .string({ error: need('must be a string of 4..64 characters') })
       .min(4, { error: 'must be a string of 4..64 characters' })
       .max(64, { error: 'must be a string of 4..64 characters' }),
+    /**
+     * Media path of this user's calls: anchored (through the media engine: transcoding, music
+     * on hold, recording) or direct (SDP end to end; used only when both parties are direct).
+     */
+    media: z.enum(['anchored', 'direct'], { error: 'must be anchored or direct' }).default('anchored'),
   })
   .transform((u) => ({ ...u, name: u.name ?? u.extension }));
+
+export const CallsSchema = z.strictObject({
+  /**
+   * Calls relayed at once by this node; null: the node profile's relayed channels (256 on
+   * DL360). The next call is refused with 503 and Retry-After.
+   */
+  maxChannels: int(1, 100_000).nullable().default(null),
+  /** How long a call rings before it is given up (seconds) when nothing else takes it. */
+  ringTimeoutSeconds: int(5, 600).default(60),
+  /** Music on hold: a WAV file (8 kHz mono, mu-law, A-law or 16-bit); null: the built-in tune. */
+  musicOnHold: z.string({ error: need('must be a file path or null') }).nullable().default(null),
+});
 
 export const ConfigSchema = z.strictObject({
   node: NodeSchema.prefault({}),
@@ -170,11 +210,16 @@ export const ConfigSchema = z.strictObject({
   security: SecuritySchema.prefault({}),
   storage: StorageSchema.prefault({}),
   media: MediaSchema.prefault({}),
+  /** Call records (CDR): kept in the store, optionally streamed as SMDR. */
+  cdr: CdrSchema.prefault({}),
+  /** Calls between extensions (the B2BUA). */
+  calls: CallsSchema.prefault({}),
   /** The users (extensions) hosted by this node. */
   users: z.array(UserSchema, { error: 'must be a list of users' }).default(() => []),
 });
 
 export type Config = z.output<typeof ConfigSchema>;
+export type CallsConfig = Config['calls'];
 export type NodeConfig = Config['node'];
 export type LogConfig = Config['log'];
 export type SipConfig = Config['sip'];
@@ -185,5 +230,6 @@ export type RegistrarConfig = Config['registrar'];
 export type SecurityConfig = Config['security'];
 export type StorageConfig = Config['storage'];
 export type MediaConfig = Config['media'];
+export type CdrConfig = Config['cdr'];
 export type UserConfig = Config['users'][number];
 export type LogLevel = LogConfig['level'];

@@ -155,13 +155,21 @@ export class LocationStore {
     }
   }
 
-  /** A connection-oriented flow closed: its bindings cannot be reached any more (RFC 5626). */
+  /**
+   * A connection closed. Bindings registered over it with RFC 5626 outbound (reg-id), and those
+   * of WebSocket clients (nobody can connect back to a browser), cannot be reached any more and
+   * go; other TCP/TLS bindings stay, reached later by connecting to their contact.
+   */
   flowClosed(flowId: string): void {
     for (const [aor, m] of this.#byAor) {
       for (const [key, b] of m) {
-        if (b.source.flowId === flowId) {
+        if (b.source.flowId !== flowId) continue;
+        if (b.regId !== undefined || b.source.protocol === 'ws' || b.source.protocol === 'wss') {
           this.remove(aor, key);
           this.onRemoved?.(b, 'flow');
+        } else {
+          delete b.source.flowId;
+          this.#queue(aor, key, b);
         }
       }
     }

@@ -1,17 +1,15 @@
 import type { Logger } from '../../core/logger.js';
-import type { DigestServer } from '../../sip/auth/digest.js';
+import type { Authenticator } from '../../core/security/authenticator.js';
 import type { Address } from '../../sip/message/address.js';
 import type { SipRequest, SipResponse } from '../../sip/message/message.js';
 import type { SipStack } from '../../sip/stack.js';
 import type { ServerTransaction } from '../../sip/transaction/server.js';
 import type { Binding, LocationStore } from './location.js';
-import type { Lockout } from './lockout.js';
 
 export interface RegistrarOptions {
   stack: SipStack;
   location: LocationStore;
-  digest: DigestServer;
-  lockout: Lockout;
+  auth: Authenticator;
   logger: Logger;
   /** Names this registrar answers for (domain and local addresses); lowercase. */
   domains: Set<string>;
@@ -21,8 +19,8 @@ export interface RegistrarOptions {
   maxContactsPerUser: number;
   /** Extensions registered at once on this node (the profile's user capacity). */
   userCapacity: number;
-  /** The user's password, or undefined when the extension does not exist. */
-  password: (extension: string) => string | undefined;
+  /** True when the extension is a user of the solution. */
+  isUser: (extension: string) => boolean;
 }
 
 /**
@@ -31,7 +29,7 @@ export interface RegistrarOptions {
  */
 export class Registrar {
   readonly #o: RegistrarOptions;
-  readonly stats = { registered: 0, refused: 0, challenged: 0, lockouts: 0 };
+  readonly stats = { registered: 0, refused: 0 };
 
   constructor(opts: RegistrarOptions) {
     this.#o = opts;
@@ -58,38 +56,16 @@ export class Registrar {
     if (aor === undefined) return refuse(404, 'Not Found (To has no extension)');
 
     // Authentication first, so an unauthenticated peer learns nothing about extensions.
-    const authz = req.get('authorization');
-    const claimed = usernameOf(authz) ?? aor;
-    const locked = o.lockout.lockedFor(claimed, src.address);
-    if (locked > 0) {
-      return refuse(403, 'Forbidden (locked out after repeated authentication failures)', {
-        'retry-after': String(Math.ceil(locked / 1000)),
-      });
-    }
-    const result = o.digest.verify('REGISTER', req.uriText, authz, o.password);
+    const result = o.auth.authenticate(req, src, aor);
     if (!result.ok) {
-      if (result.reason === 'bad-response' || result.reason === 'unknown-user' || result.reason === 'realm' || result.reason === 'uri') {
-        const user = result.username ?? claimed;
-        log.info('authentication failed', { callId: req.callId, user, address: src.address, reason: result.reason });
-        if (o.lockout.fail(user, src.address)) {
-          this.stats.lockouts++;
-          log.warn('security: user locked out after repeated authentication failures', {
-            event: 'lockout', callId: req.callId, user, address: src.address,
-          });
-          return refuse(403, 'Forbidden (locked out after repeated authentication failures)');
-        }
-      }
-      this.stats.challenged++;
-      const res = o.stack.createResponse(req, 401);
-      res.set('www-authenticate', o.digest.challenge(result.reason === 'stale'));
-      return reply(res);
+      this.stats.refused++;
+      return reply(result.response);
     }
-    if (result.username !== aor) {
-      log.info('authenticated user registering another extension', { callId: req.callId, user: result.username, aor });
+    if (result.user !== aor) {
+      log.info('authenticated user registering another extension', { callId: req.callId, user: result.user, aor });
       return refuse(403, 'Forbidden (credentials do not match the To user)');
     }
-    o.lockout.succeed(result.username, src.address);
-    if (o.password(aor) === undefined) return refuse(404);
+    if (!o.isUser(aor)) return refuse(404);
 
     let contacts: Address[];
     try {
@@ -195,11 +171,4 @@ export class Registrar {
 
 function quoteParam(v: string): string {
   return v.startsWith('"') ? v : `"${v}"`;
-}
-
-/** The username parameter of a Digest Authorization value, without a full parse. */
-function usernameOf(authz: string | undefined): string | undefined {
-  if (!authz) return undefined;
-  const m = /username\s*=\s*"([^"]*)"/i.exec(authz);
-  return m?.[1];
 }

@@ -57,3 +57,12 @@ export const SINGLE_VALUED = new Set([
   'from', 'to', 'call-id', 'cseq', 'max-forwards', 'content-length', 'content-type', 'expires',
   'min-expires', 'retry-after',
 ]);
+
+/**
+ * Headers whose values contain commas that do not separate list elements (credentials,
+ * challenges, dates, free text): getAll returns their lines whole.
+ */
+export const NOT_LISTS = new Set([
+  'www-authenticate', 'proxy-authenticate', 'authorization', 'proxy-authorization', 'authentication-info',
+  'date', 'subject', 'user-agent', 'server', 'organization', 'call-info', 'warning', 'identity',
+]);

@@ -1,6 +1,6 @@
 import { Address, parseAddress, parseVia, Via } from './address.js';
 import { splitList } from './grammar.js';
-import { headerKey, headerSpelling } from './headers.js';
+import { headerKey, headerSpelling, NOT_LISTS } from './headers.js';
 import { parseUri, SipUri } from './uri.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -40,8 +40,10 @@ export abstract class SipMessage {
 
   /** Every element of a list header, across all its lines, split at top-level commas. */
   getAll(name: string): string[] {
-    const lines = this.headers.get(headerKey(name));
+    const key = headerKey(name);
+    const lines = this.headers.get(key);
     if (!lines) return [];
+    if (NOT_LISTS.has(key)) return lines.slice();
     if (lines.length === 1 && lines[0].indexOf(',') < 0) return lines[0] === '' ? [] : [lines[0]];
     const out: string[] = [];
     for (const line of lines) for (const v of splitList(line)) out.push(v);

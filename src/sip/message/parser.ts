@@ -42,7 +42,16 @@ export function parseMessage(buf: Buffer, datagram = true): SipMessageAny {
   if (text.indexOf('\r\n ') >= 0 || text.indexOf('\r\n\t') >= 0) text = text.replace(/\r\n[ \t]+/g, ' ');
   const firstEnd = text.indexOf('\r\n');
   const startLine = firstEnd < 0 ? text : text.slice(0, firstEnd);
-  const msg = parseStartLine(startLine);
+  let versionError: SipParseError | undefined;
+  let msg: SipMessageAny;
+  try {
+    msg = parseStartLine(startLine);
+  } catch (e) {
+    // A request in another SIP version is answered 505, which needs its headers parsed too.
+    if (!(e instanceof SipParseError) || e.status !== 505 || !e.partial) throw e;
+    versionError = e;
+    msg = e.partial;
+  }
 
   // headers
   let pos = firstEnd < 0 ? text.length : firstEnd + 2;
@@ -86,6 +95,7 @@ export function parseMessage(buf: Buffer, datagram = true): SipMessageAny {
   } else if (datagram) msg.body = buf.subarray(bodyStart);
   else bad ??= 'no Content-Length on a stream transport';
 
+  if (versionError) throw new SipParseError(versionError.message, canReply(msg) ? 505 : undefined, msg);
   if (bad === undefined) bad = validate(msg);
   if (bad !== undefined) {
     // Responses are never answered; requests get 400 when a reply can be built at all.

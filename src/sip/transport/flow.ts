@@ -3,6 +3,7 @@
  * through the small Flow interface.
  */
 import type { Socket } from 'node:net';
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import { WebSocket, type RawData } from 'ws';
 import { FramingError, PING, StreamFramer } from './framing.js';
@@ -29,6 +30,7 @@ export interface Flow {
 
 const CRLF = Buffer.from('\r\n');
 const TEXT_FRAME = { binary: false } as const;
+const BINARY_FRAME = { binary: true } as const;
 
 let counter = 0;
 export function nextFlowId(protocol: TransportProtocol): string {
@@ -195,7 +197,8 @@ export class WsFlow implements Flow {
       if (cb) process.nextTick(cb, new TransportError('flow-gone', `${this.id} is closed`));
       return;
     }
-    this.#ws.send(data, TEXT_FRAME, cb);
+    // RFC 7118 5.2: text frames, unless the message (a binary body) is not valid UTF-8.
+    this.#ws.send(data, isUtf8(data) ? TEXT_FRAME : BINARY_FRAME, cb);
   }
 
   close(): void {

@@ -19,6 +19,7 @@ import {
 
 const PROTOCOLS: ReadonlySet<string> = new Set(['udp', 'tcp', 'tls', 'ws', 'wss']);
 const DEFAULT_IDLE_MS = 10 * 60 * 1000;
+const UDP_BUFFER = 4 * 1024 * 1024;
 const BAD_HANDSHAKE = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
 
 type SendCb = ((err?: TransportError) => void) | undefined;
@@ -76,18 +77,19 @@ export class TransportManager implements FlowHost {
   }
 
   send(data: Buffer, target: Target, cb?: (err?: TransportError) => void): void {
+    if (target === null || typeof target !== 'object' || !PROTOCOLS.has(target.protocol)) {
+      throw new TypeError('target.protocol: udp | tcp | tls | ws | wss');
+    }
     if (this.#closed) return fail(cb, 'closed', 'transport manager is closed', target);
     if (target.protocol === 'udp') return this.#sendUdp(data, target, cb);
     let flow = target.flowId !== undefined ? this.#flows.get(target.flowId) : undefined;
     if (flow === undefined) flow = this.#byRemote.get(remoteKey(target.protocol, target.address, target.port));
     if (flow === undefined) {
-      if (target.protocol === 'tcp' || target.protocol === 'tls') {
-        flow = this.#connect(target);
-      } else if (PROTOCOLS.has(target.protocol)) {
+      if (target.protocol !== 'tcp' && target.protocol !== 'tls') {
+        // Outbound WebSocket connections are not opened: WS peers are clients that dial us.
         return fail(cb, 'flow-gone', `no ${target.protocol} connection to ${target.address}:${target.port}`, target);
-      } else {
-        throw new TypeError('target.protocol: udp | tcp | tls | ws | wss');
       }
+      flow = this.#connect(target);
     }
     if (cb === undefined) flow.write(data);
     else flow.write(data, (err) => cb(err ? asTransportError(err, target) : undefined));
@@ -215,6 +217,11 @@ export class TransportManager implements FlowHost {
           this.error(new TransportError(err.code ?? 'udp', `udp ${localAddress}:${localPort}: ${err.message}`));
         });
         sock.on('message', (msg, rinfo) => this.#onDatagram(sock, msg, rinfo, localAddress, localPort));
+        // Bursts of REGISTER refreshes overflow the default buffer; the kernel caps this at rmem_max.
+        try {
+          sock.setRecvBufferSize(UDP_BUFFER);
+          sock.setSendBufferSize(UDP_BUFFER);
+        } catch { /* keep the defaults */ }
         if (v6) this.#udp6 ??= sock;
         else this.#udp4 ??= sock;
         resolve({
@@ -248,7 +255,15 @@ export class TransportManager implements FlowHost {
   #listenServer(spec: ListenSpec, server: net.Server, event = 'connection'): Promise<Listener> {
     const protocol = spec.transport;
     server.on(event, (socket: net.Socket) => this.#addFlow(new StreamFlow(this, socket, protocol, true)));
-    return this.#bindServer(spec, server, () => undefined);
+    // TLS sockets still in their handshake are no flow yet, but would hold server.close() open.
+    const raw = new Set<net.Socket>();
+    server.on('connection', (socket: net.Socket) => {
+      raw.add(socket);
+      socket.once('close', () => raw.delete(socket));
+    });
+    return this.#bindServer(spec, server, () => {
+      for (const socket of raw) socket.destroy();
+    });
   }
 
   #listenWs(spec: ListenSpec, server: http.Server): Promise<Listener> {

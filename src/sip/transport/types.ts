@@ -59,8 +59,9 @@ export interface TransportManagerOptions {
   /** Non-fatal problems (bad framing, oversize, socket errors). */
   onError?: (err: TransportError) => void;
   /**
-   * Outbound TLS (tls and wss client side is not implemented for wss). Defaults verify the peer
-   * against the system CAs; `ca` is a PEM file path; `rejectUnauthorized: false` only for tests.
+   * Outbound TLS connections (extension to the brief). By default the peer is verified against
+   * the system CAs and the target host name; `ca` is a PEM file path; `rejectUnauthorized: false`
+   * is for tests only.
    */
   tlsClient?: { ca?: string; rejectUnauthorized?: boolean };
 }

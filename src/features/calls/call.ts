@@ -1,0 +1,309 @@
+import type { Logger } from '../../core/logger.js';
+import { SdpError } from '../../media/sdp.js';
+import type { SipRequest, SipResponse } from '../../sip/message/message.js';
+import type { ServerTransaction } from '../../sip/transaction/server.js';
+import type { CallDisposition, CallRecord, LegRecord } from '../cdr/record.js';
+import { parseDtmfInfo, dtmfInfoBody } from './dtmf.js';
+import type { Body, InboundLeg, Leg, OutboundLeg } from './leg.js';
+import { AnchoredMedia, type AnchoredSide } from './media.js';
+
+export interface Fork {
+  leg: OutboundLeg;
+  side: AnchoredSide | undefined;
+  contact: string;
+}
+
+/** What a call needs from the manager that owns it. */
+export interface CallHost {
+  readonly log: Logger;
+  /** Creates the outbound legs towards the callee's contacts, with the offer each carries. */
+  fork(call: Call, offer: (side: AnchoredSide | undefined) => Body): Fork[];
+  registerLeg(leg: Leg): void;
+  ended(call: Call, record: CallRecord): void;
+  ringTimeoutMs: number;
+}
+
+export interface CallInfo {
+  id: string;
+  callerNumber: string;
+  callerName: string;
+  calledNumber: string;
+  direction: 'internal' | 'incoming' | 'outgoing';
+}
+
+/**
+ * A call between a caller (one inbound leg) and a callee reached at one or more contacts
+ * (outbound legs, all rung at once; the first to answer wins, the others are cancelled).
+ */
+export class Call {
+  readonly info: CallInfo;
+  readonly a: InboundLeg;
+  readonly media: AnchoredMedia | undefined;
+  readonly #host: CallHost;
+  readonly #log: Logger;
+  #forks: Fork[] = [];
+  #winner: Fork | undefined;
+  #failures: number[] = [];
+  #ringing = false;
+  #early: Fork | undefined;
+  #ringTimer: NodeJS.Timeout | undefined;
+  #ended = false;
+  readonly start = new Date();
+  #answer: Date | undefined;
+  #cause = '';
+  #disposition: CallDisposition = 'failed';
+
+  constructor(host: CallHost, info: CallInfo, a: InboundLeg, media: AnchoredMedia | undefined) {
+    this.#host = host;
+    this.info = info;
+    this.a = a;
+    this.media = media;
+    this.#log = host.log;
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  get b(): OutboundLeg | undefined {
+    return this.#winner?.leg;
+  }
+
+  /** Answers the caller's offer (anchored) and rings every contact. */
+  begin(): void {
+    const a = this.a;
+    let aAnswer: Body | undefined;
+    if (this.media) {
+      try {
+        aAnswer = this.media.a.acceptOffer(a.request.body);
+      } catch (e) {
+        const status = e instanceof SdpError ? e.status : 488;
+        return this.#fail(status, `${status === 488 ? 'Not Acceptable Here' : 'Bad Request'} (${(e as Error).message})`);
+      }
+    }
+    this.#aAnswer = aAnswer;
+    a.onCancel = () => {
+      this.#disposition = 'cancelled';
+      this.#cause = '487';
+      this.end('caller cancelled');
+    };
+    this.#wireLeg(a);
+    const preferred = this.media?.a.codec;
+    this.#forks = this.#host.fork(this, (side) => (side ? side.offer(preferred) : { type: 'application/sdp', data: a.request.body }));
+    if (!this.#forks.length) return this.#fail(480, 'Temporarily Unavailable (no registered contact)');
+    for (const f of this.#forks) this.#wireFork(f);
+    for (const f of this.#forks) f.leg.invite();
+    this.#ringTimer = setTimeout(() => {
+      if (this.#winner || this.#ended) return;
+      this.#cause = '480';
+      this.#disposition = 'no-answer';
+      for (const f of this.#forks) f.leg.cancel();
+      this.a.reject(480, 'Temporarily Unavailable (no answer)');
+      this.end('no answer');
+    }, this.#host.ringTimeoutMs);
+    this.#ringTimer.unref();
+  }
+
+  #aAnswer: Body | undefined;
+
+  #wireFork(f: Fork): void {
+    const leg = f.leg;
+    leg.outbound.on('progress', (res) => this.#onProgress(f, res));
+    leg.outbound.on('answered', (res) => this.#onAnswered(f, res));
+    leg.outbound.on('failed', (status) => this.#onForkFailed(f, status));
+  }
+
+  #onProgress(f: Fork, res: SipResponse): void {
+    if (this.#ended || this.#winner) return;
+    this.#host.registerLeg(f.leg);
+    if (res.body.length && res.contentType === 'application/sdp' && !this.#early) {
+      // early media (183 with SDP): the first fork that offers it is heard
+      try {
+        if (f.side && this.media) {
+          f.side.acceptAnswer(res.body);
+          this.media.connect(f.side);
+          this.a.progress(183, this.#aAnswer);
+        } else this.a.progress(183, { type: 'application/sdp', data: res.body });
+        this.#early = f;
+        return;
+      } catch (e) {
+        this.#log.info(`ignoring early media SDP: ${(e as Error).message}`, { callId: f.leg.callId });
+      }
+    }
+    if (!this.#ringing && res.status === 180) {
+      this.#ringing = true;
+      if (!this.#early) this.a.progress(180);
+    }
+  }
+
+  #onAnswered(f: Fork, res: SipResponse): void {
+    if (this.#ended || this.#winner) {
+      f.leg.hangup();
+      return;
+    }
+    this.#host.registerLeg(f.leg);
+    this.#winner = f;
+    for (const other of this.#forks) if (other !== f) this.#dropFork(other);
+    try {
+      if (f.side && this.media) {
+        if (res.body.length) f.side.acceptAnswer(res.body);
+        this.media.connect(f.side);
+        this.a.answer(this.#aAnswer!);
+      } else this.a.answer({ type: 'application/sdp', data: res.body });
+    } catch (e) {
+      this.#log.warn(`callee's answer unusable: ${(e as Error).message}`, { callId: f.leg.callId });
+      f.leg.hangup();
+      this.#cause = '488';
+      return this.#fail(488, 'Not Acceptable Here (callee answer unusable)');
+    }
+    this.#answer = new Date();
+    this.#disposition = 'answered';
+    clearTimeout(this.#ringTimer);
+    this.#wireLeg(f.leg);
+    this.#log.info('call answered', { callId: this.a.callId, call: this.info.id, by: f.contact });
+  }
+
+  #dropFork(f: Fork): void {
+    f.leg.cancel();
+    if (f.side && f !== this.#winner) f.side.endpoint.close();
+  }
+
+  #onForkFailed(f: Fork, status: number): void {
+    if (this.#ended || this.#winner) return;
+    if (f.side) f.side.endpoint.close();
+    this.#failures.push(status);
+    if (this.#failures.length < this.#forks.length) return;
+    // RFC 3261 16.7: 6xx beats all, then busy, then the lowest class.
+    const best = this.#failures.find((s) => s >= 600) ?? this.#failures.find((s) => s === 486) ?? Math.min(...this.#failures);
+    this.#disposition = best === 486 || best === 600 ? 'busy' : best === 408 || best === 480 ? 'no-answer' : 'rejected';
+    this.#cause = String(best);
+    this.a.reject(best === 408 ? 480 : best);
+    this.end(`callee answered ${best}`);
+  }
+
+  #fail(status: number, reason: string): void {
+    this.#cause = String(status);
+    this.#disposition = 'failed';
+    this.a.reject(status, reason);
+    this.end(reason);
+  }
+
+  /** The other party of `leg` in an answered call. */
+  #peer(leg: Leg): Leg | undefined {
+    if (leg === this.a) return this.#winner?.leg;
+    return this.a;
+  }
+
+  #side(leg: Leg): AnchoredSide | undefined {
+    if (!this.media) return undefined;
+    return leg === this.a ? this.media.a : this.#winner?.side;
+  }
+
+  #wireLeg(leg: Leg): void {
+    leg.on('bye', () => {
+      this.#cause = leg === this.a ? 'caller hung up' : 'callee hung up';
+      this.end(this.#cause);
+    });
+    leg.on('ackTimeout', () => {
+      this.#cause = 'no ACK';
+      this.end('no ACK');
+    });
+    leg.on('offer', (req, tx) => this.#onOffer(leg, req, tx));
+    leg.on('info', (req, tx) => this.#onInfo(leg, req, tx));
+    const side = this.#side(leg);
+    side?.endpoint.on('dtmf', (d) => this.#onRtpDigit(leg, d.digit, d.durationMs));
+  }
+
+  /** Re-INVITE / UPDATE: hold and resume, or a new address. */
+  #onOffer(leg: Leg, req: SipRequest, tx: ServerTransaction): void {
+    const side = this.#side(leg);
+    if (side) {
+      if (!req.body.length) {
+        leg.answerRequest(req, tx, 200, side.offer(side.codec));
+        return;
+      }
+      try {
+        const answer = side.acceptOffer(req.body);
+        leg.answerRequest(req, tx, 200, answer);
+        this.media!.refresh();
+        this.#log.info(side.holding ? 'call held' : 'call resumed', { callId: leg.callId, call: this.info.id, by: leg.party });
+      } catch (e) {
+        leg.answerRequest(req, tx, e instanceof SdpError ? e.status : 488);
+      }
+      return;
+    }
+    // direct media: pass the offer to the other party and its answer back
+    const peer = this.#peer(leg);
+    if (!peer) {
+      leg.answerRequest(req, tx, 491);
+      return;
+    }
+    void peer.send(req.method, req.body.length ? { type: req.get('content-type') ?? 'application/sdp', data: req.body } : undefined).then((res) => {
+      if (typeof res === 'number') leg.answerRequest(req, tx, res >= 500 ? 500 : res);
+      else leg.answerRequest(req, tx, res.status, res.body.length ? { type: res.get('content-type') ?? 'application/sdp', data: res.body } : undefined);
+    });
+  }
+
+  /** SIP INFO digits: to the other party as RFC 4733 when it takes them, else as INFO. */
+  #onInfo(leg: Leg, req: SipRequest, tx: ServerTransaction): void {
+    const digit = parseDtmfInfo(req.contentType, req.body);
+    if (!digit) {
+      leg.answerRequest(req, tx, 415);
+      return;
+    }
+    leg.answerRequest(req, tx, 200);
+    this.#log.info(`DTMF ${digit.digit} by INFO`, { callId: leg.callId, call: this.info.id });
+    const peer = this.#peer(leg);
+    if (!peer) return;
+    const peerSide = this.#side(peer);
+    if (peerSide?.telephoneEventPt !== undefined) peerSide.endpoint.sendDigits(digit.digit, { durationMs: Math.max(40, Math.min(5000, digit.durationMs)) });
+    else void peer.send('INFO', dtmfInfoBody(digit.digit, digit.durationMs));
+  }
+
+  /** RFC 4733 digits from a party: the bridge relays them; a party without telephone-event gets INFO. */
+  #onRtpDigit(leg: Leg, digit: string, durationMs: number): void {
+    this.#log.info(`DTMF ${digit} by RFC 4733`, { callId: leg.callId, call: this.info.id });
+    const peer = this.#peer(leg);
+    if (!peer || peer.ended) return;
+    if (this.#side(peer)?.telephoneEventPt === undefined) void peer.send('INFO', dtmfInfoBody(digit, durationMs));
+  }
+
+  /** Ends the call: hangs up every leg still up, frees media, writes the record. */
+  end(why: string): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    clearTimeout(this.#ringTimer);
+    if (!this.a.ended) {
+      if (this.a.state === 'confirmed') this.a.hangup();
+      else this.a.reject(this.#disposition === 'no-answer' ? 480 : 500);
+    }
+    for (const f of this.#forks) {
+      if (f.leg === this.#winner?.leg) f.leg.hangup();
+      else f.leg.cancel();
+    }
+    this.media?.close();
+    for (const f of this.#forks) if (f.side && !f.side.endpoint.closed) f.side.endpoint.close();
+    const end = new Date();
+    const answer = this.#answer;
+    this.#log.info(`call ended: ${why}`, { callId: this.a.callId, call: this.info.id, disposition: this.#disposition });
+    const legs: LegRecord[] = [{
+      role: 'caller', sipCallId: this.a.callId, party: this.a.party,
+      codec: this.media?.a.codec, quality: this.media ? quality(this.media.a) : undefined,
+    }];
+    const w = this.#winner;
+    if (w) legs.push({ role: 'callee', sipCallId: w.leg.callId, party: w.leg.party, codec: w.side?.codec, quality: w.side ? quality(w.side) : undefined });
+    this.#host.ended(this, {
+      id: this.info.id, start: this.start, answer, end,
+      callerNumber: this.info.callerNumber, callerName: this.info.callerName, calledNumber: this.info.calledNumber,
+      connectedNumber: w ? this.info.calledNumber : undefined, direction: this.info.direction, legs,
+      durationSec: answer ? Math.round((end.getTime() - answer.getTime()) / 1000) : 0,
+      ringSec: Math.round(((answer ?? end).getTime() - this.start.getTime()) / 1000),
+      disposition: this.#disposition, cause: this.#cause,
+    });
+  }
+}
+
+function quality(side: AnchoredSide): LegRecord['quality'] {
+  const q = side.endpoint.quality;
+  return { packetsLost: q.totalLost, fractionLost: q.fractionLost, jitterMs: q.jitterMs, rttMs: q.rttMs ?? undefined };
+}

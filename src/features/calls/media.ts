@@ -1,0 +1,134 @@
+/**
+ * The media side of a call: anchored (an engine endpoint per leg, bridged) or direct (SDP
+ * passed end to end). The call talks to this interface only, so it reads the same either way.
+ */
+import type { Bridge, Endpoint, MediaEngine, Player, PlayerSource } from '../../media/index.js';
+import { answerDirection, buildAudio, negotiate, parseAudio, type AudioDescription, type Direction } from '../../media/sdp.js';
+import type { Codec } from '../../media/endpoint.js';
+import type { Body } from './leg.js';
+
+const SDP = 'application/sdp';
+const OUR_CODECS: { codec: Codec; pt: number }[] = [{ codec: 'PCMU', pt: 0 }, { codec: 'PCMA', pt: 8 }];
+const TE_PT = 101;
+
+export const sdpBody = (text: string): Body => ({ type: SDP, data: Buffer.from(text) });
+
+/** One anchored leg: its endpoint and the SDP state we keep towards its party. */
+export class AnchoredSide {
+  readonly endpoint: Endpoint;
+  readonly sessionId = Math.floor(Math.random() * 1e9);
+  version = 0;
+  /** What the party last told us (its offer or answer). */
+  remote: AudioDescription | undefined;
+  /** The codec and telephone-event type agreed with the party. */
+  codec: Codec = 'PCMU';
+  telephoneEventPt: number | undefined;
+  /** Direction we last agreed with the party, from its point of view. */
+  direction: Direction = 'sendrecv';
+
+  constructor(engine: MediaEngine, opts: { timeoutMs?: number } = {}) {
+    this.endpoint = engine.createEndpoint({ codec: 'PCMU', telephoneEventPt: TE_PT, timeoutMs: opts.timeoutMs ?? 0 });
+  }
+
+  /** Accepts the party's offer and returns our answer (throws SdpError with 488/400). */
+  acceptOffer(body: Buffer): Body {
+    const offer = parseAudio(body);
+    const n = negotiate(offer);
+    this.remote = offer;
+    this.codec = n.codec;
+    this.telephoneEventPt = n.telephoneEventPt;
+    this.direction = offer.direction;
+    this.#apply();
+    return sdpBody(buildAudio({
+      address: this.endpoint.address, port: this.endpoint.port,
+      codecs: [{ codec: n.codec, pt: n.pt }], telephoneEventPt: n.telephoneEventPt,
+      direction: answerDirection(offer.direction), sessionId: this.sessionId, version: ++this.version,
+    }));
+  }
+
+  /** Our offer to the party: both codecs, `preferred` first, and telephone-event. */
+  offer(preferred: Codec = 'PCMU', direction: Direction = 'sendrecv'): Body {
+    const codecs = OUR_CODECS.slice().sort((a, b) => (a.codec === preferred ? -1 : b.codec === preferred ? 1 : 0));
+    return sdpBody(buildAudio({
+      address: this.endpoint.address, port: this.endpoint.port, codecs, telephoneEventPt: TE_PT,
+      direction, sessionId: this.sessionId, version: ++this.version,
+    }));
+  }
+
+  /** The party's answer to our offer (throws SdpError). */
+  acceptAnswer(body: Buffer): void {
+    const ans = parseAudio(body);
+    const first = ans.codecs[0];
+    if (!first) throw Object.assign(new Error('answer has no codec we offered'), { status: 488 });
+    this.remote = ans;
+    this.codec = first.codec;
+    this.telephoneEventPt = ans.telephoneEventPt;
+    this.direction = ans.direction;
+    this.#apply();
+  }
+
+  #apply(): void {
+    const r = this.remote!;
+    this.endpoint.update({ codec: this.codec, telephoneEventPt: this.telephoneEventPt ?? TE_PT });
+    if (r.address !== '0.0.0.0' && r.port > 0) this.endpoint.setRemote({ address: r.address, port: r.port, rtcpPort: r.rtcpPort });
+  }
+
+  /** True when the party sends nothing to us (it holds the call). */
+  get holding(): boolean {
+    return this.direction === 'sendonly' || this.direction === 'inactive';
+  }
+}
+
+/** Two anchored sides, bridged; music on hold to whichever side is held. */
+export class AnchoredMedia {
+  readonly a: AnchoredSide;
+  b: AnchoredSide | undefined;
+  readonly #engine: MediaEngine;
+  #bridge: Bridge | undefined;
+  readonly #moh: PlayerSource;
+  #players = new Map<AnchoredSide, Player>();
+
+  constructor(engine: MediaEngine, moh: PlayerSource) {
+    this.#engine = engine;
+    this.#moh = moh;
+    this.a = new AnchoredSide(engine);
+  }
+
+  newSide(): AnchoredSide {
+    return new AnchoredSide(this.#engine);
+  }
+
+  connect(b: AnchoredSide): void {
+    this.b = b;
+    this.refresh();
+  }
+
+  /** Re-evaluates bridge and music on hold after either side's direction changed. */
+  refresh(): void {
+    const b = this.b;
+    if (!b) return;
+    const held = this.a.holding || b.holding;
+    if (held) {
+      this.#bridge?.close();
+      this.#bridge = undefined;
+      // the party that did not put the call on hold hears music
+      for (const [holder, other] of [[this.a, b], [b, this.a]] as const) {
+        if (holder.holding && !other.holding && !this.#players.has(other)) {
+          this.#players.set(other, other.endpoint.play(this.#moh, { loop: true }));
+        }
+      }
+      return;
+    }
+    for (const p of this.#players.values()) p.close();
+    this.#players.clear();
+    if (!this.#bridge || this.#bridge.closed) this.#bridge = this.#engine.createBridge(this.a.endpoint, b.endpoint);
+  }
+
+  close(): void {
+    for (const p of this.#players.values()) p.close();
+    this.#players.clear();
+    this.#bridge?.close();
+    this.a.endpoint.close();
+    this.b?.endpoint.close();
+  }
+}
