@@ -11,6 +11,7 @@ import { DigestServer } from './sip/auth/digest.js';
 import { Calls, type CallUser } from './features/calls/calls.js';
 import { MediaEngine } from './media/index.js';
 import { musicOnHold } from './features/calls/tones.js';
+import { SettingsStore } from './features/calls/settings.js';
 import type { SipRequest } from './sip/message/message.js';
 import { InviteServerTransaction } from './sip/transaction/server.js';
 import { openCallRecords, type CallRecords } from './features/cdr/index.js';
@@ -136,6 +137,11 @@ export class Server {
     this.#records = await openCallRecords(c.cdr, this.#store, log);
     const records = this.#records;
     const users = new Map<string, CallUser>(c.users.map((u) => [u.extension, { extension: u.extension, name: u.name, media: u.media }]));
+    const settings = new SettingsStore(this.#store, new Map(c.users.map((u) => [u.extension, {
+      forwardAll: u.forward.all, forwardBusy: u.forward.busy, forwardNoAnswer: u.forward.noAnswer,
+      noAnswerSeconds: u.forward.noAnswerSeconds, doNotDisturb: u.doNotDisturb, callWaiting: u.callWaiting,
+      withholdCallerId: u.withholdCallerId,
+    }])));
     const location = this.#location;
     this.#calls = new Calls({
       stack,
@@ -145,6 +151,7 @@ export class Server {
       domain: c.sip.domain,
       users,
       locate: (ext) => location.lookup(ext),
+      settings,
       maxCalls: c.calls.maxChannels ?? profile.sipTrunkChannels,
       ringTimeoutMs: c.calls.ringTimeoutSeconds * 1000,
       musicOnHold: c.calls.musicOnHold ? { wav: readFileSync(c.calls.musicOnHold) } : musicOnHold(),

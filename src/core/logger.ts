@@ -98,7 +98,48 @@ export function createLogger(cfg: LogConfig, options: CreateLoggerOptions = {}):
   const transport = options.stream
     ? new winston.transports.Stream({ stream: options.stream })
     : new winston.transports.Console();
-  return winston.createLogger({ level: cfg.level, format: pipeline(format), transports: [transport] });
+  return new GuardedLogger(winston.createLogger({ level: cfg.level, format: pipeline(format), transports: [transport] }), cfg.level);
+}
+
+const LEVEL_RANK: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3, silly: 4 };
+
+/**
+ * Winston runs its whole format pipeline (redaction, timestamps) before a transport drops a
+ * line below its level; on the SIP hot path that cost shows. This wrapper drops such lines
+ * first, and tells the stack whether debug lines are wanted at all.
+ */
+class GuardedLogger implements Logger {
+  readonly #w: winston.Logger;
+  readonly #rank: number;
+
+  constructor(w: winston.Logger, level: LogLevel) {
+    this.#w = w;
+    this.#rank = LEVEL_RANK[level];
+  }
+
+  error(message: string, meta?: LogMeta): void {
+    this.#w.error(message, meta);
+  }
+
+  warn(message: string, meta?: LogMeta): void {
+    if (this.#rank >= 1) this.#w.warn(message, meta);
+  }
+
+  info(message: string, meta?: LogMeta): void {
+    if (this.#rank >= 2) this.#w.info(message, meta);
+  }
+
+  debug(message: string, meta?: LogMeta): void {
+    if (this.#rank >= 3) this.#w.debug(message, meta);
+  }
+
+  isDebugEnabled(): boolean {
+    return this.#rank >= 3;
+  }
+
+  child(meta: LogMeta): Logger {
+    return new GuardedLogger(this.#w.child(meta), (Object.keys(LEVEL_RANK) as LogLevel[])[this.#rank]);
+  }
 }
 
 export interface TestLogger extends Logger {

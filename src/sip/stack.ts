@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomToken } from './ids.js';
 import { parseMessage, SipParseError } from './message/parser.js';
 import { SipRequest, SipResponse, type SipMessageAny } from './message/message.js';
 import type { ClientTransaction, ClientTransactionUser } from './transaction/client.js';
@@ -87,7 +87,8 @@ export class SipStack {
       t1: opts.t1 ?? 500,
       t2: opts.t2 ?? 4000,
       t4: opts.t4 ?? 5000,
-      sendResponse: (buf, req, source, cb) => this.#sendResponseBytes(buf, req, source, cb),
+      responseTarget,
+      sendResponse: (buf, target, cb) => this.send(buf, target, cb),
       sendRequest: (buf, target, cb) => this.send(buf, target, cb),
     });
   }
@@ -308,15 +309,15 @@ export class SipStack {
   }
 
   static branch(): string {
-    return MAGIC_COOKIE + randomBytes(9).toString('base64url');
+    return MAGIC_COOKIE + randomToken(9, 'base64url');
   }
 
   static tag(): string {
-    return randomBytes(6).toString('hex');
+    return randomToken(6);
   }
 
   static callId(): string {
-    return randomBytes(12).toString('base64url');
+    return randomToken(12, 'base64url');
   }
 }
 

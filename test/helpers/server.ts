@@ -31,6 +31,8 @@ export async function startServer(opts: { udp: number; tcp?: number; ws?: number
     ...listen,
     `storage: { path: ${JSON.stringify(join(dir, 'pbx.sqlite'))} }`,
     'log: { level: debug }',
+    // away from baresip's RTP range (20000-20999) and the tests' SIP port blocks (30000+)
+    'media: { portMin: 40000, portMax: 49999 }',
     'users:',
     users,
     opts.yaml ?? '',

@@ -7,7 +7,7 @@
  *   const uas = startSipp([...]);  ...;  await uas.stop();
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -80,4 +80,15 @@ export function startSipp(args: string[], o: SippOptions = {}): SippRun {
 
 export function runSipp(args: string[], o: SippOptions = {}): Promise<SippResult> {
   return startSipp(args, o).done;
+}
+
+/**
+ * A copy of the UAS scenario test/scenarios/uas_status.xml answering `status reason` (sipp
+ * cannot take a response code from -key), written into `dir`.
+ */
+export function uasStatusScenario(dir: string, status: number, reason: string): string {
+  const template = readFileSync(new URL('../scenarios/uas_status.xml', import.meta.url), 'utf8');
+  const path = join(dir, `uas_${status}.xml`);
+  writeFileSync(path, template.replace('SIP/2.0 [status] [reason]', `SIP/2.0 ${status} ${reason}`));
+  return path;
 }

@@ -51,7 +51,13 @@ export function isDemoPassword(extension: unknown, password: unknown): boolean {
 
 export function crossChecks(doc: unknown): string[] {
   if (!isRecord(doc)) return [];
-  return [...checkUsers(doc), ...checkListen(doc), ...checkSections(doc), ...checkSmdr(doc), ...checkDemoPasswords(doc)];
+  return [...checkUsers(doc), ...checkListen(doc), ...checkSections(doc), ...checkSmdr(doc), ...checkDemoPasswords(doc), ...checkCalls(doc)];
+}
+
+function checkCalls(doc: Raw): string[] {
+  const moh = field(doc.calls, 'musicOnHold');
+  if (typeof moh === 'string' && !existsSync(resolve(moh))) return [`calls.musicOnHold: file not found: ${resolve(moh)}`];
+  return [];
 }
 
 function checkUsers(doc: Raw): string[] {
@@ -64,6 +70,13 @@ function checkUsers(doc: Raw): string[] {
     const first = seen.get(ext);
     if (first === undefined) seen.set(ext, i);
     else problems.push(`users[${i}].extension: duplicate of users[${first}]`);
+  });
+  users.forEach((u, i) => {
+    const fwd = field(u, 'forward');
+    for (const k of ['all', 'busy', 'noAnswer']) {
+      const to = field(fwd, k);
+      if (typeof to === 'string' && !seen.has(to)) problems.push(`users[${i}].forward.${k}: ${to} is not an extension (forwarding outside needs the dial plan)`);
+    }
   });
   // Users are solution-wide (a secondary takes over a primary's users): the node profile's
   // user capacity is enforced on registration by the registrar, not here.

@@ -187,6 +187,23 @@ export const UserSchema = z
      * on hold, recording) or direct (SDP end to end; used only when both parties are direct).
      */
     media: z.enum(['anchored', 'direct'], { error: 'must be anchored or direct' }).default('anchored'),
+    /** Call forwarding to other extensions; the user changes it from the phone too (*21, *67, *61). */
+    forward: z.strictObject({
+      /** Every call goes to this extension. */
+      all: z.string().regex(/^[0-9]{2,15}$/, { error: EXTENSION_ERROR }).optional(),
+      /** Calls while busy (on a call without call waiting, or in do not disturb). */
+      busy: z.string().regex(/^[0-9]{2,15}$/, { error: EXTENSION_ERROR }).optional(),
+      /** Calls not answered within noAnswerSeconds. */
+      noAnswer: z.string().regex(/^[0-9]{2,15}$/, { error: EXTENSION_ERROR }).optional(),
+      /** No-answer time before forwarding on no answer (seconds). */
+      noAnswerSeconds: int(5, 600).default(15),
+    }).prefault({}),
+    /** Do not disturb: callers get busy (or forward-on-busy). */
+    doNotDisturb: z.boolean({ error: 'must be true or false' }).default(false),
+    /** A second call rings while on a call (else the caller gets busy). */
+    callWaiting: z.boolean({ error: 'must be true or false' }).default(true),
+    /** Present this user's calls as anonymous (RFC 3323 Privacy: id). */
+    withholdCallerId: z.boolean({ error: 'must be true or false' }).default(false),
   })
   .transform((u) => ({ ...u, name: u.name ?? u.extension }));
 

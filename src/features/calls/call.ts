@@ -16,9 +16,11 @@ export interface Fork {
 /** What a call needs from the manager that owns it. */
 export interface CallHost {
   readonly log: Logger;
-  /** Creates the outbound legs towards the callee's contacts, with the offer each carries. */
-  fork(call: Call, offer: (side: AnchoredSide | undefined) => Body): Fork[];
+  /** Creates the outbound legs towards an extension's contacts, with the offer each carries. */
+  fork(call: Call, extension: string, offer: (side: AnchoredSide | undefined) => Body): Fork[];
   registerLeg(leg: Leg): void;
+  /** The callee `extension` answered: it is now on a call. */
+  answered(call: Call, extension: string): void;
   ended(call: Call, record: CallRecord): void;
   ringTimeoutMs: number;
 }
@@ -29,6 +31,15 @@ export interface CallInfo {
   callerName: string;
   calledNumber: string;
   direction: 'internal' | 'incoming' | 'outgoing';
+  /** Present the caller as anonymous (Privacy: id). */
+  withheld: boolean;
+}
+
+/** Where the call rings, and where it goes when that extension is busy or does not answer. */
+export interface RingPlan {
+  extension: string;
+  busyTo: string | undefined;
+  noAnswer: { ms: number; to: string } | undefined;
 }
 
 /**
@@ -47,14 +58,18 @@ export class Call {
   #ringing = false;
   #early: Fork | undefined;
   #ringTimer: NodeJS.Timeout | undefined;
+  #noAnswerTimer: NodeJS.Timeout | undefined;
+  #plan: RingPlan;
+  #redirected = false;
   #ended = false;
   readonly start = new Date();
   #answer: Date | undefined;
   #cause = '';
   #disposition: CallDisposition = 'failed';
 
-  constructor(host: CallHost, info: CallInfo, a: InboundLeg, media: AnchoredMedia | undefined) {
+  constructor(host: CallHost, info: CallInfo, a: InboundLeg, media: AnchoredMedia | undefined, plan: RingPlan) {
     this.#host = host;
+    this.#plan = plan;
     this.info = info;
     this.a = a;
     this.media = media;
@@ -67,6 +82,11 @@ export class Call {
 
   get b(): OutboundLeg | undefined {
     return this.#winner?.leg;
+  }
+
+  /** The extension being rung now, or that answered. */
+  get target(): string {
+    return this.#plan.extension;
   }
 
   /** Answers the caller's offer (anchored) and rings every contact. */
@@ -88,11 +108,7 @@ export class Call {
       this.end('caller cancelled');
     };
     this.#wireLeg(a);
-    const preferred = this.media?.a.codec;
-    this.#forks = this.#host.fork(this, (side) => (side ? side.offer(preferred) : { type: 'application/sdp', data: a.request.body }));
-    if (!this.#forks.length) return this.#fail(480, 'Temporarily Unavailable (no registered contact)');
-    for (const f of this.#forks) this.#wireFork(f);
-    for (const f of this.#forks) f.leg.invite();
+    if (!this.#ring()) return;
     this.#ringTimer = setTimeout(() => {
       if (this.#winner || this.#ended) return;
       this.#cause = '480';
@@ -105,6 +121,42 @@ export class Call {
   }
 
   #aAnswer: Body | undefined;
+
+  /** Rings every contact of the plan's extension; false (call ended) when there is none. */
+  #ring(): boolean {
+    const preferred = this.media?.a.codec;
+    const a = this.a;
+    this.#failures = [];
+    this.#forks = this.#host.fork(this, this.#plan.extension, (side) => (side ? side.offer(preferred) : { type: 'application/sdp', data: a.request.body }));
+    if (!this.#forks.length) {
+      if (this.#redirect(this.#plan.noAnswer?.to, 'not registered')) return true;
+      this.#fail(480, 'Temporarily Unavailable (no registered contact)');
+      return false;
+    }
+    for (const f of this.#forks) this.#wireFork(f);
+    for (const f of this.#forks) f.leg.invite();
+    const na = this.#plan.noAnswer;
+    if (na && !this.#redirected) {
+      this.#noAnswerTimer = setTimeout(() => {
+        if (!this.#winner && !this.#ended) this.#redirect(na.to, 'no answer');
+      }, na.ms);
+      this.#noAnswerTimer.unref();
+    }
+    return true;
+  }
+
+  /** Forwarding: stop ringing the current extension and ring `to` instead (once per call). */
+  #redirect(to: string | undefined, why: string): boolean {
+    if (to === undefined || this.#redirected || this.#ended) return false;
+    this.#redirected = true;
+    clearTimeout(this.#noAnswerTimer);
+    this.#log.info(`call forwarded (${why}) from ${this.#plan.extension} to ${to}`, { callId: this.a.callId, call: this.info.id });
+    for (const f of this.#forks) this.#dropFork(f);
+    this.#early = undefined;
+    this.#plan = { extension: to, busyTo: undefined, noAnswer: undefined };
+    this.a.progress(181);
+    return this.#ring();
+  }
 
   #wireFork(f: Fork): void {
     const leg = f.leg;
@@ -159,6 +211,8 @@ export class Call {
     this.#answer = new Date();
     this.#disposition = 'answered';
     clearTimeout(this.#ringTimer);
+    clearTimeout(this.#noAnswerTimer);
+    this.#host.answered(this, this.#plan.extension);
     this.#wireLeg(f.leg);
     this.#log.info('call answered', { callId: this.a.callId, call: this.info.id, by: f.contact });
   }
@@ -169,10 +223,12 @@ export class Call {
   }
 
   #onForkFailed(f: Fork, status: number): void {
-    if (this.#ended || this.#winner) return;
+    if (this.#ended || this.#winner || !this.#forks.includes(f)) return;
     if (f.side) f.side.endpoint.close();
     this.#failures.push(status);
     if (this.#failures.length < this.#forks.length) return;
+    if (this.#failures.every((s) => s === 486 || s === 600 || s === 603) && this.#redirect(this.#plan.busyTo, 'busy')) return;
+    if (this.#redirect(this.#plan.noAnswer?.to, `answered ${status}`)) return;
     // RFC 3261 16.7: 6xx beats all, then busy, then the lowest class.
     const best = this.#failures.find((s) => s >= 600) ?? this.#failures.find((s) => s === 486) ?? Math.min(...this.#failures);
     this.#disposition = best === 486 || best === 600 ? 'busy' : best === 408 || best === 480 ? 'no-answer' : 'rejected';
@@ -273,6 +329,7 @@ export class Call {
     if (this.#ended) return;
     this.#ended = true;
     clearTimeout(this.#ringTimer);
+    clearTimeout(this.#noAnswerTimer);
     if (!this.a.ended) {
       if (this.a.state === 'confirmed') this.a.hangup();
       else this.a.reject(this.#disposition === 'no-answer' ? 480 : 500);
@@ -295,7 +352,7 @@ export class Call {
     this.#host.ended(this, {
       id: this.info.id, start: this.start, answer, end,
       callerNumber: this.info.callerNumber, callerName: this.info.callerName, calledNumber: this.info.calledNumber,
-      connectedNumber: w ? this.info.calledNumber : undefined, direction: this.info.direction, legs,
+      connectedNumber: w ? this.#plan.extension : undefined, direction: this.info.direction, legs,
       durationSec: answer ? Math.round((end.getTime() - answer.getTime()) / 1000) : 0,
       ringSec: Math.round(((answer ?? end).getTime() - this.start.getTime()) / 1000),
       disposition: this.#disposition, cause: this.#cause,

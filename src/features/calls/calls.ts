@@ -10,9 +10,11 @@ import type { InviteServerTransaction, ServerTransaction } from '../../sip/trans
 import type { Target, TransportProtocol } from '../../sip/transport/types.js';
 import type { CallRecord } from '../cdr/record.js';
 import type { Binding } from '../registrar/location.js';
-import { Call, type CallHost, type Fork } from './call.js';
+import { Call, type CallHost, type Fork, type RingPlan } from './call.js';
+import { parseFeatureCode, type FeatureCode, type SettingsStore } from './settings.js';
+import { AnchoredSide } from './media.js';
 import { InboundLeg, OutboundLeg, type Body, type Leg } from './leg.js';
-import { AnchoredMedia, type AnchoredSide } from './media.js';
+import { AnchoredMedia } from './media.js';
 
 export interface CallUser {
   extension: string;
@@ -30,6 +32,8 @@ export interface CallsOptions {
   users: Map<string, CallUser>;
   /** Current contacts of an extension (the location service). */
   locate: (extension: string) => Binding[];
+  /** Phone features per user (forwarding, do not disturb, call waiting, caller ID). */
+  settings: SettingsStore;
   /** Relayed-call channels of the node (its profile); the next call gets 503. */
   maxCalls: number;
   /** Give up ringing after this long (480). */
@@ -51,6 +55,8 @@ export class Calls implements CallHost {
   readonly #calls = new Map<string, Call>();
   readonly #legs = new Map<string, Leg>();
   readonly #legKeys = new Map<Leg, string>();
+  /** Calls each extension is in (as caller, or as the callee that answered). */
+  readonly #onCall = new Map<string, number>();
   #attempts: number[] = [];
   #seq = 0;
   readonly stats = { attempts: 0, answered: 0, refusedLimit: 0 };
@@ -59,6 +65,11 @@ export class Calls implements CallHost {
     this.#o = opts;
     this.log = opts.logger;
     this.ringTimeoutMs = opts.ringTimeoutMs;
+  }
+
+  /** A user's phone features as they are now (configured, then changed from the phone). */
+  settingsOf(extension: string) {
+    return this.#o.settings.get(extension);
   }
 
   get active(): number {
@@ -100,12 +111,24 @@ export class Calls implements CallHost {
       stack.respond(tx, res);
       return;
     }
-    const dialled = req.uri.isSip ? req.uri.userDecoded ?? '' : '';
-    const callee = o.users.get(dialled);
-    if (!callee) {
-      stack.respond(tx, stack.createResponse(req, 404, `Not Found (${dialled || 'no number'} is not an extension)`));
+    let dialled = req.uri.isSip ? req.uri.userDecoded ?? '' : '';
+    let withheld = o.settings.get(callerExt)?.withholdCallerId ?? false;
+    const code = parseFeatureCode(dialled);
+    if (code?.kind === 'set') return this.#featureCode(req, tx, callerExt, code);
+    if (code?.kind === 'withheld-call') {
+      dialled = code.number;
+      withheld = true;
+    } else if (dialled.startsWith('*')) {
+      stack.respond(tx, stack.createResponse(req, 404, `Not Found (unknown feature code ${dialled})`));
       return;
     }
+    const plan = this.#plan(callerExt, dialled);
+    if ('status' in plan) {
+      stack.respond(tx, stack.createResponse(req, plan.status, plan.reason));
+      if (plan.status === 486) this.#record(req, callerExt, caller.name, dialled, 'busy', '486');
+      return;
+    }
+    const callee = o.users.get(plan.extension)!;
     if (!req.body.length || req.contentType !== 'application/sdp') {
       stack.respond(tx, stack.createResponse(req, 488, 'Not Acceptable Here (an SDP offer is required)'));
       return;
@@ -126,31 +149,129 @@ export class Calls implements CallHost {
       }
     }
     const id = `${Date.now().toString(36)}-${(++this.#seq).toString(36)}`;
-    const call = new Call(this, { id, callerNumber: callerExt, callerName: caller.name, calledNumber: dialled, direction: 'internal' }, a, media);
+    const call = new Call(this, { id, callerNumber: callerExt, callerName: caller.name, calledNumber: dialled, direction: 'internal', withheld }, a, media, plan);
     this.#calls.set(id, call);
-    this.#pending.set(call, callee);
-    log.info(`call ${callerExt} -> ${dialled}`, { callId: req.callId, call: id, media: anchored ? 'anchored' : 'direct' });
+    this.#busy(callerExt, +1);
+    log.info(`call ${callerExt} -> ${dialled}${plan.extension !== dialled ? ` (forwarded to ${plan.extension})` : ''}`, { callId: req.callId, call: id, media: anchored ? 'anchored' : 'direct' });
     call.begin();
   }
 
-  readonly #pending = new Map<Call, CallUser>();
-
-  fork(call: Call, offer: (side: AnchoredSide | undefined) => Body): Fork[] {
-    const callee = this.#pending.get(call)!;
-    this.#pending.delete(call);
+  /**
+   * Where a call to `dialled` rings (RFC-free PBX semantics): forward-all is followed (up to 5
+   * hops, never back to the caller); a callee in do not disturb, or on a call without call
+   * waiting, is busy: forward-on-busy if set, else 486.
+   */
+  #plan(caller: string, dialled: string): RingPlan | { status: number; reason: string } {
     const o = this.#o;
+    if (!o.users.has(dialled)) return { status: 404, reason: `Not Found (${dialled || 'no number'} is not an extension)` };
+    let target = dialled;
+    for (let hops = 0; hops < 5; hops++) {
+      const next = o.settings.get(target)?.forwardAll;
+      if (next === undefined || next === caller || next === target) break;
+      if (!o.users.has(next)) return { status: 404, reason: `Not Found (${target} forwards to ${next}, which is not an extension; calls outside need the dial plan)` };
+      target = next;
+    }
+    const s = o.settings.get(target)!;
+    const busy = s.doNotDisturb || ((this.#onCall.get(target) ?? 0) > 0 && !s.callWaiting);
+    const fwd = (to: string | undefined) => (to !== undefined && to !== caller && to !== target && o.users.has(to) ? to : undefined);
+    if (busy) {
+      const to = fwd(s.forwardBusy);
+      if (to === undefined) return { status: 486, reason: s.doNotDisturb ? 'Busy Here (do not disturb)' : 'Busy Here' };
+      return { extension: to, busyTo: undefined, noAnswer: undefined };
+    }
+    const na = fwd(s.forwardNoAnswer);
+    return { extension: target, busyTo: fwd(s.forwardBusy), noAnswer: na ? { ms: s.noAnswerSeconds * 1000, to: na } : undefined };
+  }
+
+  #busy(extension: string, delta: number): void {
+    const n = (this.#onCall.get(extension) ?? 0) + delta;
+    if (n > 0) this.#onCall.set(extension, n);
+    else this.#onCall.delete(extension);
+  }
+
+  answered(call: Call, extension: string): void {
+    this.#busy(extension, +1);
+    this.#answeredBy.set(call, extension);
+  }
+
+  readonly #answeredBy = new Map<Call, string>();
+
+  /** A feature code: change the setting, confirm with two beeps, hang up. */
+  #featureCode(req: SipRequest, tx: InviteServerTransaction, user: string, code: Extract<FeatureCode, { kind: 'set' }>): void {
+    const o = this.#o;
+    const stack = o.stack;
+    if (code.target !== undefined && !o.users.has(code.target)) {
+      stack.respond(tx, stack.createResponse(req, 404, `Not Found (${code.target} is not an extension; forwarding outside needs the dial plan)`));
+      return;
+    }
+    o.settings.update(user, code.patch);
+    this.log.info(`phone feature changed by ${user}: ${JSON.stringify(code.patch, (_k, v) => (v === undefined ? null : v))}`, { callId: req.callId });
+    if (!o.engine) {
+      stack.respond(tx, stack.createResponse(req, 480, 'Temporarily Unavailable (feature set; no media to confirm it)'));
+      return;
+    }
+    const a = new InboundLeg(stack, req, tx, user, this.log, this.#contact(tx.source.protocol));
+    let side: AnchoredSide;
+    try {
+      side = new AnchoredSide(o.engine);
+    } catch {
+      a.reject(480, 'Temporarily Unavailable (feature set; no media port to confirm it)');
+      return;
+    }
+    try {
+      a.answer(side.acceptOffer(req.body));
+    } catch {
+      side.endpoint.close();
+      a.reject(488);
+      return;
+    }
+    this.registerLeg(a);
+    const done = () => {
+      if (!side.endpoint.closed) side.endpoint.close();
+      a.hangup();
+      setTimeout(() => this.#unregister(a), 32_000).unref();
+    };
+    a.on('bye', done);
+    const player = side.endpoint.play({ tones: [{ freqs: [1400], ms: 150 }, { freqs: [], ms: 100 }, { freqs: [1400], ms: 150 }, { freqs: [], ms: 300 }] });
+    player.on('end', done);
+  }
+
+  /** A record for a call refused before it rang anywhere (busy, do not disturb). */
+  #record(req: SipRequest, caller: string, name: string, dialled: string, disposition: 'busy', cause: string): void {
+    const now = new Date();
+    try {
+      this.#o.onRecord?.({
+        id: `${Date.now().toString(36)}-${(++this.#seq).toString(36)}`, start: now, answer: undefined, end: now,
+        callerNumber: caller, callerName: name, calledNumber: dialled, connectedNumber: undefined, direction: 'internal',
+        legs: [{ role: 'caller', sipCallId: req.callId, party: caller, codec: undefined, quality: undefined }],
+        durationSec: 0, ringSec: 0, disposition, cause,
+      });
+    } catch (e) {
+      this.log.error(`call record not written: ${(e as Error).message}`, { callId: req.callId });
+    }
+  }
+
+  fork(call: Call, extension: string, offer: (side: AnchoredSide | undefined) => Body): Fork[] {
+    const o = this.#o;
+    const callee = o.users.get(extension)!;
     const forks: Fork[] = [];
     for (const b of o.locate(callee.extension)) {
       const target = this.#bindingTarget(b);
       if (!target) continue;
       const req = new SipRequest('INVITE', b.contact);
       const caller = call.info;
-      req.set('from', `${quoteName(caller.callerName)}<sip:${caller.callerNumber}@${o.domain}>;tag=${SipStack.tag()}`);
+      if (caller.withheld) {
+        // RFC 3323: an anonymous From, Privacy: id, and no asserted identity towards a phone
+        req.set('from', `"Anonymous" <sip:anonymous@anonymous.invalid>;tag=${SipStack.tag()}`);
+        req.set('privacy', 'id');
+      } else {
+        req.set('from', `${quoteName(caller.callerName)}<sip:${caller.callerNumber}@${o.domain}>;tag=${SipStack.tag()}`);
+        req.set('p-asserted-identity', `${quoteName(caller.callerName)}<sip:${caller.callerNumber}@${o.domain}>`);
+      }
       req.set('to', `<sip:${callee.extension}@${o.domain}>`);
       req.set('call-id', SipStack.callId());
       req.set('cseq', '1 INVITE');
       req.set('contact', this.#contact(target.protocol));
-      req.set('p-asserted-identity', `${quoteName(caller.callerName)}<sip:${caller.callerNumber}@${o.domain}>`);
       req.set('allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY');
       const mf = call.a.request.maxForwards;
       req.set('max-forwards', String(mf === undefined ? 70 : Math.max(0, Math.min(70, mf - 1))));
@@ -235,7 +356,10 @@ export class Calls implements CallHost {
 
   ended(call: Call, record: CallRecord): void {
     this.#calls.delete(call.info.id);
-    this.#pending.delete(call);
+    this.#busy(call.info.callerNumber, -1);
+    const callee = this.#answeredBy.get(call);
+    if (callee !== undefined) this.#busy(callee, -1);
+    this.#answeredBy.delete(call);
     // keep the dialogs reachable a little longer so late BYE/ACK retransmissions get answers
     const legs = [call.a, ...(call.b ? [call.b] : [])];
     setTimeout(() => legs.forEach((l) => this.#unregister(l)), 32_000).unref();

@@ -12,14 +12,16 @@ export type DigestAlgorithm = 'MD5' | 'SHA-256';
 
 /**
  * The digest-uri should be the Request-URI (RFC 7616 3.4.6). Some clients put the address they
- * sent to (sipp writes `sip:host:port` for a `sip:host` Request-URI): accept the same scheme,
- * user and host when only one side names a port.
+ * sent to instead (sipp writes `sip:host:port` for `sip:202@host:port`): accept the same
+ * scheme and host (and port where both name one), the user part aside. The nonce's MAC and the
+ * nonce-count already stop replays; this keeps the check from refusing such clients.
  */
 function sameTarget(a: string, b: string): boolean {
   try {
     const x = parseUri(a);
     const y = parseUri(b);
-    return x.scheme === y.scheme && x.userDecoded === y.userDecoded && x.host.toLowerCase() === y.host.toLowerCase() &&
+    return x.scheme === y.scheme && x.host.toLowerCase() === y.host.toLowerCase() &&
+      (x.user === undefined || y.user === undefined || x.userDecoded === y.userDecoded) &&
       (x.port === y.port || x.port === undefined || y.port === undefined);
   } catch {
     return false;

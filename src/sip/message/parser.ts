@@ -38,8 +38,7 @@ export function parseMessage(buf: Buffer, datagram = true): SipMessageAny {
     while (headEnd > start && (buf[headEnd - 1] === 10 || buf[headEnd - 1] === 13)) headEnd--;
     bodyStart = buf.length;
   } else bodyStart = headEnd + 4;
-  let text = buf.toString('utf8', start, headEnd);
-  if (text.indexOf('\r\n ') >= 0 || text.indexOf('\r\n\t') >= 0) text = text.replace(/\r\n[ \t]+/g, ' ');
+  const text = buf.toString('utf8', start, headEnd);
   const firstEnd = text.indexOf('\r\n');
   const startLine = firstEnd < 0 ? text : text.slice(0, firstEnd);
   let versionError: SipParseError | undefined;
@@ -59,6 +58,13 @@ export function parseMessage(buf: Buffer, datagram = true): SipMessageAny {
   while (pos < text.length) {
     let eol = text.indexOf('\r\n', pos);
     if (eol < 0) eol = text.length;
+    // a line starting with whitespace continues the header above (folding, RFC 3261 7.3.1)
+    let folded = false;
+    while (eol < text.length && isWsp(text.charCodeAt(eol + 2))) {
+      folded = true;
+      eol = text.indexOf('\r\n', eol + 2);
+      if (eol < 0) eol = text.length;
+    }
     const colon = text.indexOf(':', pos);
     if (colon < 0 || colon > eol) {
       bad ??= `header line without colon: '${text.slice(pos, Math.min(eol, pos + 40))}'`;
@@ -69,7 +75,8 @@ export function parseMessage(buf: Buffer, datagram = true): SipMessageAny {
       const key = checkedHeaderKey(name);
       if (key === undefined) bad ??= `bad header name '${name}'`;
       else {
-        const value = text.slice(colon + 1, eol).trim();
+        const raw = text.slice(colon + 1, eol);
+        const value = (folded ? raw.replace(/\r\n[ \t]+/g, ' ') : raw).trim();
         const lines = msg.headers.get(key);
         if (lines) lines.push(value);
         else msg.headers.set(key, [value]);

@@ -10,8 +10,10 @@ export interface TransactionContext {
   readonly t1: number;
   readonly t2: number;
   readonly t4: number;
-  /** Sends a response towards where the request came from (RFC 3261 18.2.2, RFC 3581). */
-  sendResponse(buf: Buffer, request: SipRequest, source: Source, cb?: (err?: Error) => void): void;
+  /** Where responses to a request go (RFC 3261 18.2.2, RFC 3581, RFC 5626 flows). */
+  responseTarget(request: SipRequest, source: Source): Target;
+  /** Sends a response to its target. */
+  sendResponse(buf: Buffer, target: Target, cb?: (err?: Error) => void): void;
   /** Sends a request to a resolved target. */
   sendRequest(buf: Buffer, target: Target, cb?: (err?: Error) => void): void;
   removeServer(tx: ServerTransaction): void;

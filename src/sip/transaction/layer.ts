@@ -11,6 +11,7 @@ export interface TransactionLayerOptions {
   t1: number;
   t2: number;
   t4: number;
+  responseTarget: TransactionContext['responseTarget'];
   sendResponse: TransactionContext['sendResponse'];
   sendRequest: TransactionContext['sendRequest'];
   timers?: TimerHeap;
@@ -45,8 +46,12 @@ export class TransactionLayer implements TransactionContext {
     return this.#clients.size;
   }
 
-  sendResponse(buf: Buffer, request: SipRequest, source: Source, cb?: (err?: Error) => void): void {
-    this.#opts.sendResponse(buf, request, source, cb);
+  responseTarget(request: SipRequest, source: Source): Target {
+    return this.#opts.responseTarget(request, source);
+  }
+
+  sendResponse(buf: Buffer, target: Target, cb?: (err?: Error) => void): void {
+    this.#opts.sendResponse(buf, target, cb);
   }
 
   sendRequest(buf: Buffer, target: Target, cb?: (err?: Error) => void): void {

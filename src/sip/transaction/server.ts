@@ -1,5 +1,8 @@
-import { SipResponse, type SipRequest } from '../message/message.js';
-import type { Source } from '../transport/types.js';
+import { SipRequest, type SipResponse } from '../message/message.js';
+import type { Source, Target } from '../transport/types.js';
+
+/** What `request` reads once a completed non-INVITE transaction has let go of its request. */
+const RELEASED = new SipRequest('RELEASED', 'sip:released.invalid');
 import type { TimerEntry, TimerTarget } from './timers.js';
 import type { TransactionContext } from './context.js';
 
@@ -22,8 +25,10 @@ export enum NonInviteServerState {
 
 abstract class ServerTransactionBase implements TimerTarget {
   readonly key: string;
-  readonly request: SipRequest;
+  #request: SipRequest;
   readonly source: Source;
+  /** Where responses go, fixed when the request arrives. */
+  readonly target: Target;
   readonly reliable: boolean;
   protected ctx: TransactionContext;
   protected lastResponse: Buffer | undefined;
@@ -37,9 +42,23 @@ abstract class ServerTransactionBase implements TimerTarget {
   constructor(ctx: TransactionContext, key: string, request: SipRequest, source: Source) {
     this.ctx = ctx;
     this.key = key;
-    this.request = request;
+    this.#request = request;
     this.source = source;
+    this.target = ctx.responseTarget(request, source);
     this.reliable = source.protocol !== 'udp';
+  }
+
+  /** The request; a placeholder once a completed non-INVITE transaction released it. */
+  get request(): SipRequest {
+    return this.#request;
+  }
+
+  /**
+   * A completed non-INVITE transaction lives on for Timer J (32 s over UDP) only to answer
+   * retransmissions: it keeps the response bytes and its target, not the parsed request.
+   */
+  protected release(): void {
+    this.#request = RELEASED;
   }
 
   abstract get state(): string;
@@ -49,13 +68,13 @@ abstract class ServerTransactionBase implements TimerTarget {
 
   protected transmit(buf: Buffer): void {
     this.lastResponse = buf;
-    this.ctx.sendResponse(buf, this.request, this.source, (err) => {
+    this.ctx.sendResponse(buf, this.target, (err) => {
       if (err) this.onTransportError?.(err);
     });
   }
 
   protected retransmit(): void {
-    if (this.lastResponse) this.ctx.sendResponse(this.lastResponse, this.request, this.source);
+    if (this.lastResponse) this.ctx.sendResponse(this.lastResponse, this.target);
   }
 
   protected clearTimers(): void {
@@ -111,7 +130,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
         return;
       case InviteServerState.Accepted:
         // RFC 6026 section 8.7: 2xx retransmissions by the TU go straight to the transport.
-        if (res.status >= 200 && res.status < 300) this.ctx.sendResponse(buf, this.request, this.source);
+        if (res.status >= 200 && res.status < 300) this.ctx.sendResponse(buf, this.target);
         return;
       default:
         return;
@@ -120,7 +139,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
 
   /** RFC 6026 8.7: the TU's 2xx retransmissions go straight to the transport. */
   retransmitSuccess(buf: Buffer): void {
-    this.ctx.sendResponse(buf, this.request, this.source);
+    this.ctx.sendResponse(buf, this.target);
   }
 
   receiveRequest(req: SipRequest): void {
@@ -184,7 +203,10 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
     if (this.reliable) {
       this.#state = NonInviteServerState.Terminated;
       this.terminate();
-    } else this.timer = this.ctx.timers.schedule(this, 'J', 64 * this.ctx.t1);
+    } else {
+      this.timer = this.ctx.timers.schedule(this, 'J', 64 * this.ctx.t1);
+      this.release();
+    }
   }
 
   receiveRequest(): void {

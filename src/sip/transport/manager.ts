@@ -151,7 +151,7 @@ export class TransportManager implements FlowHost {
   }
 
   #sendUdp(data: Buffer, target: Target, cb: SendCb): void {
-    const sock = net.isIPv6(target.address) ? this.#udp6 : this.#udp4;
+    const sock = target.address.includes(':') ? this.#udp6 : this.#udp4;
     if (sock === undefined) {
       return fail(cb, 'no-listener', `no udp socket for ${target.address}`, target);
     }
