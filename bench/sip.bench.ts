@@ -7,7 +7,8 @@
  * BENCH_QUICK=1 shortens the sustained runs to 5 s (for a smoke run, not for figures).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { runSippLoad } from './sipp-load.js';
+import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Grammar, Parser } from 'sip.js/lib/core/index.js';
@@ -98,42 +99,19 @@ function sleep(ms: number) {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Runs sipp REGISTER at `rate`/s for DURATION s; true when every registration succeeded. */
-function sippRegisters(port: number, user: string, pass: string, rate: number, localPort: number): Promise<{ ok: boolean; rate: number; failed: number }> {
-  const total = rate * DURATION;
-  return new Promise((resolve) => {
-    const dir = mkdtempSync(join(tmpdir(), 'bench-sipp-'));
-    const args = [`127.0.0.1:${port}`, '-sf', join(PEERS, 'scenarios/register_auth.xml'), '-s', user, '-au', user, '-ap', pass,
-      '-i', '127.0.0.1', '-p', String(localPort), '-r', String(rate), '-m', String(total), '-l', String(rate * 4),
-      '-nostdin', '-timeout', `${DURATION + 20}s`, '-timeout_error', '-trace_stat', '-stf', join(dir, 'stat.csv'), '-fd', String(DURATION + 30)];
-    const p = spawn('sipp', args, { cwd: dir, stdio: 'ignore' });
-    p.on('close', (code) => {
-      let failed = -1;
-      let achieved = 0;
-      try {
-        const rows = readFileSync(join(dir, 'stat.csv'), 'utf8').trim().split('\n');
-        const head = rows[0].split(';');
-        const last = rows[rows.length - 1].split(';');
-        failed = Number(last[head.indexOf('FailedCall(C)')]);
-        const ok = Number(last[head.indexOf('SuccessfulCall(C)')]);
-        const elapsed = last[head.indexOf('ElapsedTime(C)')];
-        const [h, m, s] = elapsed.split(':');
-        const secs = Number(h) * 3600 + Number(m) * 60 + Number(s.split(':')[0]);
-        achieved = secs > 0 ? ok / secs : 0;
-      } catch {
-        // no stats: counts as failure
-      }
-      // sustained: every registration succeeded and sipp kept the pace asked of it
-      resolve({ ok: code === 0 && failed === 0 && achieved >= 0.95 * rate, rate: achieved, failed });
-    });
-  });
+/** Runs sipp REGISTER at `rate`/s for DURATION s; ok when every registration succeeded at pace. */
+async function sippRegisters(port: number, user: string, pass: string, rate: number, localPort: number): Promise<{ ok: boolean; rate: number; failed: number }> {
+  const r = await runSippLoad([`127.0.0.1:${port}`, '-sf', join(PEERS, 'scenarios/register_auth.xml'), '-s', user, '-au', user, '-ap', pass,
+    '-i', '127.0.0.1', '-p', String(localPort)], rate, rate * DURATION, { timeoutS: DURATION + 20, limit: rate * 4 });
+  // sustained: every registration succeeded and sipp kept the pace asked of it
+  return { ok: r.code === 0 && r.failed === 0 && r.achieved >= 0.95 * rate, rate: r.achieved, failed: r.failed };
 }
 
 async function highestRate(name: string, port: number, user: string, pass: string, localPort: number): Promise<number> {
   let best = 0;
   let rate = 1000;
   let failedAt = 0;
-  while (rate <= 16000) {
+  while (rate <= 30000) {
     const r = await sippRegisters(port, user, pass, rate, localPort);
     console.log(`  ${name}: ${rate}/s for ${DURATION} s: ${r.failed ? `${r.failed} failed` : 'no failure'}, achieved ${Math.round(r.rate)}/s${r.ok ? '' : ' (not sustained)'}`);
     if (!r.ok) {

@@ -15,18 +15,6 @@ import { MOH_FREQUENCIES } from '../../src/features/calls/tones.js';
 const port = portBlock(7);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function phone(node: TestServer, ext: string, n: number, freq: number, opts: { answer?: 'auto' | 'manual' } = {}): Promise<Baresip> {
-  const wav = makeToneWav(join(node.dir, `tone-${ext}.wav`), freq, 60);
-  const bs = await Baresip.start({
-    listen: `127.0.0.${20 + n}:${port(100 + n)}`,
-    ctrlPort: port(150 + n),
-    source: wav,
-    account: `<sip:${ext}@127.0.0.1:${port(0)}>;auth_pass=demo${ext};regint=600;answermode=${opts.answer ?? 'auto'};audio_codecs=PCMU,PCMA`,
-  });
-  await bs.waitRegistered();
-  return bs;
-}
-
 /** The recording of what `bs` heard in its last call. */
 async function heard(bs: Baresip) {
   const dir = join(bs.dir, 'rec');
@@ -37,8 +25,8 @@ async function heard(bs: Baresip) {
 
 test.serial('201 (1 kHz) calls 202 (440 Hz): each hears the other and not itself; a call record is written', async (t) => {
   const node = await startServer({ udp: port(0) });
-  const a = await phone(node, '201', 1, 1000);
-  const b = await phone(node, '202', 2, 440);
+  const a = await phoneAt(node, port(0), '201', 1, 1000);
+  const b = await phoneAt(node, port(0), '202', 2, 440);
   try {
     a.command('dial', `sip:202@127.0.0.1:${port(0)}`);
     await a.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 15_000);
@@ -127,6 +115,62 @@ test.serial('the caller cancels before the answer: the callee stops ringing', as
   } finally {
     await a.stop();
     await b.stop();
+    await node.close();
+  }
+});
+
+test.serial('direct media between two users who both allow it: the SDP goes end to end, no engine port is used', async (t) => {
+  const users = [201, 202].map((e) => `  - { extension: "${e}", password: demo${e}, media: direct }`).join('\n');
+  const node = await startServer({ udp: port(3), users });
+  const a = await phoneAt(node, port(3), '201', 7, 1000);
+  const b = await phoneAt(node, port(3), '202', 8, 440);
+  try {
+    a.command('dial', `sip:202@127.0.0.1:${port(3)}`);
+    await a.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 15_000);
+    await sleep(2500);
+    t.is(node.server.calls.active, 1);
+    t.is(node.server.engine!.endpoints.length, 0, 'no media port of ours in the call');
+    a.command('hangup');
+    await b.waitEvent((e) => e.type === 'CALL_CLOSED', 10_000);
+    await sleep(300);
+    t.true(hasTone(await heard(a), 440, 0.3, { skip: 4000 }), '201 hears 202 directly');
+    t.true(hasTone(await heard(b), 1000, 0.3, { skip: 4000 }), '202 hears 201 directly');
+  } finally {
+    await a.stop();
+    await b.stop();
+    await node.close();
+  }
+});
+
+test.serial('blind transfer: 211 calls 212, 212 transfers it to 213; 211 and 213 then hear each other', async (t) => {
+  const users = [211, 212, 213].map((e) => `  - { extension: "${e}", password: demo${e} }`).join('\n');
+  const node = await startServer({ udp: port(4), users });
+  const a = await phoneAt(node, port(4), '211', 9, 1000);
+  const b = await phoneAt(node, port(4), '212', 10, 440);
+  const c = await phoneAt(node, port(4), '213', 11, 1700);
+  try {
+    a.command('dial', `sip:212@127.0.0.1:${port(4)}`);
+    await b.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 15_000);
+    await sleep(1000);
+    b.command('transfer', `sip:213@127.0.0.1:${port(4)}`);
+    await c.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 15_000);
+    await b.waitEvent((e) => e.type === 'CALL_CLOSED', 10_000);
+    await sleep(2500);
+    a.command('hangup');
+    await c.waitEvent((e) => e.type === 'CALL_CLOSED', 10_000);
+    await sleep(300);
+    const aHeard = await heard(a);
+    const tail = aHeard.subarray(aHeard.length - 8000 * 2);
+    t.true(hasTone(tail, 1700, 0.3), '211 hears 213 at the end');
+    t.true(lacksTone(tail, 440, 0.05), 'and no longer 212');
+    t.true(hasTone(await heard(c), 1000, 0.3, { skip: 4000 }), '213 hears 211');
+    t.true(node.logger.records.some((r) => /transfer to 213 completed/.test(String(r.message))));
+    t.is(node.server.calls.active, 0);
+    t.like(node.server.records.query({})[0], { callerNumber: '211', connectedNumber: '213', disposition: 'answered' });
+  } finally {
+    await a.stop();
+    await b.stop();
+    await c.stop();
     await node.close();
   }
 });

@@ -1,11 +1,18 @@
 import type { Logger } from '../../core/logger.js';
 import { SdpError } from '../../media/sdp.js';
-import type { SipRequest, SipResponse } from '../../sip/message/message.js';
+import { reasonPhrase, type SipRequest, type SipResponse } from '../../sip/message/message.js';
 import type { ServerTransaction } from '../../sip/transaction/server.js';
 import type { CallDisposition, CallRecord, LegRecord } from '../cdr/record.js';
 import { parseDtmfInfo, dtmfInfoBody } from './dtmf.js';
 import type { Body, InboundLeg, Leg, OutboundLeg } from './leg.js';
+import { parseAddress } from '../../sip/message/address.js';
+import { RINGBACK } from './tones.js';
 import { AnchoredMedia, type AnchoredSide } from './media.js';
+
+interface Party {
+  leg: Leg;
+  side: AnchoredSide | undefined;
+}
 
 export interface Fork {
   leg: OutboundLeg;
@@ -18,7 +25,9 @@ export interface CallHost {
   readonly log: Logger;
   /** Creates the outbound legs towards an extension's contacts, with the offer each carries. */
   fork(call: Call, extension: string, offer: (side: AnchoredSide | undefined) => Body): Fork[];
-  registerLeg(leg: Leg): void;
+  registerLeg(leg: Leg, call?: Call): void;
+  /** True when `number` is an extension of the solution. */
+  isExtension(number: string): boolean;
   /** The callee `extension` answered: it is now on a call. */
   answered(call: Call, extension: string): void;
   ended(call: Call, record: CallRecord): void;
@@ -66,6 +75,9 @@ export class Call {
   #answer: Date | undefined;
   #cause = '';
   #disposition: CallDisposition = 'failed';
+  /** The two connected parties once answered; a transfer replaces one of them. */
+  #parties: Party[] = [];
+  #transfer: { by: Party; other: Party; forks: Fork[]; failures: number[]; target: string } | undefined;
 
   constructor(host: CallHost, info: CallInfo, a: InboundLeg, media: AnchoredMedia | undefined, plan: RingPlan) {
     this.#host = host;
@@ -167,7 +179,7 @@ export class Call {
 
   #onProgress(f: Fork, res: SipResponse): void {
     if (this.#ended || this.#winner) return;
-    this.#host.registerLeg(f.leg);
+    this.#host.registerLeg(f.leg, this);
     if (res.body.length && res.contentType === 'application/sdp' && !this.#early) {
       // early media (183 with SDP): the first fork that offers it is heard
       try {
@@ -193,7 +205,7 @@ export class Call {
       f.leg.hangup();
       return;
     }
-    this.#host.registerLeg(f.leg);
+    this.#host.registerLeg(f.leg, this);
     this.#winner = f;
     for (const other of this.#forks) if (other !== f) this.#dropFork(other);
     try {
@@ -210,6 +222,7 @@ export class Call {
     }
     this.#answer = new Date();
     this.#disposition = 'answered';
+    this.#parties = [{ leg: this.a, side: this.media?.a }, { leg: f.leg, side: f.side }];
     clearTimeout(this.#ringTimer);
     clearTimeout(this.#noAnswerTimer);
     this.#host.answered(this, this.#plan.extension);
@@ -246,20 +259,26 @@ export class Call {
 
   /** The other party of `leg` in an answered call. */
   #peer(leg: Leg): Leg | undefined {
-    if (leg === this.a) return this.#winner?.leg;
-    return this.a;
+    if (!this.#parties.length) return leg === this.a ? this.#winner?.leg : this.a;
+    return this.#parties.find((p) => p.leg !== leg)?.leg;
   }
 
   #side(leg: Leg): AnchoredSide | undefined {
     if (!this.media) return undefined;
+    const party = this.#parties.find((p) => p.leg === leg);
+    if (party) return party.side;
     return leg === this.a ? this.media.a : this.#winner?.side;
   }
 
   #wireLeg(leg: Leg): void {
     leg.on('bye', () => {
+      // the transferor leaves once the transfer is under way: the call goes on without it
+      if (this.#transfer?.by.leg === leg) return;
+      if (this.#parties.length && !this.#parties.some((p) => p.leg === leg)) return;
       this.#cause = leg === this.a ? 'caller hung up' : 'callee hung up';
       this.end(this.#cause);
     });
+    leg.on('refer', (req, tx) => this.#onRefer(leg, req, tx));
     leg.on('ackTimeout', () => {
       this.#cause = 'no ACK';
       this.end('no ACK');
@@ -324,6 +343,109 @@ export class Call {
     if (this.#side(peer)?.telephoneEventPt === undefined) void peer.send('INFO', dtmfInfoBody(digit, durationMs));
   }
 
+  /**
+   * Blind transfer (RFC 3515 REFER): the party that sent it hands the other party over to the
+   * extension in Refer-To. The other party hears ringback meanwhile; the transferor hears of
+   * the outcome by NOTIFY (message/sipfrag) and is released once the target answers.
+   */
+  #onRefer(leg: Leg, req: SipRequest, tx: ServerTransaction): void {
+    const by = this.#parties.find((p) => p.leg === leg);
+    const other = this.#parties.find((p) => p.leg !== leg);
+    if (!by || !other || this.#transfer) {
+      leg.answerRequest(req, tx, 491);
+      return;
+    }
+    let target: string | undefined;
+    let replaces = false;
+    try {
+      const to = parseAddress(req.get('refer-to') ?? '');
+      target = to.uri.isSip ? to.uri.userDecoded : undefined;
+      replaces = /(^|&)replaces=/i.test(to.uri.headers ?? '');
+    } catch {
+      leg.answerRequest(req, tx, 400);
+      return;
+    }
+    if (replaces) {
+      leg.answerRequest(req, tx, 501);
+      return;
+    }
+    if (!target || !this.#host.isExtension(target)) {
+      leg.answerRequest(req, tx, 403);
+      this.#log.info(`transfer refused: ${target ?? 'no target'} is not an extension (transfers outside need the dial plan)`, { callId: leg.callId, call: this.info.id });
+      return;
+    }
+    if (!this.media || !other.side || !by.side) {
+      leg.answerRequest(req, tx, 501); // direct media: the far end would need a new offer
+      return;
+    }
+    leg.answerRequest(req, tx, 202);
+    this.#notify(by.leg, 'SIP/2.0 100 Trying', false);
+    this.media.hold(other.side, RINGBACK);
+    const otherSide = other.side;
+    const forks = this.#host.fork(this, target, (side) => side!.offer(otherSide.codec));
+    const t = { by, other, forks, failures: [] as number[], target };
+    this.#transfer = t;
+    this.#log.info(`transfer by ${by.leg.party} of ${other.leg.party} to ${target}`, { callId: leg.callId, call: this.info.id });
+    if (!forks.length) return this.#transferFailed(480);
+    for (const f of forks) {
+      f.leg.outbound.on('answered', (res) => this.#transferAnswered(f, res));
+      f.leg.outbound.on('failed', (status) => {
+        if (this.#transfer !== t) return;
+        if (f.side) f.side.endpoint.close();
+        t.failures.push(status);
+        if (t.failures.length === t.forks.length) this.#transferFailed(Math.min(...t.failures));
+      });
+      f.leg.invite();
+    }
+  }
+
+  #transferAnswered(f: Fork, res: SipResponse): void {
+    const t = this.#transfer;
+    if (!t || this.#ended || !t.forks.includes(f)) {
+      f.leg.hangup();
+      return;
+    }
+    this.#transfer = undefined;
+    for (const other of t.forks) if (other !== f) this.#dropFork(other);
+    try {
+      if (res.body.length) f.side!.acceptAnswer(res.body);
+    } catch (e) {
+      f.leg.hangup();
+      t.failures.push(488);
+      this.#transfer = t;
+      return this.#transferFailed(488, `${(e as Error).message}`);
+    }
+    this.#host.registerLeg(f.leg, this);
+    this.media!.replace(t.by.side!, f.side!);
+    this.#parties = [t.other, { leg: f.leg, side: f.side }];
+    this.#plan = { extension: t.target, busyTo: undefined, noAnswer: undefined };
+    this.#wireLeg(f.leg);
+    this.#notify(t.by.leg, 'SIP/2.0 200 OK', true);
+    this.#log.info(`transfer to ${t.target} completed`, { callId: f.leg.callId, call: this.info.id });
+    // the transferor normally hangs up on the final NOTIFY; release it if it does not
+    const by = t.by.leg;
+    setTimeout(() => by.hangup(), 2000).unref();
+  }
+
+  #transferFailed(status: number, why = ''): void {
+    const t = this.#transfer;
+    if (!t) return;
+    this.#transfer = undefined;
+    this.#log.info(`transfer to ${t.target} failed: ${status} ${why}`, { callId: t.by.leg.callId, call: this.info.id });
+    this.#notify(t.by.leg, `SIP/2.0 ${status} ${reasonPhrase(status)}`, true);
+    if (t.by.leg.ended) this.end('transfer failed and the transferor had left');
+    else this.media?.restore();
+  }
+
+  /** The progress of a transfer, to the transferor (RFC 3515 2.4.5). */
+  #notify(leg: Leg, statusLine: string, final: boolean): void {
+    if (leg.ended) return;
+    void leg.send('NOTIFY', { type: 'message/sipfrag;version=2.0', data: Buffer.from(`${statusLine}\r\n`) }, {
+      event: 'refer',
+      'subscription-state': final ? 'terminated;reason=noresource' : 'active;expires=60',
+    });
+  }
+
   /** Ends the call: hangs up every leg still up, frees media, writes the record. */
   end(why: string): void {
     if (this.#ended) return;
@@ -337,6 +459,11 @@ export class Call {
     for (const f of this.#forks) {
       if (f.leg === this.#winner?.leg) f.leg.hangup();
       else f.leg.cancel();
+    }
+    for (const p of this.#parties) if (!p.leg.ended) p.leg.hangup();
+    for (const f of this.#transfer?.forks ?? []) {
+      f.leg.cancel();
+      if (f.side && !f.side.endpoint.closed) f.side.endpoint.close();
     }
     this.media?.close();
     for (const f of this.#forks) if (f.side && !f.side.endpoint.closed) f.side.endpoint.close();

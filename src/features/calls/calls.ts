@@ -67,6 +67,10 @@ export class Calls implements CallHost {
     this.ringTimeoutMs = opts.ringTimeoutMs;
   }
 
+  isExtension(number: string): boolean {
+    return this.#o.users.has(number);
+  }
+
   /** A user's phone features as they are now (configured, then changed from the phone). */
   settingsOf(extension: string) {
     return this.#o.settings.get(extension);
@@ -322,8 +326,15 @@ export class Calls implements CallHost {
     return `<sip:pbx@${l.address}:${l.port};transport=${protocol}>`;
   }
 
-  registerLeg(leg: Leg): void {
+  readonly #callLegs = new Map<Call, Set<Leg>>();
+
+  registerLeg(leg: Leg, call?: Call): void {
     const d = leg.dialog;
+    if (call) {
+      let set = this.#callLegs.get(call);
+      if (!set) this.#callLegs.set(call, (set = new Set()));
+      set.add(leg);
+    }
     if (!d || this.#legKeys.has(leg)) return;
     const key = Dialog.key(d.callId, d.localTag, d.remoteTag);
     this.#legs.set(key, leg);
@@ -361,7 +372,8 @@ export class Calls implements CallHost {
     if (callee !== undefined) this.#busy(callee, -1);
     this.#answeredBy.delete(call);
     // keep the dialogs reachable a little longer so late BYE/ACK retransmissions get answers
-    const legs = [call.a, ...(call.b ? [call.b] : [])];
+    const legs = [call.a, ...(this.#callLegs.get(call) ?? [])];
+    this.#callLegs.delete(call);
     setTimeout(() => legs.forEach((l) => this.#unregister(l)), 32_000).unref();
     if (record.disposition === 'answered') this.stats.answered++;
     try {

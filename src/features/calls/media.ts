@@ -79,19 +79,27 @@ export class AnchoredSide {
   }
 }
 
-/** Two anchored sides, bridged; music on hold to whichever side is held. */
+/**
+ * Two anchored sides, bridged; music on hold to whichever side is held, a tone (ringback while
+ * a transfer target rings) to a side left alone. A transfer replaces one side.
+ */
 export class AnchoredMedia {
+  /** The caller's side (its offer is answered before anything rings). */
   readonly a: AnchoredSide;
-  b: AnchoredSide | undefined;
+  #x: AnchoredSide;
+  #y: AnchoredSide | undefined;
   readonly #engine: MediaEngine;
   #bridge: Bridge | undefined;
   readonly #moh: PlayerSource;
   #players = new Map<AnchoredSide, Player>();
+  #waiting: AnchoredSide | undefined;
+  readonly #closed = new Set<AnchoredSide>();
 
   constructor(engine: MediaEngine, moh: PlayerSource) {
     this.#engine = engine;
     this.#moh = moh;
     this.a = new AnchoredSide(engine);
+    this.#x = this.a;
   }
 
   newSide(): AnchoredSide {
@@ -99,36 +107,70 @@ export class AnchoredMedia {
   }
 
   connect(b: AnchoredSide): void {
-    this.b = b;
+    this.#y = b;
+    this.refresh();
+  }
+
+  /** A transfer: `gone` leaves, `keep` waits hearing `tone` until `replace` or `restore`. */
+  hold(keep: AnchoredSide, tone: PlayerSource): void {
+    this.#unbridge();
+    this.#waiting = keep;
+    this.#play(keep, tone);
+  }
+
+  /** The transfer target `neu` answered: it takes the place of `old`, whose endpoint closes. */
+  replace(old: AnchoredSide, neu: AnchoredSide): void {
+    if (this.#x === old) this.#x = neu;
+    else if (this.#y === old) this.#y = neu;
+    this.#waiting = undefined;
+    this.#stop(old);
+    old.endpoint.close();
+    this.#closed.add(old);
+    this.refresh();
+  }
+
+  /** The transfer failed: the two parties are bridged again. */
+  restore(): void {
+    this.#waiting = undefined;
     this.refresh();
   }
 
   /** Re-evaluates bridge and music on hold after either side's direction changed. */
   refresh(): void {
-    const b = this.b;
-    if (!b) return;
-    const held = this.a.holding || b.holding;
-    if (held) {
-      this.#bridge?.close();
-      this.#bridge = undefined;
+    const x = this.#x;
+    const y = this.#y;
+    if (!y || this.#waiting) return;
+    if (x.holding || y.holding) {
+      this.#unbridge();
       // the party that did not put the call on hold hears music
-      for (const [holder, other] of [[this.a, b], [b, this.a]] as const) {
-        if (holder.holding && !other.holding && !this.#players.has(other)) {
-          this.#players.set(other, other.endpoint.play(this.#moh, { loop: true }));
-        }
+      for (const [holder, other] of [[x, y], [y, x]] as const) {
+        if (holder.holding && !other.holding && !this.#players.has(other)) this.#play(other, this.#moh);
       }
       return;
     }
-    for (const p of this.#players.values()) p.close();
-    this.#players.clear();
-    if (!this.#bridge || this.#bridge.closed) this.#bridge = this.#engine.createBridge(this.a.endpoint, b.endpoint);
+    for (const side of [...this.#players.keys()]) this.#stop(side);
+    if (!this.#bridge || this.#bridge.closed) this.#bridge = this.#engine.createBridge(x.endpoint, y.endpoint);
+  }
+
+  #unbridge(): void {
+    this.#bridge?.close();
+    this.#bridge = undefined;
+  }
+
+  #play(side: AnchoredSide, source: PlayerSource): void {
+    this.#stop(side);
+    this.#players.set(side, side.endpoint.play(source, { loop: true }));
+  }
+
+  #stop(side: AnchoredSide): void {
+    this.#players.get(side)?.close();
+    this.#players.delete(side);
   }
 
   close(): void {
     for (const p of this.#players.values()) p.close();
     this.#players.clear();
     this.#bridge?.close();
-    this.a.endpoint.close();
-    this.b?.endpoint.close();
+    for (const side of [this.a, this.#x, this.#y]) if (side && !side.endpoint.closed) side.endpoint.close();
   }
 }

@@ -11,3 +11,6 @@ export function musicOnHold(): PlayerSource {
 
 /** The frequencies the built-in music on hold uses (tests listen for them). */
 export const MOH_FREQUENCIES = [523, 659, 784];
+
+/** Ringback heard while a transfer target rings: 440 + 480 Hz, 2 s on, 4 s off. */
+export const RINGBACK: PlayerSource = { tones: [{ freqs: [440, 480], ms: 2000, level: -19 }, { freqs: [], ms: 4000 }] };

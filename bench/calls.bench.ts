@@ -1,0 +1,154 @@
+/**
+ * Calls benchmark (issue: calls between extensions). Prints, measured in this run:
+ *  1. the highest call setup rate that sipp (uac -> pbx-core -> sipp uas, media anchored)
+ *     sustains for DURATION s with no failed call, with the p99 setup time (authenticated
+ *     INVITE to 200), beside sipp uac -> sipp uas directly (the ceiling) and through Kamailio
+ *     as a stateful proxy, at the same rate;
+ *  2. concurrent anchored calls with RTP flowing (sipp pcap play, echoed by the callee), and
+ *     the packets the media engine received and relayed.
+ * BENCH_QUICK=1: 10 s runs (a smoke run, not figures).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { runSippLoad } from './sipp-load.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig } from '../src/core/config/index.js';
+import { createLogger } from '../src/core/logger.js';
+import { Server } from '../src/server.js';
+
+const QUICK = process.env.BENCH_QUICK === '1';
+const DURATION = QUICK ? 10 : 60;
+const REPO = new URL('../', import.meta.url).pathname.replace(/dist\/$/, '');
+const ROOT = REPO.endsWith('dist/') ? REPO.slice(0, -5) : REPO;
+const PEERS = join(ROOT, '../shared/peers');
+const SETUP = join(ROOT, 'bench/scenarios/uac_setup.xml');
+const MEDIA = join(ROOT, 'bench/scenarios/uac_media.xml');
+const REG = join(ROOT, 'test/scenarios/register_keys.xml');
+const PBX = 36060;
+const UAS = 36070;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Run { ok: boolean; failed: number; achieved: number; p99: number | undefined }
+
+/** sipp at `rate` calls/s for `total` calls; ok when none failed and the pace was kept. */
+async function sipp(args: string[], rate: number, total: number): Promise<Run> {
+  const r = await runSippLoad(args, rate, total);
+  // the last calls placed still talk for the -d time (1 s) before sipp ends
+  const achieved = r.elapsedS > 1.5 ? r.succeeded / (r.elapsedS - 1.5) : 0;
+  return { ok: r.code === 0 && r.failed === 0 && r.succeeded === total && achieved >= 0.9 * rate, failed: r.failed, achieved, p99: r.p99 };
+}
+
+async function startNode() {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-node-'));
+  const users = ['201', '202', '203'].map((e) => `  - { extension: "${e}", password: demo${e} }`).join('\n');
+  const config = parseConfig(`log: { level: warn, format: json }
+sip:
+  listen:
+    - { transport: udp, address: 127.0.0.1, port: ${PBX} }
+storage: { path: ${JSON.stringify(join(dir, 'pbx.sqlite'))} }
+media: { portMin: 40000, portMax: 59999 }
+security: { lockout: { maxFailures: 10000 } }
+calls: { maxChannels: 20000 }
+users:
+${users}
+`, 'bench');
+  const server = new Server(config, createLogger(config.log));
+  await server.start();
+  return server;
+}
+
+function startSipp(args: string[]) {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-uas-'));
+  const p = spawn('sipp', [...args, '-nostdin'], { cwd: dir, stdio: 'ignore' });
+  return { stop: () => p.kill('SIGKILL') };
+}
+
+async function setupRates(server: Server): Promise<{ best: number; p99: number | undefined }> {
+  const uac = ['127.0.0.1:' + PBX, '-sf', SETUP, '-s', '202', '-au', '201', '-ap', 'demo201', '-key', 'caller', '201',
+    '-key', 'codec_pt', '0', '-key', 'codec', 'PCMU', '-i', '127.0.0.1', '-p', '36090', '-mi', '127.0.0.1', '-mp', '38000', '-d', '1000'];
+  let best = 0;
+  let bestP99: number | undefined;
+  for (const rate of [50, 100, 200, 300, 400, 500, 700, 1000]) {
+    const r = await sipp(uac, rate, rate * DURATION);
+    const active = server.calls.active;
+    console.log(`  pbx-core: ${rate} calls/s for ${DURATION} s: ${r.failed} failed, achieved ${Math.round(r.achieved)}/s, p99 setup ${r.p99 ?? '?'} ms${r.ok ? '' : ' (not sustained)'}${active ? `, ${active} calls left` : ''}`);
+    if (!r.ok) break;
+    best = rate;
+    bestP99 = r.p99;
+    await sleep(3000);
+  }
+  return { best, p99: bestP99 };
+}
+
+async function references(rate: number): Promise<void> {
+  if (!rate) return;
+  const direct = startSipp(['-sn', 'uas', '-i', '127.0.0.1', '-p', '36100']);
+  await sleep(500);
+  const d = await sipp(['127.0.0.1:36100', '-sn', 'uac', '-s', '202', '-i', '127.0.0.1', '-p', '36101', '-d', '1000'], rate, rate * DURATION);
+  direct.stop();
+  console.log(`  sipp -> sipp directly (ceiling): ${rate} calls/s: ${d.failed} failed, achieved ${Math.round(d.achieved)}/s, p99 setup ${d.p99 ?? '?'} ms`);
+  if (spawnSync('sh', ['-c', 'command -v kamailio']).status !== 0) return;
+  const kdir = mkdtempSync(join(tmpdir(), 'bench-kam-'));
+  const uas = startSipp(['-sf', join(PEERS, 'scenarios/uas_answer.xml'), '-i', '127.0.0.1', '-p', '36110']);
+  const k = spawnSync('kamailio', ['-f', join(PEERS, 'kamailio/kamailio.cfg'), '-A', 'LISTEN=udp:127.0.0.1:36120', '-A', 'PBX_URI="sip:127.0.0.1:36110"', '-Y', kdir, '-P', join(kdir, 'k.pid'), '-E'], { stdio: 'ignore' });
+  if (k.status !== 0) {
+    uas.stop();
+    return;
+  }
+  await sleep(1500);
+  const kr = await sipp(['127.0.0.1:36120', '-sn', 'uac', '-s', 'bench', '-i', '127.0.0.1', '-p', '36121', '-d', '1000'], rate, rate * DURATION);
+  spawnSync('sh', ['-c', `kill $(cat ${join(kdir, 'k.pid')})`]);
+  uas.stop();
+  console.log(`  through Kamailio (stateful proxy, no media): ${rate} calls/s: ${kr.failed} failed, achieved ${Math.round(kr.achieved)}/s, p99 setup ${kr.p99 ?? '?'} ms`);
+}
+
+async function concurrent(server: Server): Promise<number> {
+  let best = 0;
+  for (const n of QUICK ? [100] : [250, 500, 1000, 1500]) {
+    const engine = server.engine!;
+    const before = engine.stats();
+    let peak = 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, server.calls.active)), 200);
+    const r = await sipp(['127.0.0.1:' + PBX, '-sf', MEDIA, '-s', '202', '-au', '201', '-ap', 'demo201', '-key', 'caller', '201',
+      '-key', 'codec_pt', '8', '-key', 'codec', 'PCMA', '-i', '127.0.0.1', '-p', '36091', '-mi', '127.0.0.1', '-mp', '38100'], 100, n);
+    clearInterval(sampler);
+    await sleep(1000);
+    const after = engine.stats();
+    const rx = after.rxPackets - before.rxPackets;
+    const tx = after.txPackets - before.txPackets;
+    // each call: 3 x 236 packets from the caller, echoed back by the callee
+    const expected = n * 3 * 236 * 2;
+    const lost = expected - Math.min(rx, tx);
+    console.log(`  ${n} calls (peak ${peak} at once), RTP echoed: ${r.failed} failed calls; engine received ${rx} and relayed ${tx} of ${expected} packets (${(100 * lost / expected).toFixed(2)}% short); frame lateness p99 ${after.lateP99Ms} ms`);
+    if (r.failed !== 0 || lost > expected * 0.001) break;
+    best = peak;
+    await sleep(3000);
+  }
+  return best;
+}
+
+async function main(): Promise<void> {
+  console.log(`# calls benchmark (${new Date().toISOString()}, node ${process.version}${QUICK ? ', QUICK' : ''})`);
+  if (spawnSync('sh', ['-c', 'command -v sipp']).status !== 0) {
+    console.log('calls: sipp not installed (run scripts/peers.sh): skipped');
+    return;
+  }
+  const server = await startNode();
+  const reg = spawnSync('sipp', [`127.0.0.1:${PBX}`, '-sf', REG, '-s', '202', '-au', '202', '-ap', 'demo202', '-key', 'contact', `<sip:202@127.0.0.1:${UAS}>`,
+    '-key', 'expires', '3600', '-key', 'extra', 'X-Bench: 1', '-i', '127.0.0.1', '-p', String(UAS), '-m', '1', '-nostdin', '-timeout', '10s', '-timeout_error'], { cwd: tmpdir(), stdio: 'ignore' });
+  if (reg.status !== 0) throw new Error('the bench callee could not register');
+  const uas = startSipp(['-sf', join(PEERS, 'scenarios/uas_answer.xml'), '-i', '127.0.0.1', '-p', String(UAS), '-mi', '127.0.0.1', '-mp', '37000', '-rtp_echo']);
+  await sleep(500);
+  try {
+    const setup = await setupRates(server);
+    await references(setup.best);
+    const conc = await concurrent(server);
+    console.log(`calls: ${setup.best} call setups/s sustained for ${DURATION} s with no failed call, p99 setup ${setup.p99 ?? '?'} ms (goals >= 200/s, p99 < 50 ms); ${conc} concurrent anchored calls with RTP and no loss (goal >= 1,000)`);
+  } finally {
+    uas.stop();
+    await server.close();
+  }
+}
+
+await main();
