@@ -25,6 +25,7 @@ const PEERS = join(ROOT, '../shared/peers');
 const SETUP = join(ROOT, 'bench/scenarios/uac_setup.xml');
 const MEDIA = join(ROOT, 'bench/scenarios/uac_media.xml');
 const REG = join(ROOT, 'test/scenarios/register_keys.xml');
+const UAS_NOW = join(ROOT, 'bench/scenarios/uas_answer_now.xml');
 const PBX = 36060;
 const UAS = 36070;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -64,21 +65,25 @@ function startSipp(args: string[]) {
   return { stop: () => p.kill('SIGKILL') };
 }
 
-async function setupRates(server: Server): Promise<{ best: number; p99: number | undefined }> {
+const RATES = [50, 100, 200, 300, 400, 500, 700, 1000];
+
+async function setupRates(server: Server): Promise<{ best: number; p99: number | undefined; bestUnder50: number }> {
   const uac = ['127.0.0.1:' + PBX, '-sf', SETUP, '-s', '202', '-au', '201', '-ap', 'demo201', '-key', 'caller', '201',
     '-key', 'codec_pt', '0', '-key', 'codec', 'PCMU', '-i', '127.0.0.1', '-p', '36090', '-mi', '127.0.0.1', '-mp', '38000', '-d', '1000'];
   let best = 0;
   let bestP99: number | undefined;
-  for (const rate of [50, 100, 200, 300, 400, 500, 700, 1000]) {
+  let bestUnder50 = 0;
+  for (const rate of RATES) {
     const r = await sipp(uac, rate, rate * DURATION);
     const active = server.calls.active;
     console.log(`  pbx-core: ${rate} calls/s for ${DURATION} s: ${r.failed} failed, achieved ${Math.round(r.achieved)}/s, p99 setup ${r.p99 ?? '?'} ms${r.ok ? '' : ' (not sustained)'}${active ? `, ${active} calls left` : ''}`);
     if (!r.ok) break;
     best = rate;
     bestP99 = r.p99;
+    if (r.p99 !== undefined && r.p99 < 50) bestUnder50 = rate;
     await sleep(3000);
   }
-  return { best, p99: bestP99 };
+  return { best, p99: bestP99, bestUnder50 };
 }
 
 async function references(rate: number): Promise<void> {
@@ -90,17 +95,26 @@ async function references(rate: number): Promise<void> {
   console.log(`  sipp -> sipp directly (ceiling): ${rate} calls/s: ${d.failed} failed, achieved ${Math.round(d.achieved)}/s, p99 setup ${d.p99 ?? '?'} ms`);
   if (spawnSync('sh', ['-c', 'command -v kamailio']).status !== 0) return;
   const kdir = mkdtempSync(join(tmpdir(), 'bench-kam-'));
-  const uas = startSipp(['-sf', join(PEERS, 'scenarios/uas_answer.xml'), '-i', '127.0.0.1', '-p', '36110']);
+  const uas = startSipp(['-sf', UAS_NOW, '-i', '127.0.0.1', '-p', '36110']);
   const k = spawnSync('kamailio', ['-f', join(PEERS, 'kamailio/kamailio.cfg'), '-A', 'LISTEN=udp:127.0.0.1:36120', '-A', 'PBX_URI="sip:127.0.0.1:36110"', '-Y', kdir, '-P', join(kdir, 'k.pid'), '-E'], { stdio: 'ignore' });
   if (k.status !== 0) {
     uas.stop();
     return;
   }
   await sleep(1500);
-  const kr = await sipp(['127.0.0.1:36120', '-sn', 'uac', '-s', 'bench', '-i', '127.0.0.1', '-p', '36121', '-d', '1000'], rate, rate * DURATION);
+  // the same caller as for pbx-core: users named auth* are challenged by this Kamailio (407)
+  let kbest = 0;
+  for (const r of RATES.filter((x) => x <= Math.max(rate, 50) * 2)) {
+    const kr = await sipp(['127.0.0.1:36120', '-sf', SETUP, '-s', 'authbench', '-au', 'bench', '-ap', 'secret', '-key', 'caller', 'bench',
+      '-key', 'codec_pt', '0', '-key', 'codec', 'PCMU', '-i', '127.0.0.1', '-p', '36121', '-mi', '127.0.0.1', '-mp', '38200', '-d', '1000'], r, r * DURATION);
+    console.log(`  through Kamailio (stateful proxy, digest on INVITE, media not anchored): ${r} calls/s: ${kr.failed} failed, achieved ${Math.round(kr.achieved)}/s, p99 setup ${kr.p99 ?? '?'} ms${kr.ok ? '' : ' (not sustained)'}`);
+    if (!kr.ok) break;
+    kbest = r;
+    await sleep(2000);
+  }
+  console.log(`  Kamailio sustained ${kbest} calls/s`);
   spawnSync('sh', ['-c', `kill $(cat ${join(kdir, 'k.pid')})`]);
   uas.stop();
-  console.log(`  through Kamailio (stateful proxy, no media): ${rate} calls/s: ${kr.failed} failed, achieved ${Math.round(kr.achieved)}/s, p99 setup ${kr.p99 ?? '?'} ms`);
 }
 
 async function concurrent(server: Server): Promise<number> {
@@ -135,16 +149,17 @@ async function main(): Promise<void> {
     return;
   }
   const server = await startNode();
-  const reg = spawnSync('sipp', [`127.0.0.1:${PBX}`, '-sf', REG, '-s', '202', '-au', '202', '-ap', 'demo202', '-key', 'contact', `<sip:202@127.0.0.1:${UAS}>`,
-    '-key', 'expires', '3600', '-key', 'extra', 'X-Bench: 1', '-i', '127.0.0.1', '-p', String(UAS), '-m', '1', '-nostdin', '-timeout', '10s', '-timeout_error'], { cwd: tmpdir(), stdio: 'ignore' });
-  if (reg.status !== 0) throw new Error('the bench callee could not register');
-  const uas = startSipp(['-sf', join(PEERS, 'scenarios/uas_answer.xml'), '-i', '127.0.0.1', '-p', String(UAS), '-mi', '127.0.0.1', '-mp', '37000', '-rtp_echo']);
+  // the node runs in this process: sipp must run alongside, not block the event loop
+  const reg = await runSippLoad([`127.0.0.1:${PBX}`, '-sf', REG, '-s', '202', '-au', '202', '-ap', 'demo202', '-key', 'contact', `<sip:202@127.0.0.1:${UAS}>`,
+    '-key', 'expires', '3600', '-key', 'extra', 'X-Bench: 1', '-i', '127.0.0.1', '-p', String(UAS)], 1, 1, { timeoutS: 10 });
+  if (reg.code !== 0) throw new Error(`the bench callee could not register (sipp exit ${reg.code})`);
+  const uas = startSipp(['-sf', UAS_NOW, '-i', '127.0.0.1', '-p', String(UAS), '-mi', '127.0.0.1', '-mp', '37000', '-rtp_echo']);
   await sleep(500);
   try {
     const setup = await setupRates(server);
     await references(setup.best);
     const conc = await concurrent(server);
-    console.log(`calls: ${setup.best} call setups/s sustained for ${DURATION} s with no failed call, p99 setup ${setup.p99 ?? '?'} ms (goals >= 200/s, p99 < 50 ms); ${conc} concurrent anchored calls with RTP and no loss (goal >= 1,000)`);
+    console.log(`calls: ${setup.best} call setups/s sustained for ${DURATION} s with no failed call, p99 setup ${setup.p99 ?? '?'} ms; highest rate with p99 < 50 ms: ${setup.bestUnder50}/s (goals >= 200/s with p99 < 50 ms); ${conc} concurrent anchored calls with RTP and no loss (goal >= 1,000)`);
   } finally {
     uas.stop();
     await server.close();

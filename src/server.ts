@@ -38,6 +38,7 @@ export class Server {
   #records: CallRecords | undefined;
   #users = new Map<string, string>();
   #closed = false;
+  #statusTimer: NodeJS.Timeout | undefined;
 
   constructor(config: Config, logger: Logger) {
     this.config = config;
@@ -164,6 +165,9 @@ export class Server {
       await this.close();
       throw e;
     }
+    // a status line a minute for operators (and the figures a metrics endpoint will serve)
+    this.#statusTimer = setInterval(() => log.info('status', this.status()), 60_000);
+    this.#statusTimer.unref();
     log.info('server started', {
       node: c.node.name,
       role: c.node.role,
@@ -199,9 +203,24 @@ export class Server {
     }
   }
 
+  /** What the node is doing now: registrations, calls, busy-hour attempts, SIP and media counters. */
+  status(): Record<string, unknown> {
+    const e = this.#engine?.stats();
+    return {
+      node: this.config.node.name,
+      bindings: this.#location?.size ?? 0,
+      registeredUsers: this.#location?.aorCount ?? 0,
+      calls: this.#calls?.active ?? 0,
+      callAttemptsLastHour: this.#calls?.attemptsLastHour ?? 0,
+      sip: this.#stack ? { ...this.#stack.stats, transactions: this.#stack.transactions.serverCount + this.#stack.transactions.clientCount } : undefined,
+      media: e ? { endpoints: this.#engine!.endpoints.length, rxPackets: e.rxPackets, txPackets: e.txPackets, lateP99Ms: e.lateP99Ms } : undefined,
+    };
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#statusTimer);
     this.#calls?.close();
     await this.#records?.close();
     await this.#stack?.close();

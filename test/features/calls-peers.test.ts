@@ -32,6 +32,7 @@ test.serial('201 (1 kHz) calls 202 (440 Hz): each hears the other and not itself
     await a.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 15_000);
     await sleep(3000);
     t.is(node.server.calls.active, 1);
+    t.like(node.server.status(), { calls: 1, registeredUsers: 2, media: { endpoints: 2 } }, 'the status an operator reads');
     a.command('hangup');
     await b.waitEvent((e) => e.type === 'CALL_CLOSED', 10_000);
     await sleep(300);

@@ -3,8 +3,11 @@
  * colliding. Blocks are 200 ports wide, starting at 30000; give each test file a distinct block
  * number (keep a list in the comment below).
  *
- * Blocks in use: 1 sip/transport, 2 sip/transaction, 3 registrar, 4 registrar-peers,
- * 5 rfc4475, 6 websocket, 10-19 media tests, 20-29 reserved, 30 cdr.
+ * Blocks in use: 1 sip/transport (and dns), 2 sip/dialog, 3 features/registrar,
+ * 4 features/registrar-peers, 5 sip/rfc4475, 7 features/calls-peers, 8 features/calls-sipp,
+ * 9 features/calls-features, 10-14 media tests (15-19 kept for media), 20 features/calls-transfer,
+ * 30 features/cdr. Media engines of test nodes use 40000-49999 (test/helpers/server.ts);
+ * baresip takes RTP ports in 20000-20999.
  */
 export function portBlock(block: number): (offset: number) => number {
   if (!Number.isInteger(block) || block < 0 || block > 150) throw new TypeError('block: integer 0..150');

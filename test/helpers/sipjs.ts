@@ -59,3 +59,54 @@ export async function registerOverWebSocket(o: { url: string; user: string; pass
     },
   };
 }
+
+/**
+ * A SIP.js phone for calls: SIP.js's own signalling (dialogs, REFER, Replaces), with a
+ * session description handler that offers and accepts a fixed PCMU SDP instead of WebRTC
+ * (there is no browser here). Its RTP port receives nothing that is read.
+ */
+export async function sipjsPhone(o: { url: string; user: string; password: string; domain: string; rtpPort: number }): Promise<WsPhone> {
+  const sdp = `v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio ${o.rtpPort} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n`;
+  const handler = {
+    close: () => undefined,
+    getDescription: async () => ({ body: sdp, contentType: 'application/sdp' }),
+    hasDescription: (contentType: string) => contentType === 'application/sdp',
+    setDescription: async () => undefined,
+    sendDtmf: () => false,
+  };
+  const ua = new UserAgent({
+    uri: UserAgent.makeURI(`sip:${o.user}@${o.domain}`),
+    transportOptions: { server: o.url, traceSip: !!process.env.TRACE_SIP },
+    authorizationUsername: o.user,
+    authorizationPassword: o.password,
+    logLevel: process.env.TRACE_SIP ? 'log' : 'error',
+    logBuiltinEnabled: !!process.env.TRACE_SIP,
+    sessionDescriptionHandlerFactory: () => handler,
+  });
+  await ua.start();
+  const registerer = new Registerer(ua, { expires: 600 });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('SIP.js did not register within 10 s')), 10_000);
+    registerer.stateChange.addListener((s) => {
+      if (s === RegistererState.Registered) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    registerer.register().catch(reject);
+  });
+  return {
+    ua,
+    registerer,
+    stop: async () => {
+      await registerer.unregister().catch(() => undefined);
+      await ua.stop();
+    },
+    stopAbruptly: async () => {
+      await ua.transport.disconnect();
+    },
+    dispose: async () => {
+      await Promise.race([ua.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
+    },
+  };
+}

@@ -6,6 +6,7 @@ import type { CallDisposition, CallRecord, LegRecord } from '../cdr/record.js';
 import { parseDtmfInfo, dtmfInfoBody } from './dtmf.js';
 import type { Body, InboundLeg, Leg, OutboundLeg } from './leg.js';
 import { parseAddress } from '../../sip/message/address.js';
+import { Dialog } from '../../sip/dialog/dialog.js';
 import { RINGBACK } from './tones.js';
 import { AnchoredMedia, type AnchoredSide } from './media.js';
 
@@ -28,7 +29,11 @@ export interface CallHost {
   registerLeg(leg: Leg, call?: Call): void;
   /** True when `number` is an extension of the solution. */
   isExtension(number: string): boolean;
-  /** The callee `extension` answered: it is now on a call. */
+  /** The call and leg of a dialog we hold (RFC 3891 Replaces), by our dialog key. */
+  findLeg(key: string): { call: Call; leg: Leg } | undefined;
+  /** A leg moved from one call to another (attended transfer). */
+  moveLeg(leg: Leg, from: Call, to: Call): void;
+  /** The callee `extension` answered. */
   answered(call: Call, extension: string): void;
   ended(call: Call, record: CallRecord): void;
   ringTimeoutMs: number;
@@ -78,6 +83,8 @@ export class Call {
   /** The two connected parties once answered; a transfer replaces one of them. */
   #parties: Party[] = [];
   #transfer: { by: Party; other: Party; forks: Fork[]; failures: number[]; target: string } | undefined;
+  /** Legs given up to another call (attended transfer): this call no longer hangs them up. */
+  readonly #released = new Set<Leg>();
 
   constructor(host: CallHost, info: CallInfo, a: InboundLeg, media: AnchoredMedia | undefined, plan: RingPlan) {
     this.#host = host;
@@ -94,6 +101,11 @@ export class Call {
 
   get b(): OutboundLeg | undefined {
     return this.#winner?.leg;
+  }
+
+  /** Who is in this call now: the parties once answered, else the caller. */
+  get partyNumbers(): string[] {
+    return this.#parties.length ? this.#parties.map((p) => p.leg.party) : [this.a.party];
   }
 
   /** The extension being rung now, or that answered. */
@@ -366,7 +378,7 @@ export class Call {
       return;
     }
     if (replaces) {
-      leg.answerRequest(req, tx, 501);
+      this.#attendedTransfer(by, other, req, tx);
       return;
     }
     if (!target || !this.#host.isExtension(target)) {
@@ -397,6 +409,53 @@ export class Call {
       });
       f.leg.invite();
     }
+  }
+
+  /**
+   * Attended transfer (REFER with Replaces, RFC 3891): the transferor X talks to P in this
+   * call and to C in another; P and C are connected, X's two dialogs end.
+   */
+  #attendedTransfer(by: Party, other: Party, req: SipRequest, tx: ServerTransaction): void {
+    const leg = by.leg;
+    const to = parseAddress(req.get('refer-to') ?? '');
+    const m = /(?:^|&)replaces=([^&]*)/i.exec(to.uri.headers ?? '');
+    const value = m ? decodeURIComponent(m[1]) : '';
+    const callId = value.split(';')[0];
+    const toTag = /;\s*to-tag=([^;]*)/i.exec(value)?.[1];
+    const fromTag = /;\s*from-tag=([^;]*)/i.exec(value)?.[1];
+    // From the transferor's side, to-tag is our tag of that dialog and from-tag its own.
+    const found = callId && toTag && fromTag ? this.#host.findLeg(Dialog.key(callId, toTag, fromTag)) : undefined;
+    if (!found || found.call === this || found.call.#ended || !this.media || !by.side || !other.side) {
+      leg.answerRequest(req, tx, found ? 501 : 481);
+      return;
+    }
+    const peer = found.call.#releasePeerOf(found.leg);
+    if (!peer || !peer.side) {
+      leg.answerRequest(req, tx, 501);
+      return;
+    }
+    leg.answerRequest(req, tx, 202);
+    found.call.end('replaced by an attended transfer');
+    this.#host.moveLeg(peer.leg, found.call, this);
+    this.media.adopt(by.side, peer.side);
+    this.#parties = [other, peer];
+    this.#wireLeg(peer.leg);
+    this.#notify(leg, 'SIP/2.0 200 OK', true);
+    this.#log.info(`attended transfer by ${leg.party}: ${other.leg.party} now talks to ${peer.leg.party}`, { callId: leg.callId, call: this.info.id });
+    this.#released.add(leg);
+    setTimeout(() => leg.hangup(), 2000).unref();
+  }
+
+  /** Gives up the party opposite `leg` (and its media) to another call. */
+  #releasePeerOf(leg: Leg): Party | undefined {
+    const peer = this.#parties.find((p) => p.leg !== leg);
+    if (!peer || !peer.side || !this.media) return undefined;
+    peer.leg.removeAllListeners();
+    peer.side.endpoint.removeAllListeners('dtmf');
+    this.media.detach(peer.side);
+    this.#parties = this.#parties.filter((p) => p !== peer);
+    this.#released.add(peer.leg);
+    return peer;
   }
 
   #transferAnswered(f: Fork, res: SipResponse): void {
@@ -452,21 +511,22 @@ export class Call {
     this.#ended = true;
     clearTimeout(this.#ringTimer);
     clearTimeout(this.#noAnswerTimer);
-    if (!this.a.ended) {
+    if (!this.a.ended && !this.#released.has(this.a)) {
       if (this.a.state === 'confirmed') this.a.hangup();
       else this.a.reject(this.#disposition === 'no-answer' ? 480 : 500);
     }
     for (const f of this.#forks) {
+      if (this.#released.has(f.leg)) continue;
       if (f.leg === this.#winner?.leg) f.leg.hangup();
       else f.leg.cancel();
     }
-    for (const p of this.#parties) if (!p.leg.ended) p.leg.hangup();
+    for (const p of this.#parties) if (!p.leg.ended && !this.#released.has(p.leg)) p.leg.hangup();
     for (const f of this.#transfer?.forks ?? []) {
       f.leg.cancel();
       if (f.side && !f.side.endpoint.closed) f.side.endpoint.close();
     }
     this.media?.close();
-    for (const f of this.#forks) if (f.side && !f.side.endpoint.closed) f.side.endpoint.close();
+    for (const f of this.#forks) if (f.side && !f.side.endpoint.closed && !this.#released.has(f.leg)) f.side.endpoint.close();
     const end = new Date();
     const answer = this.#answer;
     this.#log.info(`call ended: ${why}`, { callId: this.a.callId, call: this.info.id, disposition: this.#disposition });

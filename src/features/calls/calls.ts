@@ -55,8 +55,6 @@ export class Calls implements CallHost {
   readonly #calls = new Map<string, Call>();
   readonly #legs = new Map<string, Leg>();
   readonly #legKeys = new Map<Leg, string>();
-  /** Calls each extension is in (as caller, or as the callee that answered). */
-  readonly #onCall = new Map<string, number>();
   #attempts: number[] = [];
   #seq = 0;
   readonly stats = { attempts: 0, answered: 0, refusedLimit: 0 };
@@ -65,6 +63,18 @@ export class Calls implements CallHost {
     this.#o = opts;
     this.log = opts.logger;
     this.ringTimeoutMs = opts.ringTimeoutMs;
+  }
+
+  findLeg(key: string): { call: Call; leg: Leg } | undefined {
+    const leg = this.#legs.get(key);
+    if (!leg) return undefined;
+    for (const [call, legs] of this.#callLegs) if (legs.has(leg) || call.a === leg) return { call, leg };
+    return undefined;
+  }
+
+  moveLeg(leg: Leg, from: Call, to: Call): void {
+    this.#callLegs.get(from)?.delete(leg);
+    this.registerLeg(leg, to);
   }
 
   isExtension(number: string): boolean {
@@ -155,7 +165,7 @@ export class Calls implements CallHost {
     const id = `${Date.now().toString(36)}-${(++this.#seq).toString(36)}`;
     const call = new Call(this, { id, callerNumber: callerExt, callerName: caller.name, calledNumber: dialled, direction: 'internal', withheld }, a, media, plan);
     this.#calls.set(id, call);
-    this.#busy(callerExt, +1);
+    this.registerLeg(a, call);
     log.info(`call ${callerExt} -> ${dialled}${plan.extension !== dialled ? ` (forwarded to ${plan.extension})` : ''}`, { callId: req.callId, call: id, media: anchored ? 'anchored' : 'direct' });
     call.begin();
   }
@@ -176,7 +186,7 @@ export class Calls implements CallHost {
       target = next;
     }
     const s = o.settings.get(target)!;
-    const busy = s.doNotDisturb || ((this.#onCall.get(target) ?? 0) > 0 && !s.callWaiting);
+    const busy = s.doNotDisturb || (!s.callWaiting && this.#onCall(target));
     const fwd = (to: string | undefined) => (to !== undefined && to !== caller && to !== target && o.users.has(to) ? to : undefined);
     if (busy) {
       const to = fwd(s.forwardBusy);
@@ -187,18 +197,15 @@ export class Calls implements CallHost {
     return { extension: target, busyTo: fwd(s.forwardBusy), noAnswer: na ? { ms: s.noAnswerSeconds * 1000, to: na } : undefined };
   }
 
-  #busy(extension: string, delta: number): void {
-    const n = (this.#onCall.get(extension) ?? 0) + delta;
-    if (n > 0) this.#onCall.set(extension, n);
-    else this.#onCall.delete(extension);
+  /** True when the extension is a party of a call in progress (calling, or talking). */
+  #onCall(extension: string): boolean {
+    for (const c of this.#calls.values()) if (c.partyNumbers.includes(extension)) return true;
+    return false;
   }
 
-  answered(call: Call, extension: string): void {
-    this.#busy(extension, +1);
-    this.#answeredBy.set(call, extension);
+  answered(): void {
+    // the parties of a call are read from the call itself (#onCall)
   }
-
-  readonly #answeredBy = new Map<Call, string>();
 
   /** A feature code: change the setting, confirm with two beeps, hang up. */
   #featureCode(req: SipRequest, tx: InviteServerTransaction, user: string, code: Extract<FeatureCode, { kind: 'set' }>): void {
@@ -367,10 +374,6 @@ export class Calls implements CallHost {
 
   ended(call: Call, record: CallRecord): void {
     this.#calls.delete(call.info.id);
-    this.#busy(call.info.callerNumber, -1);
-    const callee = this.#answeredBy.get(call);
-    if (callee !== undefined) this.#busy(callee, -1);
-    this.#answeredBy.delete(call);
     // keep the dialogs reachable a little longer so late BYE/ACK retransmissions get answers
     const legs = [call.a, ...(this.#callLegs.get(call) ?? [])];
     this.#callLegs.delete(call);

@@ -94,6 +94,7 @@ export class AnchoredMedia {
   #players = new Map<AnchoredSide, Player>();
   #waiting: AnchoredSide | undefined;
   readonly #closed = new Set<AnchoredSide>();
+  readonly #detached = new Set<AnchoredSide>();
 
   constructor(engine: MediaEngine, moh: PlayerSource) {
     this.#engine = engine;
@@ -129,6 +130,20 @@ export class AnchoredMedia {
     this.refresh();
   }
 
+  /** Attended transfer: `side` leaves this call for another one; its endpoint stays open. */
+  detach(side: AnchoredSide): void {
+    this.#unbridge();
+    this.#stop(side);
+    this.#detached.add(side);
+    if (this.#y === side) this.#y = undefined;
+  }
+
+  /** Attended transfer: `side` comes from another call and takes the place of `old`. */
+  adopt(old: AnchoredSide, side: AnchoredSide): void {
+    this.#detached.delete(side);
+    this.replace(old, side);
+  }
+
   /** The transfer failed: the two parties are bridged again. */
   restore(): void {
     this.#waiting = undefined;
@@ -139,7 +154,7 @@ export class AnchoredMedia {
   refresh(): void {
     const x = this.#x;
     const y = this.#y;
-    if (!y || this.#waiting) return;
+    if (!y || this.#waiting || this.#detached.has(x) || this.#detached.has(y)) return;
     if (x.holding || y.holding) {
       this.#unbridge();
       // the party that did not put the call on hold hears music
@@ -171,6 +186,8 @@ export class AnchoredMedia {
     for (const p of this.#players.values()) p.close();
     this.#players.clear();
     this.#bridge?.close();
-    for (const side of [this.a, this.#x, this.#y]) if (side && !side.endpoint.closed) side.endpoint.close();
+    for (const side of [this.a, this.#x, this.#y]) {
+      if (side && !this.#detached.has(side) && !side.endpoint.closed) side.endpoint.close();
+    }
   }
 }
