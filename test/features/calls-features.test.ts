@@ -25,6 +25,7 @@ const USERS = [
   '  - { extension: "206", password: demo206 }',
   '  - { extension: "207", password: demo207 }',
   '  - { extension: "208", password: demo208 }',
+  '  - { extension: "209", password: demo209, callWaiting: false }',
 ].join('\n');
 
 let node: TestServer;
@@ -135,5 +136,20 @@ test.serial('caller ID withheld with *31*: the callee sees Anonymous, Privacy: i
     t.regex(invite, /P-Asserted-Identity: "201" <sip:201@127\.0\.0\.1>/);
   } finally {
     await shown.stop();
+  }
+});
+
+test.serial('call waiting off: a second call to a user already on a call gets busy', async (t) => {
+  const uas = await phone('209', port(140), join(SCENARIOS, 'uas_answer.xml'));
+  try {
+    const first = call('201', '209', port(150), 4000);
+    const deadline = Date.now() + 10_000;
+    while (node.server.status().calls === 0 && Date.now() < deadline) await sleep(100);
+    await sleep(500);
+    const second = await call('203', '209', port(160));
+    t.regex(second.messages, /SIP\/2\.0 486 Busy Here/, 'busy while on a call without call waiting');
+    t.is((await first).code, 0, 'the call in progress goes on');
+  } finally {
+    await uas.stop();
   }
 });

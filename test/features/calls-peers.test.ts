@@ -90,13 +90,13 @@ test.serial('hold and resume: the held party hears music on hold, then the other
   }
 });
 
-async function phoneAt(node: TestServer, serverPort: number, ext: string, n: number, freq: number, answer: 'auto' | 'manual' = 'auto'): Promise<Baresip> {
+async function phoneAt(node: TestServer, serverPort: number, ext: string, n: number, freq: number, answer: 'auto' | 'manual' = 'auto', codecs = 'PCMU,PCMA'): Promise<Baresip> {
   const wav = makeToneWav(join(node.dir, `tone-${ext}.wav`), freq, 60);
   const bs = await Baresip.start({
     listen: `127.0.0.${20 + n}:${port(100 + n)}`,
     ctrlPort: port(150 + n),
     source: wav,
-    account: `<sip:${ext}@127.0.0.1:${serverPort}>;auth_pass=demo${ext};regint=600;answermode=${answer};audio_codecs=PCMU,PCMA`,
+    account: `<sip:${ext}@127.0.0.1:${serverPort}>;auth_pass=demo${ext};regint=600;answermode=${answer};audio_codecs=${codecs}`,
   });
   await bs.waitRegistered();
   return bs;
@@ -172,6 +172,28 @@ test.serial('blind transfer: 211 calls 212, 212 transfers it to 213; 211 and 213
     await a.stop();
     await b.stop();
     await c.stop();
+    await node.close();
+  }
+});
+
+test.serial('a PCMA-only phone calls a PCMU-only phone: the engine transcodes, each hears the other', async (t) => {
+  const node = await startServer({ udp: port(5) });
+  const a = await phoneAt(node, port(5), '201', 12, 1000, 'auto', 'PCMA');
+  const b = await phoneAt(node, port(5), '202', 13, 440, 'auto', 'PCMU');
+  try {
+    a.command('dial', `sip:202@127.0.0.1:${port(5)}`);
+    await a.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 15_000);
+    await sleep(2500);
+    const legs = node.server.engine!.endpoints.map((e) => e.codec).sort();
+    t.deepEqual(legs, ['PCMA', 'PCMU'], 'one leg in each codec');
+    a.command('hangup');
+    await b.waitEvent((e) => e.type === 'CALL_CLOSED', 10_000);
+    await sleep(300);
+    t.true(hasTone(await heard(a), 440, 0.3, { skip: 4000 }), 'the PCMA phone hears the PCMU phone');
+    t.true(hasTone(await heard(b), 1000, 0.3, { skip: 4000 }), 'the PCMU phone hears the PCMA phone');
+  } finally {
+    await a.stop();
+    await b.stop();
     await node.close();
   }
 });

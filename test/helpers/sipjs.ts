@@ -1,5 +1,5 @@
 import { WebSocket } from 'ws';
-import { Registerer, RegistererState, UserAgent } from 'sip.js';
+import { Registerer, RegistererState, UserAgent, type SessionDescriptionHandlerFactory } from 'sip.js';
 
 // SIP.js's web transport opens `new WebSocket(url, 'sip')`; Node 20 has no global one.
 (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
@@ -15,8 +15,19 @@ export interface WsPhone {
   dispose(): Promise<void>;
 }
 
-/** A SIP.js user agent that registers over WebSocket with RFC 5626 outbound (reg-id 1). */
-export async function registerOverWebSocket(o: { url: string; user: string; password: string; domain: string; expires?: number }): Promise<WsPhone> {
+interface PhoneOptions {
+  url: string;
+  user: string;
+  password: string;
+  domain: string;
+  expires?: number;
+  /** RFC 5626 outbound: reg-id 1 with SIP.js's +sip.instance. */
+  outbound?: boolean;
+  sessionDescriptionHandlerFactory?: SessionDescriptionHandlerFactory;
+}
+
+/** Starts a SIP.js user agent over WebSocket and waits until it is registered. */
+async function startPhone(o: PhoneOptions): Promise<WsPhone> {
   const ua = new UserAgent({
     uri: UserAgent.makeURI(`sip:${o.user}@${o.domain}`),
     transportOptions: { server: o.url, traceSip: !!process.env.TRACE_SIP },
@@ -24,9 +35,10 @@ export async function registerOverWebSocket(o: { url: string; user: string; pass
     authorizationPassword: o.password,
     logLevel: process.env.TRACE_SIP ? 'log' : 'error',
     logBuiltinEnabled: !!process.env.TRACE_SIP,
+    ...(o.sessionDescriptionHandlerFactory ? { sessionDescriptionHandlerFactory: o.sessionDescriptionHandlerFactory } : {}),
   });
   await ua.start();
-  const registerer = new Registerer(ua, { expires: o.expires ?? 600, regId: 1 });
+  const registerer = new Registerer(ua, { expires: o.expires ?? 600, ...(o.outbound ? { regId: 1 } : {}) });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('SIP.js did not register within 10 s')), 10_000);
     registerer.stateChange.addListener((s) => {
@@ -60,12 +72,17 @@ export async function registerOverWebSocket(o: { url: string; user: string; pass
   };
 }
 
+/** A SIP.js user agent that registers over WebSocket with RFC 5626 outbound (reg-id 1). */
+export function registerOverWebSocket(o: { url: string; user: string; password: string; domain: string; expires?: number }): Promise<WsPhone> {
+  return startPhone({ ...o, outbound: true });
+}
+
 /**
  * A SIP.js phone for calls: SIP.js's own signalling (dialogs, REFER, Replaces), with a
  * session description handler that offers and accepts a fixed PCMU SDP instead of WebRTC
  * (there is no browser here). Its RTP port receives nothing that is read.
  */
-export async function sipjsPhone(o: { url: string; user: string; password: string; domain: string; rtpPort: number }): Promise<WsPhone> {
+export function sipjsPhone(o: { url: string; user: string; password: string; domain: string; rtpPort: number }): Promise<WsPhone> {
   const sdp = `v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio ${o.rtpPort} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n`;
   const handler = {
     close: () => undefined,
@@ -74,39 +91,5 @@ export async function sipjsPhone(o: { url: string; user: string; password: strin
     setDescription: async () => undefined,
     sendDtmf: () => false,
   };
-  const ua = new UserAgent({
-    uri: UserAgent.makeURI(`sip:${o.user}@${o.domain}`),
-    transportOptions: { server: o.url, traceSip: !!process.env.TRACE_SIP },
-    authorizationUsername: o.user,
-    authorizationPassword: o.password,
-    logLevel: process.env.TRACE_SIP ? 'log' : 'error',
-    logBuiltinEnabled: !!process.env.TRACE_SIP,
-    sessionDescriptionHandlerFactory: () => handler,
-  });
-  await ua.start();
-  const registerer = new Registerer(ua, { expires: 600 });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('SIP.js did not register within 10 s')), 10_000);
-    registerer.stateChange.addListener((s) => {
-      if (s === RegistererState.Registered) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    registerer.register().catch(reject);
-  });
-  return {
-    ua,
-    registerer,
-    stop: async () => {
-      await registerer.unregister().catch(() => undefined);
-      await ua.stop();
-    },
-    stopAbruptly: async () => {
-      await ua.transport.disconnect();
-    },
-    dispose: async () => {
-      await Promise.race([ua.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
-    },
-  };
+  return startPhone({ ...o, sessionDescriptionHandlerFactory: () => handler });
 }
