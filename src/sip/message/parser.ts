@@ -78,7 +78,12 @@ export function parseMessage(buf: Buffer, datagram = true): SipMessageAny {
         const raw = text.slice(colon + 1, eol);
         const value = (folded ? raw.replace(/\r\n[ \t]+/g, ' ') : raw).trim();
         const lines = msg.headers.get(key);
-        if (lines) lines.push(value);
+        if (lines) {
+          // a second line of a single-valued header (multi01, mcl01) is checked here, where
+          // repeats are seen, rather than by looking every such header up afterwards
+          if (SINGLE_VALUED.has(key)) bad ??= key === 'content-length' ? 'more than one Content-Length' : `more than one ${key} header`;
+          lines.push(value);
+        }
         else msg.headers.set(key, [value]);
       }
     }
@@ -90,8 +95,10 @@ export function parseMessage(buf: Buffer, datagram = true): SipMessageAny {
   let contentLength: number | undefined;
   if (clLines) {
     if (clLines.length > 1) bad ??= 'more than one Content-Length';
-    else if (!/^[0-9]{1,10}$/.test(clLines[0])) bad ??= `bad Content-Length '${clLines[0]}'`;
-    else contentLength = Number(clLines[0]);
+    else {
+      contentLength = digits(clLines[0]);
+      if (contentLength < 0) bad ??= `bad Content-Length '${clLines[0]}'`;
+    }
   }
   const available = buf.length - bodyStart;
   if (contentLength !== undefined) {
@@ -152,14 +159,13 @@ function canReply(msg: SipMessageAny): boolean {
   }
 }
 
+const REQUIRED = ['via', 'from', 'to', 'call-id', 'cseq'];
+
 /** Structural checks; returns the first problem or undefined. */
 function validate(msg: SipMessageAny): string | undefined {
-  const missing = ['via', 'from', 'to', 'call-id', 'cseq'].filter((h) => !msg.headers.has(h));
+  const h = msg.headers;
+  const missing = h.has('via') && h.has('from') && h.has('to') && h.has('call-id') && h.has('cseq') ? [] : REQUIRED.filter((k) => !h.has(k));
   if (missing.length) return `missing headers: ${missing.map((h) => (h === 'cseq' ? 'CSeq' : h === 'call-id' ? 'Call-ID' : h[0].toUpperCase() + h.slice(1))).join(', ')}`;
-  for (const key of SINGLE_VALUED) {
-    const lines = msg.headers.get(key);
-    if (lines && lines.length > 1) return `more than one ${key} header`;
-  }
   try {
     // a second value (`a, b`) fails the name-addr grammar, so parsing is the check
     msg.from;
@@ -202,4 +208,16 @@ function validate(msg: SipMessageAny): string | undefined {
     }
   }
   return undefined;
+}
+
+/** The value of 1 to 10 decimal digits, or -1. */
+function digits(s: string): number {
+  if (s.length === 0 || s.length > 10) return -1;
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
 }
