@@ -2,7 +2,7 @@ import type { Logger } from '../../core/logger.js';
 import { SdpError } from '../../media/sdp.js';
 import { reasonPhrase, type SipRequest, type SipResponse } from '../../sip/message/message.js';
 import type { ServerTransaction } from '../../sip/transaction/server.js';
-import type { CallDisposition, CallRecord, LegRecord } from '../cdr/record.js';
+import type { CallDisposition, CallRecord, LegRecord } from '../../core/call-record.js';
 import { parseDtmfInfo, dtmfInfoBody } from './dtmf.js';
 import type { Body, InboundLeg, Leg, OutboundLeg } from './leg.js';
 import { parseAddress } from '../../sip/message/address.js';

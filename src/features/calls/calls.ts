@@ -8,13 +8,19 @@ import { parseUri } from '../../sip/message/uri.js';
 import { SipStack } from '../../sip/stack.js';
 import type { InviteServerTransaction, ServerTransaction } from '../../sip/transaction/server.js';
 import type { Target, TransportProtocol } from '../../sip/transport/types.js';
-import type { CallRecord } from '../cdr/record.js';
-import type { Binding } from '../registrar/location.js';
+import type { CallRecord } from '../../core/call-record.js';
 import { Call, type CallHost, type Fork, type RingPlan } from './call.js';
 import { parseFeatureCode, type FeatureCode, type SettingsStore } from './settings.js';
 import { AnchoredSide } from './media.js';
 import { InboundLeg, OutboundLeg, type Body, type Leg } from './leg.js';
 import { AnchoredMedia } from './media.js';
+
+/** A registered phone of an extension, as the location service gives it (registrar bindings fit). */
+export interface RegisteredContact {
+  contact: string;
+  path: string[];
+  source: { protocol: string; address: string; port: number; flowId?: string };
+}
 
 export interface CallUser {
   extension: string;
@@ -31,7 +37,7 @@ export interface CallsOptions {
   domain: string;
   users: Map<string, CallUser>;
   /** Current contacts of an extension (the location service). */
-  locate: (extension: string) => Binding[];
+  locate: (extension: string) => RegisteredContact[];
   /** Phone features per user (forwarding, do not disturb, call waiting, caller ID). */
   settings: SettingsStore;
   /** Relayed-call channels of the node (its profile); the next call gets 503. */
@@ -304,7 +310,7 @@ export class Calls implements CallHost {
   }
 
   /** Where to send to a registered contact: its flow, its Path, or where its REGISTER came from. */
-  #bindingTarget(b: Binding): Target | undefined {
+  #bindingTarget(b: RegisteredContact): Target | undefined {
     const src = b.source;
     const protocol = src.protocol as TransportProtocol;
     if (src.flowId !== undefined) {

@@ -6,11 +6,11 @@
 import type { CdrConfig } from '../../core/config/schema.js';
 import type { Logger } from '../../core/logger.js';
 import type { Store } from '../../core/store.js';
-import type { CallRecord } from './record.js';
+import type { CallRecord } from '../../core/call-record.js';
 import { SmdrServer } from './smdr.js';
 import { CdrStore, type CdrQuery } from './store.js';
 
-export type { CallDirection, CallDisposition, CallRecord, LegQualityFigures, LegRecord } from './record.js';
+export type { CallDirection, CallDisposition, CallRecord, LegQualityFigures, LegRecord } from '../../core/call-record.js';
 export { CdrStore, DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT, type CdrQuery } from './store.js';
 export { SMDR_FIELDS, SMDR_HEADER, SmdrServer, formatSmdr, localIsoTime, type SmdrServerOptions } from './smdr.js';
 export { CALL_DIRECTIONS, CALL_DISPOSITIONS, assertCallRecord } from './validate.js';

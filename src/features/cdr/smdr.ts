@@ -22,7 +22,7 @@
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Logger } from '../../core/logger.js';
-import type { CallRecord } from './record.js';
+import type { CallRecord } from '../../core/call-record.js';
 import { assertCallRecord } from './validate.js';
 
 export const SMDR_FIELDS = [

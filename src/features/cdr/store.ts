@@ -7,7 +7,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { Store } from '../../core/store.js';
-import type { CallDirection, CallDisposition, CallRecord, LegRecord } from './record.js';
+import type { CallDirection, CallDisposition, CallRecord, LegRecord } from '../../core/call-record.js';
 import { assertCallRecord } from './validate.js';
 
 // Append-only (see Store.migrate). The table is prefixed: the store is shared by every feature.

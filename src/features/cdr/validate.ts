@@ -4,7 +4,7 @@
  * not as a broken row or CSV line later. Only types and ranges are checked, not how the fields
  * relate (answer before end, ...): a wall-clock step must never cost a call its record.
  */
-import type { CallDirection, CallDisposition, CallRecord, LegRecord } from './record.js';
+import type { CallDirection, CallDisposition, CallRecord, LegRecord } from '../../core/call-record.js';
 
 export const CALL_DIRECTIONS: readonly CallDirection[] = ['internal', 'incoming', 'outgoing'];
 export const CALL_DISPOSITIONS: readonly CallDisposition[] = ['answered', 'busy', 'no-answer', 'cancelled', 'rejected', 'failed'];

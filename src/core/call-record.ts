@@ -1,6 +1,7 @@
 /**
- * One call record per call, produced by the B2BUA when the call ends. Plain data: the store
- * keeps it, the SMDR stream formats it, validate.ts checks it at those public boundaries.
+ * One call record per call, part of the call model: the B2BUA (features/calls) produces it
+ * when the call ends; features/cdr keeps it, streams it as SMDR and checks it
+ * (features/cdr/validate.ts) at those public boundaries. Plain data.
  */
 export type CallDirection = 'internal' | 'incoming' | 'outgoing';
 export type CallDisposition = 'answered' | 'busy' | 'no-answer' | 'cancelled' | 'rejected' | 'failed';
