@@ -1,16 +1,15 @@
 import type { Logger } from '../../core/logger.js';
 import { SdpError } from '../../media/sdp.js';
-import { reasonPhrase, type SipRequest, type SipResponse } from '../../sip/message/message.js';
+import type { SipRequest, SipResponse } from '../../sip/message/message.js';
 import type { ServerTransaction } from '../../sip/transaction/server.js';
 import type { CallDisposition, CallRecord, LegRecord } from '../../core/call-record.js';
 import { parseDtmfInfo, dtmfInfoBody } from './dtmf.js';
 import type { Body, InboundLeg, Leg, OutboundLeg } from './leg.js';
-import { parseAddress } from '../../sip/message/address.js';
-import { Dialog } from '../../sip/dialog/dialog.js';
-import { RINGBACK } from './tones.js';
+import { Transfers } from './transfer.js';
 import { AnchoredMedia, type AnchoredSide } from './media.js';
 
-interface Party {
+/** A party of an answered call: its leg and, with anchored media, its side in the engine. */
+export interface Party {
   leg: Leg;
   side: AnchoredSide | undefined;
 }
@@ -82,13 +81,14 @@ export class Call {
   #disposition: CallDisposition = 'failed';
   /** The two connected parties once answered; a transfer replaces one of them. */
   #parties: Party[] = [];
-  #transfer: { by: Party; other: Party; forks: Fork[]; failures: number[]; target: string } | undefined;
-  /** Legs given up to another call (attended transfer): this call no longer hangs them up. */
+  readonly #transfers: Transfers;
+  /** Legs that left (a transferor) or went to another call: this call no longer hangs them up. */
   readonly #released = new Set<Leg>();
 
   constructor(host: CallHost, info: CallInfo, a: InboundLeg, media: AnchoredMedia | undefined, plan: RingPlan) {
     this.#host = host;
     this.#plan = plan;
+    this.#transfers = new Transfers(this);
     this.info = info;
     this.a = a;
     this.media = media;
@@ -285,12 +285,12 @@ export class Call {
   #wireLeg(leg: Leg): void {
     leg.on('bye', () => {
       // the transferor leaves once the transfer is under way: the call goes on without it
-      if (this.#transfer?.by.leg === leg) return;
+      if (this.#transfers.isTransferor(leg)) return;
       if (this.#parties.length && !this.#parties.some((p) => p.leg === leg)) return;
       this.#cause = leg === this.a ? 'caller hung up' : 'callee hung up';
       this.end(this.#cause);
     });
-    leg.on('refer', (req, tx) => this.#onRefer(leg, req, tx));
+    leg.on('refer', (req, tx) => this.#transfers.onRefer(leg, req, tx));
     leg.on('ackTimeout', () => {
       this.#cause = 'no ACK';
       this.end('no ACK');
@@ -355,99 +355,41 @@ export class Call {
     if (this.#side(peer)?.telephoneEventPt === undefined) void peer.send('INFO', dtmfInfoBody(digit, durationMs));
   }
 
-  /**
-   * Blind transfer (RFC 3515 REFER): the party that sent it hands the other party over to the
-   * extension in Refer-To. The other party hears ringback meanwhile; the transferor hears of
-   * the outcome by NOTIFY (message/sipfrag) and is released once the target answers.
-   */
-  #onRefer(leg: Leg, req: SipRequest, tx: ServerTransaction): void {
-    const by = this.#parties.find((p) => p.leg === leg);
-    const other = this.#parties.find((p) => p.leg !== leg);
-    if (!by || !other || this.#transfer) {
-      leg.answerRequest(req, tx, 491);
-      return;
-    }
-    let target: string | undefined;
-    let replaces = false;
-    try {
-      const to = parseAddress(req.get('refer-to') ?? '');
-      target = to.uri.isSip ? to.uri.userDecoded : undefined;
-      replaces = /(^|&)replaces=/i.test(to.uri.headers ?? '');
-    } catch {
-      leg.answerRequest(req, tx, 400);
-      return;
-    }
-    if (replaces) {
-      this.#attendedTransfer(by, other, req, tx);
-      return;
-    }
-    if (!target || !this.#host.isExtension(target)) {
-      leg.answerRequest(req, tx, 403);
-      this.#log.info(`transfer refused: ${target ?? 'no target'} is not an extension (transfers outside need the dial plan)`, { callId: leg.callId, call: this.info.id });
-      return;
-    }
-    if (!this.media || !other.side || !by.side) {
-      leg.answerRequest(req, tx, 501); // direct media: the far end would need a new offer
-      return;
-    }
-    leg.answerRequest(req, tx, 202);
-    this.#notify(by.leg, 'SIP/2.0 100 Trying', false);
-    this.media.hold(other.side, RINGBACK);
-    const otherSide = other.side;
-    const forks = this.#host.fork(this, target, (side) => side!.offer(otherSide.codec));
-    const t = { by, other, forks, failures: [] as number[], target };
-    this.#transfer = t;
-    this.#log.info(`transfer by ${by.leg.party} of ${other.leg.party} to ${target}`, { callId: leg.callId, call: this.info.id });
-    if (!forks.length) return this.#transferFailed(480);
-    for (const f of forks) {
-      f.leg.outbound.on('answered', (res) => this.#transferAnswered(f, res));
-      f.leg.outbound.on('failed', (status) => {
-        if (this.#transfer !== t) return;
-        if (f.side) f.side.endpoint.close();
-        t.failures.push(status);
-        if (t.failures.length === t.forks.length) this.#transferFailed(Math.min(...t.failures));
-      });
-      f.leg.invite();
-    }
+  // What transfers (transfer.ts) need of the call they work in.
+
+  get parties(): Party[] {
+    return this.#parties;
   }
 
-  /**
-   * Attended transfer (REFER with Replaces, RFC 3891): the transferor X talks to P in this
-   * call and to C in another; P and C are connected, X's two dialogs end.
-   */
-  #attendedTransfer(by: Party, other: Party, req: SipRequest, tx: ServerTransaction): void {
-    const leg = by.leg;
-    const to = parseAddress(req.get('refer-to') ?? '');
-    const m = /(?:^|&)replaces=([^&]*)/i.exec(to.uri.headers ?? '');
-    const value = m ? decodeURIComponent(m[1]) : '';
-    const callId = value.split(';')[0];
-    const toTag = /;\s*to-tag=([^;]*)/i.exec(value)?.[1];
-    const fromTag = /;\s*from-tag=([^;]*)/i.exec(value)?.[1];
-    // From the transferor's side, to-tag is our tag of that dialog and from-tag its own.
-    const found = callId && toTag && fromTag ? this.#host.findLeg(Dialog.key(callId, toTag, fromTag)) : undefined;
-    if (!found || found.call === this || found.call.#ended || !this.media || !by.side || !other.side) {
-      leg.answerRequest(req, tx, found ? 501 : 481);
-      return;
-    }
-    const peer = found.call.#releasePeerOf(found.leg);
-    if (!peer || !peer.side) {
-      leg.answerRequest(req, tx, 501);
-      return;
-    }
-    leg.answerRequest(req, tx, 202);
-    found.call.end('replaced by an attended transfer');
-    this.#host.moveLeg(peer.leg, found.call, this);
-    this.media.adopt(by.side, peer.side);
-    this.#parties = [other, peer];
-    this.#wireLeg(peer.leg);
-    this.#notify(leg, 'SIP/2.0 200 OK', true);
-    this.#log.info(`attended transfer by ${leg.party}: ${other.leg.party} now talks to ${peer.leg.party}`, { callId: leg.callId, call: this.info.id });
+  set parties(p: Party[]) {
+    this.#parties = p;
+  }
+
+  get host(): CallHost {
+    return this.#host;
+  }
+
+  /** A party joins this call (a transfer target): its leg's events are this call's now. */
+  adoptLeg(leg: Leg): void {
+    this.#wireLeg(leg);
+  }
+
+  /** The extension this call now connects to (the record's connected number). */
+  retarget(extension: string): void {
+    this.#plan = { extension, busyTo: undefined, noAnswer: undefined };
+  }
+
+  /** This call will not hang `leg` up when it ends (it left, or went to another call). */
+  markReleased(leg: Leg): void {
     this.#released.add(leg);
-    setTimeout(() => leg.hangup(), 2000).unref();
   }
 
-  /** Gives up the party opposite `leg` (and its media) to another call. */
-  #releasePeerOf(leg: Leg): Party | undefined {
+  dropFork(f: Fork): void {
+    this.#dropFork(f);
+  }
+
+  /** Attended transfer: gives up the party opposite `leg` (and its media) to another call. */
+  releasePeerOf(leg: Leg): Party | undefined {
     const peer = this.#parties.find((p) => p.leg !== leg);
     if (!peer || !peer.side || !this.media) return undefined;
     peer.leg.removeAllListeners();
@@ -456,53 +398,6 @@ export class Call {
     this.#parties = this.#parties.filter((p) => p !== peer);
     this.#released.add(peer.leg);
     return peer;
-  }
-
-  #transferAnswered(f: Fork, res: SipResponse): void {
-    const t = this.#transfer;
-    if (!t || this.#ended || !t.forks.includes(f)) {
-      f.leg.hangup();
-      return;
-    }
-    this.#transfer = undefined;
-    for (const other of t.forks) if (other !== f) this.#dropFork(other);
-    try {
-      if (res.body.length) f.side!.acceptAnswer(res.body);
-    } catch (e) {
-      f.leg.hangup();
-      t.failures.push(488);
-      this.#transfer = t;
-      return this.#transferFailed(488, `${(e as Error).message}`);
-    }
-    this.#host.registerLeg(f.leg, this);
-    this.media!.replace(t.by.side!, f.side!);
-    this.#parties = [t.other, { leg: f.leg, side: f.side }];
-    this.#plan = { extension: t.target, busyTo: undefined, noAnswer: undefined };
-    this.#wireLeg(f.leg);
-    this.#notify(t.by.leg, 'SIP/2.0 200 OK', true);
-    this.#log.info(`transfer to ${t.target} completed`, { callId: f.leg.callId, call: this.info.id });
-    // the transferor normally hangs up on the final NOTIFY; release it if it does not
-    const by = t.by.leg;
-    setTimeout(() => by.hangup(), 2000).unref();
-  }
-
-  #transferFailed(status: number, why = ''): void {
-    const t = this.#transfer;
-    if (!t) return;
-    this.#transfer = undefined;
-    this.#log.info(`transfer to ${t.target} failed: ${status} ${why}`, { callId: t.by.leg.callId, call: this.info.id });
-    this.#notify(t.by.leg, `SIP/2.0 ${status} ${reasonPhrase(status)}`, true);
-    if (t.by.leg.ended) this.end('transfer failed and the transferor had left');
-    else this.media?.restore();
-  }
-
-  /** The progress of a transfer, to the transferor (RFC 3515 2.4.5). */
-  #notify(leg: Leg, statusLine: string, final: boolean): void {
-    if (leg.ended) return;
-    void leg.send('NOTIFY', { type: 'message/sipfrag;version=2.0', data: Buffer.from(`${statusLine}\r\n`) }, {
-      event: 'refer',
-      'subscription-state': final ? 'terminated;reason=noresource' : 'active;expires=60',
-    });
   }
 
   /** Ends the call: hangs up every leg still up, frees media, writes the record. */
@@ -521,10 +416,7 @@ export class Call {
       else f.leg.cancel();
     }
     for (const p of this.#parties) if (!p.leg.ended && !this.#released.has(p.leg)) p.leg.hangup();
-    for (const f of this.#transfer?.forks ?? []) {
-      f.leg.cancel();
-      if (f.side && !f.side.endpoint.closed) f.side.endpoint.close();
-    }
+    this.#transfers.close();
     this.media?.close();
     for (const f of this.#forks) if (f.side && !f.side.endpoint.closed && !this.#released.has(f.leg)) f.side.endpoint.close();
     const end = new Date();
