@@ -241,14 +241,10 @@ export class SipStack {
     lines[0] = via.toString() + rest;
   }
 
-  #sendResponseBytes(buf: Buffer, req: SipRequest, source: Source, cb?: (err?: Error) => void): void {
-    this.send(buf, responseTarget(req, source), cb);
-  }
-
   #replyStateless(req: SipRequest, source: Source, status: number, reason?: string): void {
     try {
       const res = this.createResponse(req, status, reason);
-      this.#sendResponseBytes(res.toBuffer(), req, source);
+      this.send(res.toBuffer(), responseTarget(req, source));
     } catch {
       // the headers needed for a reply were not usable after all: drop
     }

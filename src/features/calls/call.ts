@@ -32,8 +32,6 @@ export interface CallHost {
   findLeg(key: string): { call: Call; leg: Leg } | undefined;
   /** A leg moved from one call to another (attended transfer). */
   moveLeg(leg: Leg, from: Call, to: Call): void;
-  /** The callee `extension` answered. */
-  answered(call: Call, extension: string): void;
   ended(call: Call, record: CallRecord): void;
   ringTimeoutMs: number;
 }
@@ -237,7 +235,6 @@ export class Call {
     this.#parties = [{ leg: this.a, side: this.media?.a }, { leg: f.leg, side: f.side }];
     clearTimeout(this.#ringTimer);
     clearTimeout(this.#noAnswerTimer);
-    this.#host.answered(this, this.#plan.extension);
     this.#wireLeg(f.leg);
     this.#log.info('call answered', { callId: this.a.callId, call: this.info.id, by: f.contact });
   }

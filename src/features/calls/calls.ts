@@ -5,6 +5,7 @@ import { Dialog } from '../../sip/dialog/dialog.js';
 import { SipRequest, type SipResponse } from '../../sip/message/message.js';
 import { uriTarget } from '../../sip/routing.js';
 import { parseUri } from '../../sip/message/uri.js';
+import { quote } from '../../sip/message/grammar.js';
 import { SipStack } from '../../sip/stack.js';
 import type { InviteServerTransaction, ServerTransaction } from '../../sip/transaction/server.js';
 import type { Target, TransportProtocol } from '../../sip/transport/types.js';
@@ -209,10 +210,6 @@ export class Calls implements CallHost {
     return false;
   }
 
-  answered(): void {
-    // the parties of a call are read from the call itself (#onCall)
-  }
-
   /** A feature code: change the setting, confirm with two beeps, hang up. */
   #featureCode(req: SipRequest, tx: InviteServerTransaction, user: string, code: Extract<FeatureCode, { kind: 'set' }>): void {
     const o = this.#o;
@@ -400,8 +397,9 @@ export class Calls implements CallHost {
   }
 }
 
+/** A display name always quoted, as phones show it best, followed by the space before <URI>. */
 function quoteName(name: string): string {
-  return name ? `"${name.replace(/(["\\])/g, '\\$1')}" ` : '';
+  return name ? `${quote(name)} ` : '';
 }
 
 function parseRouteUri(route: string) {

@@ -25,7 +25,7 @@ export interface RegistrarOptions {
 
 /**
  * REGISTER per RFC 3261 section 10.3, with RFC 3327 Path and RFC 5626 outbound. Credentials
- * (digest), the location store and lockout are separate pieces this class only calls.
+ * and lockout (the Authenticator) and the location store are separate pieces it only calls.
  */
 export class Registrar {
   readonly #o: RegistrarOptions;

@@ -3,7 +3,8 @@
  * stateless HMAC nonces and nonce-count replay protection, and a client for trunks.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { parseDigestParams, quote, type DigestParams } from './params.js';
+import { parseDigestParams, type DigestParams } from './params.js';
+import { quote } from '../message/grammar.js';
 import { parseUri } from '../message/uri.js';
 
 export { parseDigestParams, type DigestParams } from './params.js';

@@ -85,13 +85,3 @@ export function parseDigestParams(value: string | undefined): DigestParams | und
   }
   return count > 0 ? out : undefined;
 }
-
-/** Quoted-string with '"' and '\' escaped. */
-export function quote(v: string): string {
-  let needs = false;
-  for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i);
-    if (c === 34 || c === 92) { needs = true; break; }
-  }
-  return needs ? `"${v.replace(/["\\]/g, '\\$&')}"` : `"${v}"`;
-}

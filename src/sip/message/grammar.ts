@@ -77,11 +77,16 @@ export function unquote(s: string): string {
   return out;
 }
 
+/** A quoted-string: the value in double quotes, with `"` and `\` escaped. */
+export function quote(s: string): string {
+  return `"${s.replace(/(["\\])/g, '\\$1')}"`;
+}
+
 /** Quotes a display name if it is not made only of tokens and spaces. */
 export function quoteIfNeeded(s: string): string {
   const words = s.split(' ');
   if (words.every((w) => isToken(w))) return s;
-  return `"${s.replace(/(["\\])/g, '\\$1')}"`;
+  return quote(s);
 }
 
 /**
@@ -133,7 +138,7 @@ export function parseParams(s: string, pos: number, into: Map<string, string | n
 export function formatParams(params: Map<string, string | null>): string {
   let out = '';
   for (const [k, v] of params) {
-    out += v === null ? `;${k}` : `;${k}=${needsQuotes(v) ? `"${v.replace(/(["\\])/g, '\\$1')}"` : v}`;
+    out += v === null ? `;${k}` : `;${k}=${needsQuotes(v) ? quote(v) : v}`;
   }
   return out;
 }
