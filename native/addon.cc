@@ -73,13 +73,22 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     }
     onEvent_ = Napi::Persistent(info[1].As<Napi::Function>());
     tsfn_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "pbx-media-events", 0, 1);
-    engine_ = std::make_unique<Engine>(eo, [this] {
-      tsfn_.NonBlockingCall([this](Napi::Env env, Napi::Function) { Dispatch(env); });
+    // Queued calls may still run on the JS thread after this wrap was garbage-collected (the
+    // TSFN drains its queue after Release): they reach the wrap through `alive_`, which the
+    // destructor clears, never through a raw `this`.
+    auto alive = alive_;
+    engine_ = std::make_unique<Engine>(eo, [this, alive] {
+      tsfn_.NonBlockingCall([alive](Napi::Env env, Napi::Function) {
+        if (alive->self) alive->self->Dispatch(env);
+      });
     });
     engine_->start();
     rng_.seed(std::random_device{}());
   }
-  ~EngineWrap() override { Shutdown(); }
+  ~EngineWrap() override {
+    Shutdown();
+    alive_->self = nullptr;
+  }
 
  private:
   void Shutdown() {
@@ -448,6 +457,10 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     return info.Env().Undefined();
   }
 
+  struct Alive {
+    EngineWrap* self;
+  };
+  std::shared_ptr<Alive> alive_ = std::make_shared<Alive>(Alive{this});
   std::unique_ptr<Engine> engine_;
   Napi::ThreadSafeFunction tsfn_;
   Napi::FunctionReference onEvent_;
