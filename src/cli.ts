@@ -43,7 +43,59 @@ const commands: Record<string, Command> = {
       return startServer(config, file);
     },
   },
+  explain: {
+    summary: "print the router's decision for a dialled or incoming number",
+    usage: 'explain [--config file] (--from 201 | --line-group 1 [--caller 0207... | --withheld]) --number N [--at 2026-11-25T10:00:00Z]',
+    async run(args) {
+      return explain(args);
+    },
+  },
 };
+
+/** `explain`: exit 0 when a destination was found, 1 when refused or not found, 2 on usage errors. */
+async function explain(args: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        config: { type: 'string', short: 'c' },
+        from: { type: 'string' },
+        number: { type: 'string' },
+        at: { type: 'string' },
+        'line-group': { type: 'string' },
+        caller: { type: 'string' },
+        withheld: { type: 'boolean' },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const number = values.number;
+  if (number === undefined) throw new UsageError('--number is required');
+  const incoming = values['line-group'] !== undefined;
+  if (incoming === (values.from !== undefined)) throw new UsageError('give either --from (a dialled number) or --line-group (an incoming call)');
+  if (!incoming && (values.caller !== undefined || values.withheld)) throw new UsageError('--caller and --withheld are for incoming calls');
+  if (values.caller !== undefined && values.withheld) throw new UsageError('give --caller or --withheld, not both');
+  const at = values.at === undefined ? new Date() : new Date(values.at);
+  if (Number.isNaN(at.getTime())) throw new UsageError(`--at: not a date and time: ${values.at}`);
+  const config = tryLoad(values.config ?? defaultConfigPath());
+  if (!config) return 1;
+  const { Router } = await import('./features/routing/router.js');
+  const { explainIncoming, explainOutgoing } = await import('./features/routing/explain.js');
+  const router = new Router({ dialPlan: config.dialPlan, users: config.users });
+  let result;
+  if (incoming) {
+    const lineGroup = Number(values['line-group']);
+    if (!/^[0-9]+$/.test(values['line-group']!)) throw new UsageError('--line-group: must be a line group number');
+    result = explainIncoming(router, { lineGroup, number, callerId: values.caller, withheld: values.withheld === true, at });
+  } else {
+    if (!config.users.some((u) => u.extension === values.from)) throw new UsageError(`--from: ${values.from} is not a user's extension`);
+    result = explainOutgoing(router, values.from!, number, at);
+  }
+  console.log(result.text);
+  return result.found ? 0 : 1;
+}
 
 /** The configuration file named by `--config file` (or, if `positional`, a bare argument). */
 function configArg(args: string[], positional: boolean): string {

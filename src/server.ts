@@ -9,6 +9,9 @@ import { Authenticator } from './core/security/authenticator.js';
 import { Registrar } from './features/registrar/registrar.js';
 import { DigestServer } from './sip/auth/digest.js';
 import { Calls, type CallUser } from './features/calls/calls.js';
+import { Conferences } from './features/conference/conferences.js';
+import { Router } from './features/routing/index.js';
+import { Trunks } from './features/trunks/index.js';
 import { MediaEngine } from './media/index.js';
 import { musicOnHold } from './features/calls/tones.js';
 import { SettingsStore } from './features/calls/settings.js';
@@ -35,6 +38,9 @@ export class Server {
   #registrar: Registrar | undefined;
   #engine: MediaEngine | undefined;
   #calls: Calls | undefined;
+  #conferences: Conferences | undefined;
+  #router: Router | undefined;
+  #trunks: Trunks | undefined;
   #records: CallRecords | undefined;
   #users = new Map<string, string>();
   #closed = false;
@@ -53,6 +59,11 @@ export class Server {
   get location(): LocationStore {
     if (!this.#location) throw new Error('server not started');
     return this.#location;
+  }
+
+  get trunks(): Trunks {
+    if (!this.#trunks) throw new Error('server not started');
+    return this.#trunks;
   }
 
   get calls(): Calls {
@@ -144,6 +155,12 @@ export class Server {
       withholdCallerId: u.withholdCallerId,
     }])));
     const location = this.#location;
+    this.#conferences = new Conferences({
+      engine: this.#engine, logger: log, config: c.conference,
+      channels: profile.conferenceChannels, maxParties: profile.conferenceChannelsPerConference,
+    });
+    this.#router = new Router({ dialPlan: c.dialPlan, users: c.users });
+    this.#trunks = new Trunks({ stack, logger: log, trunks: c.trunks });
     this.#calls = new Calls({
       stack,
       engine: this.#engine,
@@ -157,6 +174,9 @@ export class Server {
       ringTimeoutMs: c.calls.ringTimeoutSeconds * 1000,
       musicOnHold: c.calls.musicOnHold ? { wav: readFileSync(c.calls.musicOnHold) } : musicOnHold(),
       onRecord: (r) => records.record(r),
+      services: { meetMe: this.#conferences },
+      router: this.#router,
+      trunks: this.#trunks,
     });
 
     try {
@@ -165,6 +185,7 @@ export class Server {
       await this.close();
       throw e;
     }
+    await this.#trunks.start();
     // a status line a minute for operators (and the figures a metrics endpoint will serve)
     this.#statusTimer = setInterval(() => log.info('status', this.status()), 60_000);
     this.#statusTimer.unref();
@@ -211,6 +232,8 @@ export class Server {
       bindings: this.#location?.size ?? 0,
       registeredUsers: this.#location?.aorCount ?? 0,
       calls: this.#calls?.active ?? 0,
+      conferences: this.#conferences?.status(),
+      trunks: this.#trunks?.status(),
       callAttemptsLastHour: this.#calls?.attemptsLastHour ?? 0,
       sip: this.#stack ? { ...this.#stack.stats, transactions: this.#stack.transactions.serverCount + this.#stack.transactions.clientCount } : undefined,
       media: e ? { endpoints: this.#engine!.endpoints.length, rxPackets: e.rxPackets, txPackets: e.txPackets, lateP99Ms: e.lateP99Ms } : undefined,
@@ -222,6 +245,8 @@ export class Server {
     this.#closed = true;
     clearInterval(this.#statusTimer);
     this.#calls?.close();
+    this.#conferences?.close();
+    await this.#trunks?.close();
     await this.#records?.close();
     await this.#stack?.close();
     this.#engine?.close();

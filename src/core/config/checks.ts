@@ -9,6 +9,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { resolve } from 'node:path';
 import type { z } from 'zod';
 import { SOLUTION_LIMITS } from '../profiles.js';
+import { checkDialPlan } from './dialplan-checks.js';
 import { CdrSchema, ListenSchema, MediaSchema, RegistrarSchema, SipSchema, TimersSchema } from './schema.js';
 
 type Raw = Record<string, unknown>;
@@ -51,7 +52,7 @@ export function isDemoPassword(extension: unknown, password: unknown): boolean {
 
 export function crossChecks(doc: unknown): string[] {
   if (!isRecord(doc)) return [];
-  return [...checkUsers(doc), ...checkListen(doc), ...checkSections(doc), ...checkSmdr(doc), ...checkDemoPasswords(doc), ...checkCalls(doc)];
+  return [...checkUsers(doc), ...checkListen(doc), ...checkSections(doc), ...checkSmdr(doc), ...checkDemoPasswords(doc), ...checkCalls(doc), ...checkDialPlan(doc)];
 }
 
 function checkCalls(doc: Raw): string[] {
@@ -75,7 +76,9 @@ function checkUsers(doc: Raw): string[] {
     const fwd = field(u, 'forward');
     for (const k of ['all', 'busy', 'noAnswer']) {
       const to = field(fwd, k);
-      if (typeof to === 'string' && !seen.has(to)) problems.push(`users[${i}].forward.${k}: ${to} is not an extension (forwarding outside needs the dial plan)`);
+      // a number outside is routed (and barred) by the dial plan at call time; without short codes nothing could route it
+      const routable = list(field(doc.dialPlan, 'shortCodes')).length > 0 || list(field(u, 'shortCodes')).length > 0 || field(u, 'rights') !== undefined;
+      if (typeof to === 'string' && !seen.has(to) && !routable) problems.push(`users[${i}].forward.${k}: ${to} is not an extension, and the dial plan has no short codes to route it`);
     }
   });
   // Users are solution-wide (a secondary takes over a primary's users): the node profile's

@@ -21,4 +21,16 @@ export {
   type TimersConfig,
   type Transport,
   type UserConfig,
+  type TrunkConfig,
+  type NumberingConfig,
+  type DialPlanConfig,
+  type ShortCodeConfig,
+  type ShortCodeFeature,
+  type ArsShortCodeConfig,
+  type ArsFormConfig,
+  type TimeProfileConfig,
+  type UserRightsConfig,
+  type CallClassConfig,
+  type IncomingCallRouteConfig,
 } from './schema.js';
+export { DialPlanSchema, SHORT_CODE_FEATURES, shortCodeProblem } from './dialplan-schema.js';

@@ -6,6 +6,9 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { PROFILE_NAMES } from '../profiles.js';
+import { TrunkSchema } from './trunk-schema.js';
+import { DialPlanSchema, ShortCodeSchema } from './dialplan-schema.js';
+import { ConferenceSchema } from './conference-schema.js';
 
 /** The message for a wrong value, or 'is required' when the key is absent. */
 function need(message: string) {
@@ -204,6 +207,12 @@ export const UserSchema = z
     callWaiting: z.boolean({ error: 'must be true or false' }).default(true),
     /** Present this user's calls as anonymous (RFC 3323 Privacy: id). */
     withholdCallerId: z.boolean({ error: 'must be true or false' }).default(false),
+    /** User rights (dialPlan.userRights name): shared short codes, allowed call classes, priority. */
+    rights: z.string({ error: need('must be a user rights name') }).optional(),
+    /** Priority for ARS alternate routes, 1 (highest) .. 5; the rights' priority overrides it. */
+    priority: int(1, 5).default(5),
+    /** This user's own short codes: the highest tier after extension numbers. */
+    shortCodes: z.array(ShortCodeSchema, { error: 'must be a list of short codes' }).default(() => []),
   })
   .transform((u) => ({ ...u, name: u.name ?? u.extension }));
 
@@ -233,6 +242,12 @@ export const ConfigSchema = z.strictObject({
   calls: CallsSchema.prefault({}),
   /** The users (extensions) hosted by this node. */
   users: z.array(UserSchema, { error: 'must be a list of users' }).default(() => []),
+  /** Meet-me and ad-hoc conferences (src/core/config/conference-schema.ts). */
+  conference: ConferenceSchema.prefault({}),
+  /** SIP trunks to carriers (src/core/config/trunk-schema.ts). */
+  trunks: z.array(TrunkSchema, { error: 'must be a list of trunks' }).default(() => []),
+  /** The dial plan: short codes, ARS, incoming call routes, time profiles, barring (dialplan-schema.ts). */
+  dialPlan: DialPlanSchema.prefault({}),
 });
 
 export type Config = z.output<typeof ConfigSchema>;
@@ -250,3 +265,15 @@ export type MediaConfig = Config['media'];
 export type CdrConfig = Config['cdr'];
 export type UserConfig = Config['users'][number];
 export type LogLevel = LogConfig['level'];
+export type { TrunkConfig, NumberingConfig } from './trunk-schema.js';
+export type {
+  DialPlanConfig,
+  ShortCodeConfig,
+  ShortCodeFeature,
+  ArsShortCodeConfig,
+  ArsFormConfig,
+  TimeProfileConfig,
+  UserRightsConfig,
+  CallClassConfig,
+  IncomingCallRouteConfig,
+} from './dialplan-schema.js';

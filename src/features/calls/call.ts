@@ -7,6 +7,9 @@ import { parseDtmfInfo, dtmfInfoBody } from './dtmf.js';
 import type { Body, InboundLeg, Leg, OutboundLeg } from './leg.js';
 import { Transfers } from './transfer.js';
 import { AnchoredMedia, type AnchoredSide } from './media.js';
+import type { NextRoute, OutboundRoute } from './outbound.js';
+import { CAMP_ON } from './tones.js';
+import type { Player } from '../../media/index.js';
 
 /** A party of an answered call: its leg and, with anchored media, its side in the engine. */
 export interface Party {
@@ -18,6 +21,8 @@ export interface Fork {
   leg: OutboundLeg;
   side: AnchoredSide | undefined;
   contact: string;
+  /** Gives back what the fork holds (a trunk channel); idempotent. */
+  release?: () => void;
 }
 
 /** What a call needs from the manager that owns it. */
@@ -25,6 +30,10 @@ export interface CallHost {
   readonly log: Logger;
   /** Creates the outbound legs towards an extension's contacts, with the offer each carries. */
   fork(call: Call, extension: string, offer: (side: AnchoredSide | undefined) => Body): Fork[];
+  /** The outbound leg towards a trunk route; undefined when the trunk cannot be reached (next route). */
+  trunkFork(call: Call, route: Extract<NextRoute, { kind: 'trunk' }>, offer: (side: AnchoredSide | undefined) => Body): Promise<Fork | undefined>;
+  /** Calls `cb` whenever a trunk channel frees (camp-on); returns the unsubscribe function. */
+  watchRoutes(cb: () => void): () => void;
   registerLeg(leg: Leg, call?: Call): void;
   /** True when `number` is an extension of the solution. */
   isExtension(number: string): boolean;
@@ -48,9 +57,12 @@ export interface CallInfo {
 
 /** Where the call rings, and where it goes when that extension is busy or does not answer. */
 export interface RingPlan {
+  /** The extension rung, or for a call out through trunks the number dialled. */
   extension: string;
   busyTo: string | undefined;
   noAnswer: { ms: number; to: string } | undefined;
+  /** A call out through trunks: its routes (ARS), tried in turn. */
+  outbound?: OutboundRoute;
 }
 
 /**
@@ -146,6 +158,7 @@ export class Call {
 
   /** Rings every contact of the plan's extension; false (call ended) when there is none. */
   #ring(): boolean {
+    if (this.#plan.outbound) return this.#ringOutbound(this.#plan.outbound);
     const preferred = this.media?.a.codec;
     const a = this.a;
     this.#failures = [];
@@ -165,6 +178,89 @@ export class Call {
       this.#noAnswerTimer.unref();
     }
     return true;
+  }
+
+  #campOn: { timer: NodeJS.Timeout; unwatch: () => void; player: Player | undefined } | undefined;
+  #setupTimer: NodeJS.Timeout | undefined;
+  #lastFailure: number | undefined;
+
+  /**
+   * A call out through trunks: takes the next route with a free channel and sends the INVITE
+   * there; when every route is busy, waits hearing camp-on tone for a channel to free up.
+   */
+  #ringOutbound(route: OutboundRoute): boolean {
+    const next = route.next();
+    if (next.kind === 'refused') {
+      this.#stopCampOn();
+      const status = next.status === 503 && this.#lastFailure !== undefined ? this.#lastFailure : next.status;
+      this.#disposition = status === 486 ? 'busy' : 'failed';
+      this.#cause = String(status);
+      this.a.reject(status, status === next.status ? next.reason : undefined);
+      this.end(next.reason);
+      return false;
+    }
+    if (next.kind === 'wait') {
+      this.#startCampOn(route, next.ms);
+      return true;
+    }
+    this.#stopCampOn();
+    const preferred = this.media?.a.codec;
+    const a = this.a;
+    void this.#host.trunkFork(this, next, (side) => (side ? side.offer(preferred) : { type: 'application/sdp', data: a.request.body })).then((f) => {
+      if (!f) {
+        next.release();
+        if (!this.#ended) this.#ringOutbound(route);
+        return;
+      }
+      f.release = next.release;
+      if (this.#ended) {
+        f.release();
+        f.side?.endpoint.close();
+        return;
+      }
+      this.#forks = [f];
+      this.#failures = [];
+      this.#wireFork(f);
+      f.leg.invite();
+      this.#setupTimer = setTimeout(() => {
+        if (this.#ended || this.#winner || f.leg.state !== 'initial') return;
+        this.#log.warn(`trunk ${next.trunk.name} gave no answer within its setup time: next route`, { callId: f.leg.callId, call: this.info.id });
+        f.leg.cancel();
+        this.#onForkFailed(f, 408);
+      }, next.trunk.config.setupTimeoutSeconds * 1000);
+      this.#setupTimer.unref();
+    });
+    return true;
+  }
+
+  #startCampOn(route: OutboundRoute, ms: number): void {
+    if (this.#campOn) return;
+    let player: Player | undefined;
+    if (this.media && this.#aAnswer) {
+      this.a.progress(183, this.#aAnswer);
+      player = this.media.a.endpoint.play(CAMP_ON, { loop: true });
+    } else this.a.progress(180);
+    this.#log.info(`every route busy: camping on for ${ms} ms`, { callId: this.a.callId, call: this.info.id });
+    const unwatch = this.#host.watchRoutes(() => {
+      if (!this.#ended && this.#campOn) this.#ringOutbound(route);
+    });
+    const timer = setTimeout(() => {
+      this.#stopCampOn();
+      if (this.#ended) return;
+      route.waitExpired();
+      this.#ringOutbound(route);
+    }, ms);
+    timer.unref();
+    this.#campOn = { timer, unwatch, player };
+  }
+
+  #stopCampOn(): void {
+    const c = this.#campOn;
+    if (!c) return;
+    this.#campOn = undefined;
+    clearTimeout(c.timer);
+    c.unwatch();
+    if (c.player && !c.player.closed) c.player.close();
   }
 
   /** Forwarding: stop ringing the current extension and ring `to` instead (once per call). */
@@ -189,6 +285,7 @@ export class Call {
 
   #onProgress(f: Fork, res: SipResponse): void {
     if (this.#ended || this.#winner) return;
+    clearTimeout(this.#setupTimer);
     this.#host.registerLeg(f.leg, this);
     if (res.body.length && res.contentType === 'application/sdp' && !this.#early) {
       // early media (183 with SDP): the first fork that offers it is heard
@@ -241,12 +338,31 @@ export class Call {
 
   #dropFork(f: Fork): void {
     f.leg.cancel();
+    f.release?.();
     if (f.side && f !== this.#winner) f.side.endpoint.close();
   }
 
   #onForkFailed(f: Fork, status: number): void {
     if (this.#ended || this.#winner || !this.#forks.includes(f)) return;
     if (f.side) f.side.endpoint.close();
+    const route = this.#plan.outbound;
+    if (route) {
+      clearTimeout(this.#setupTimer);
+      f.release?.();
+      this.#forks = this.#forks.filter((x) => x !== f);
+      // a route that fails (5xx, setup timeout, transport) hands the call to the next route at once
+      if ((status >= 500 && status < 600) || status === 408) {
+        this.#lastFailure = status;
+        this.#log.info(`route failed with ${status}: trying the next`, { callId: this.a.callId, call: this.info.id });
+        this.#ringOutbound(route);
+        return;
+      }
+      this.#disposition = status === 486 || status === 600 ? 'busy' : status === 480 ? 'no-answer' : 'rejected';
+      this.#cause = String(status);
+      this.a.reject(status);
+      this.end(`far end answered ${status}`);
+      return;
+    }
     this.#failures.push(status);
     if (this.#failures.length < this.#forks.length) return;
     if (this.#failures.every((s) => s === 486 || s === 600 || s === 603) && this.#redirect(this.#plan.busyTo, 'busy')) return;
@@ -397,21 +513,33 @@ export class Call {
     return peer;
   }
 
+  readonly #onEnd: (() => void)[] = [];
+
+  /** Runs `fn` when the call ends (a trunk channel the caller's leg holds, say). */
+  onEnd(fn: () => void): void {
+    if (this.#ended) fn();
+    else this.#onEnd.push(fn);
+  }
+
   /** Ends the call: hangs up every leg still up, frees media, writes the record. */
   end(why: string): void {
     if (this.#ended) return;
     this.#ended = true;
     clearTimeout(this.#ringTimer);
     clearTimeout(this.#noAnswerTimer);
+    clearTimeout(this.#setupTimer);
+    this.#stopCampOn();
     if (!this.a.ended && !this.#released.has(this.a)) {
       if (this.a.state === 'confirmed') this.a.hangup();
       else this.a.reject(this.#disposition === 'no-answer' ? 480 : 500);
     }
     for (const f of this.#forks) {
+      f.release?.();
       if (this.#released.has(f.leg)) continue;
       if (f.leg === this.#winner?.leg) f.leg.hangup();
       else f.leg.cancel();
     }
+    for (const fn of this.#onEnd) fn();
     for (const p of this.#parties) if (!p.leg.ended && !this.#released.has(p.leg)) p.leg.hangup();
     this.#transfers.close();
     this.media?.close();

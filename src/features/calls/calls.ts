@@ -5,6 +5,7 @@ import { Dialog } from '../../sip/dialog/dialog.js';
 import { SipRequest, type SipResponse } from '../../sip/message/message.js';
 import { uriTarget } from '../../sip/routing.js';
 import { parseUri } from '../../sip/message/uri.js';
+import { SdpError } from '../../media/sdp.js';
 import { quote } from '../../sip/message/grammar.js';
 import { SipStack } from '../../sip/stack.js';
 import type { InviteServerTransaction, ServerTransaction } from '../../sip/transaction/server.js';
@@ -15,6 +16,10 @@ import { parseFeatureCode, type FeatureCode, type SettingsStore } from './settin
 import { AnchoredSide } from './media.js';
 import { InboundLeg, OutboundLeg, type Body, type Leg } from './leg.js';
 import { AnchoredMedia } from './media.js';
+import { LocalCall, type LocalCallHost, type LocalService } from './local.js';
+import { OutboundRoute, type NextRoute, type RouteTrunk } from './outbound.js';
+import type { Router, Destination } from '../routing/index.js';
+import type { PhoneSettings } from './settings.js';
 
 /** A registered phone of an extension, as the location service gives it (registrar bindings fit). */
 export interface RegisteredContact {
@@ -48,6 +53,42 @@ export interface CallsOptions {
   musicOnHold: PlayerSource;
   /** Where finished calls go (call records). */
   onRecord?: (r: CallRecord) => void;
+  /** Features that answer calls themselves, by the dial plan's name for them. */
+  services?: { meetMe?: LocalService };
+  /** The dial plan; without it only extensions are reachable. */
+  router?: Router;
+  /** The node's SIP trunks (src/features/trunks fits). */
+  trunks?: CallTrunks;
+}
+
+/** A trunk as the B2BUA sees it: a route out, and a source of incoming calls. */
+export interface CallTrunk extends RouteTrunk {
+  readonly lineGroup: number;
+  /** Takes a channel; 'in' for a call the trunk delivers (its service state does not matter then). */
+  acquire(direction?: 'out' | 'in'): boolean;
+  incomingNumber(number: string): string;
+}
+
+export interface CallTrunks {
+  identify(req: SipRequest, source: { address: string; port: number; protocol: string }): CallTrunk | undefined;
+  inGroup(lineGroup: number): CallTrunk[];
+  available(lineGroup: number): boolean;
+  on(event: 'channel-free', cb: () => void): unknown;
+  off(event: 'channel-free', cb: () => void): unknown;
+}
+
+/** Something that ends later and says so (a Call, a LocalCall). */
+interface Ended {
+  onEnd(fn: () => void): void;
+}
+
+/** Who a call is from, as the routing below needs it. */
+interface Caller {
+  number: string;
+  name: string;
+  withheld: boolean;
+  /** The trunk an incoming call came in on. */
+  trunk?: CallTrunk;
 }
 
 /**
@@ -55,13 +96,14 @@ export interface CallsOptions {
  * limit, finds the callee's contacts and runs a Call for each INVITE, and routes in-dialog
  * requests to the leg whose dialog they belong to.
  */
-export class Calls implements CallHost {
+export class Calls implements CallHost, LocalCallHost {
   readonly log: Logger;
   readonly ringTimeoutMs: number;
   readonly #o: CallsOptions;
   readonly #calls = new Map<string, Call>();
   readonly #legs = new Map<string, Leg>();
   readonly #legKeys = new Map<Leg, string>();
+  readonly #locals = new Map<LocalCall, Leg>();
   #attempts: number[] = [];
   #seq = 0;
   readonly stats = { attempts: 0, answered: 0, refusedLimit: 0 };
@@ -107,10 +149,15 @@ export class Calls implements CallHost {
   onInvite(req: SipRequest, tx: InviteServerTransaction): void {
     const o = this.#o;
     const stack = o.stack;
+    const trunk = o.trunks?.identify(req, tx.source);
+    if (trunk) return this.#fromTrunk(req, tx, trunk);
     const callerExt = req.from.uri.isSip ? req.from.uri.userDecoded ?? '' : '';
     const caller = o.users.get(callerExt);
     if (!caller) {
-      stack.respond(tx, stack.createResponse(req, 403, 'Forbidden (caller is not a user of this PBX)'));
+      this.log.warn('security: INVITE refused: not from a trunk peer and not from a user', {
+        callId: req.callId, source: `${tx.source.protocol}:${tx.source.address}:${tx.source.port}`, from: req.from.uri.toString(),
+      });
+      stack.respond(tx, stack.createResponse(req, 403, 'Forbidden (not a user of this PBX or a trunk peer)'));
       return;
     }
     const auth = o.auth.authenticate(req, tx.source, callerExt);
@@ -122,16 +169,7 @@ export class Calls implements CallHost {
       stack.respond(tx, stack.createResponse(req, 403, 'Forbidden (credentials do not match the caller)'));
       return;
     }
-    this.stats.attempts++;
-    this.#attempts.push(Date.now());
-    if (this.#calls.size >= o.maxCalls) {
-      this.stats.refusedLimit++;
-      this.log.warn('call refused: node channel limit reached', { callId: req.callId, limit: o.maxCalls });
-      const res = stack.createResponse(req, 503, `Service Unavailable (all ${o.maxCalls} channels of this node in use)`);
-      res.set('retry-after', '5');
-      stack.respond(tx, res);
-      return;
-    }
+    if (!this.#admit(req, tx)) return;
     let dialled = req.uri.isSip ? req.uri.userDecoded ?? '' : '';
     let withheld = o.settings.get(callerExt)?.withholdCallerId ?? false;
     const code = parseFeatureCode(dialled);
@@ -143,21 +181,112 @@ export class Calls implements CallHost {
       stack.respond(tx, stack.createResponse(req, 404, `Not Found (unknown feature code ${dialled})`));
       return;
     }
-    const plan = this.#plan(callerExt, dialled);
-    if ('status' in plan) {
-      stack.respond(tx, stack.createResponse(req, plan.status, plan.reason));
-      if (plan.status === 486) this.#record(req, callerExt, caller.name, dialled, 'busy', '486');
-      return;
+    const from: Caller = { number: callerExt, name: caller.name, withheld };
+    const dest: Destination = o.router
+      ? o.router.dial(dialled, { user: callerExt, trace: false }).destination
+      : o.users.has(dialled) ? { kind: 'extension', extension: dialled } : { kind: 'notFound' };
+    this.#routeTo(req, tx, from, dialled, dest, callerExt, undefined);
+  }
+
+  /** Counts the attempt; false (answered 503) when the node's channels are all in use. */
+  #admit(req: SipRequest, tx: InviteServerTransaction): boolean {
+    const o = this.#o;
+    this.stats.attempts++;
+    this.#attempts.push(Date.now());
+    if (this.#calls.size < o.maxCalls) return true;
+    this.stats.refusedLimit++;
+    this.log.warn('call refused: node channel limit reached', { callId: req.callId, limit: o.maxCalls });
+    const res = o.stack.createResponse(req, 503, `Service Unavailable (all ${o.maxCalls} channels of this node in use)`);
+    res.set('retry-after', '5');
+    o.stack.respond(tx, res);
+    return false;
+  }
+
+  /**
+   * Acts on the dial plan's destination for a call. `causer` is the user whose rights and
+   * priority apply (the caller, or for an incoming call nobody); `fallback` is where an incoming
+   * call goes when its destination is busy.
+   */
+  #routeTo(req: SipRequest, tx: InviteServerTransaction, from: Caller, dialled: string, dest: Destination, causer: string | undefined, fallback: string | undefined): Ended | undefined {
+    const o = this.#o;
+    const refuse = (status: number, reason: string): undefined => void o.stack.respond(tx, o.stack.createResponse(req, status, reason));
+    const direction = from.trunk ? 'incoming' : 'internal';
+    switch (dest.kind) {
+      case 'extension': {
+        let plan = this.#plan(from.number, dest.extension, from.trunk);
+        if ('status' in plan && plan.status === 486 && fallback !== undefined) {
+          this.log.info(`${dest.extension} busy: incoming call goes to its fallback ${fallback}`, { callId: req.callId });
+          return this.#routeTo(req, tx, from, dialled, this.#dial(fallback, causer, from.number), causer, undefined);
+        }
+        if ('status' in plan) {
+          refuse(plan.status, plan.reason);
+          if (plan.status === 486) this.#record(req, from, dialled, 'busy', '486', direction);
+          return undefined;
+        }
+        if (fallback !== undefined && plan.busyTo === undefined && o.users.has(fallback)) plan = { ...plan, busyTo: fallback };
+        return this.#startCall(req, tx, from, dialled, plan, direction);
+      }
+      case 'ars':
+      case 'lineGroup': {
+        if (!dest.barring.allowed) {
+          this.log.info(`call barred: ${dest.barring.reason}`, { callId: req.callId, user: causer, class: dest.barring.class });
+          return refuse(403, forbidden(dest.barring.reason));
+        }
+        const route = this.#outboundRoute(dest, causer, from);
+        if ('status' in route) return refuse(route.status, route.reason);
+        const plan: RingPlan = { extension: dest.number, busyTo: undefined, noAnswer: undefined, outbound: route };
+        return this.#startCall(req, tx, { ...from, withheld: from.withheld || dest.callerId.withhold === true }, dialled, plan, from.trunk ? 'incoming' : 'outgoing');
+      }
+      case 'busy':
+        return refuse(486, `Busy Here (${dest.reason})`);
+      case 'incomplete':
+        return refuse(484, 'Address Incomplete');
+      case 'notFound':
+        return refuse(404, `Not Found (${dialled || 'no number'} is not in the dial plan)`);
+      case 'feature':
+        return this.#feature(req, tx, from, dialled, dest.feature, dest.number, causer);
     }
-    const callee = o.users.get(plan.extension)!;
+  }
+
+  #dial(number: string, causer: string | undefined, callerNumber: string): Destination {
+    const r = this.#o.router;
+    if (r) return r.dial(number, { user: causer, callerNumber, trace: false }).destination;
+    return this.#o.users.has(number) ? { kind: 'extension', extension: number } : { kind: 'notFound' };
+  }
+
+  /** The routes out for an ARS or line-group destination, within the trunk-to-trunk policy. */
+  #outboundRoute(dest: Extract<Destination, { kind: 'ars' | 'lineGroup' }>, causer: string | undefined, from: Caller): OutboundRoute | { status: number; reason: string } {
+    const o = this.#o;
+    if (!o.trunks || !o.router) return { status: 503, reason: 'Service Unavailable (no trunks)' };
+    if (from.trunk && !from.trunk.config.allowTrunkToTrunk) {
+      this.log.warn(`security: trunk-to-trunk call refused (trunk ${from.trunk.name} does not allow it)`, { number: dest.number });
+      return { status: 403, reason: `Forbidden (trunk-to-trunk calls are off for trunk ${from.trunk.name})` };
+    }
+    const router = o.router;
+    const trunks = o.trunks;
+    return new OutboundRoute({
+      pool: trunks,
+      select: (form, number) => router.selectRoutes(form, number, { user: causer, trace: false }, (g) => trunks.available(g)),
+      start: dest.kind === 'ars' ? { form: dest.form, number: dest.number } : { lineGroup: dest.lineGroup, number: dest.number, callerId: dest.callerId },
+      allowTrunk: from.trunk ? (t) => t.config.allowTrunkToTrunk : undefined,
+    });
+  }
+
+  /** Creates the caller's leg, the media and the Call, and starts ringing. */
+  #startCall(req: SipRequest, tx: InviteServerTransaction, from: Caller, dialled: string, plan: RingPlan, direction: 'internal' | 'incoming' | 'outgoing'): Call | undefined {
+    const o = this.#o;
+    const stack = o.stack;
     if (!req.body.length || req.contentType !== 'application/sdp') {
       stack.respond(tx, stack.createResponse(req, 488, 'Not Acceptable Here (an SDP offer is required)'));
-      return;
+      return undefined;
     }
     const log = this.log;
-    const a = new InboundLeg(stack, req, tx, callerExt, log, this.#contact(tx.source.protocol));
+    const a = new InboundLeg(stack, req, tx, from.trunk ? `trunk ${from.trunk.name}` : from.number, log, this.#contact(tx.source.protocol));
     this.registerLeg(a);
-    const anchored = o.engine !== undefined && !(caller.media === 'direct' && callee.media === 'direct');
+    const callerUser = o.users.get(from.number);
+    const callee = plan.outbound ? undefined : o.users.get(plan.extension);
+    const direct = callerUser?.media === 'direct' && callee?.media === 'direct';
+    const anchored = o.engine !== undefined && !direct;
     let media: AnchoredMedia | undefined;
     if (anchored) {
       try {
@@ -166,30 +295,112 @@ export class Calls implements CallHost {
         log.error(`no media port for a call: ${(e as Error).message}`, { callId: req.callId });
         a.reject(503, 'Service Unavailable (no media port)', { 'retry-after': '5' });
         this.#unregister(a);
-        return;
+        return undefined;
       }
     }
     const id = `${Date.now().toString(36)}-${(++this.#seq).toString(36)}`;
-    const call = new Call(this, { id, callerNumber: callerExt, callerName: caller.name, calledNumber: dialled, direction: 'internal', withheld }, a, media, plan);
+    const call = new Call(this, { id, callerNumber: from.number, callerName: from.name, calledNumber: dialled, direction, withheld: from.withheld }, a, media, plan);
     this.#calls.set(id, call);
     this.registerLeg(a, call);
-    log.info(`call ${callerExt} -> ${dialled}${plan.extension !== dialled ? ` (forwarded to ${plan.extension})` : ''}`, { callId: req.callId, call: id, media: anchored ? 'anchored' : 'direct' });
+    log.info(`call ${from.number} -> ${dialled}${plan.outbound ? ' (out through trunks)' : plan.extension !== dialled ? ` (to ${plan.extension})` : ''}`, { callId: req.callId, call: id, media: anchored ? 'anchored' : 'direct' });
     call.begin();
+    return call;
+  }
+
+  /** An INVITE from a trunk peer: the incoming call routes decide where it goes. */
+  #fromTrunk(req: SipRequest, tx: InviteServerTransaction, trunk: CallTrunk): void {
+    const o = this.#o;
+    const stack = o.stack;
+    const refuse = (status: number, reason: string) => stack.respond(tx, stack.createResponse(req, status, reason));
+    if (!this.#admit(req, tx)) return;
+    const number = trunk.incomingNumber(req.uri.isSip ? req.uri.userDecoded ?? '' : '');
+    const pai = req.get('p-asserted-identity');
+    let callerUri = req.from.uri;
+    if (pai) {
+      try {
+        callerUri = parseRouteUri(pai);
+      } catch { /* keep From */ }
+    }
+    const privacy = (req.get('privacy') ?? '').toLowerCase();
+    const user = callerUri.isSip ? callerUri.userDecoded ?? '' : '';
+    const withheld = privacy.includes('id') || user === '' || user.toLowerCase() === 'anonymous';
+    const callerId = withheld || !/^\+?[0-9*#]+$/.test(user) ? undefined : trunk.incomingNumber(user);
+    if (!trunk.acquire('in')) {
+      const res = stack.createResponse(req, 503, `Service Unavailable (all channels of trunk ${trunk.name} in use)`);
+      res.set('retry-after', '5');
+      stack.respond(tx, res);
+      return;
+    }
+    const from: Caller = { number: callerId ?? 'anonymous', name: req.from.displayName ?? '', withheld: withheld, trunk };
+    if (!o.router) {
+      trunk.release();
+      return refuse(404, 'Not Found (no dial plan)');
+    }
+    const d = o.router.incoming({ lineGroup: trunk.lineGroup, number, callerId, withheld, at: new Date() });
+    if (d.destination === undefined) {
+      trunk.release();
+      this.log.info(`incoming call on trunk ${trunk.name} to ${number}: no incoming call route`, { callId: req.callId });
+      return refuse(404, `Not Found (no route for ${number})`);
+    }
+    this.log.info(`incoming call on trunk ${trunk.name}: ${from.number} -> ${number} routed to ${d.destination}`, { callId: req.callId });
+    const made = this.#routeTo(req, tx, from, number, this.#dial(d.destination, undefined, from.number), undefined, d.fallback);
+    // the trunk channel is held for the call's life; a call refused at once gives it back now
+    if (made) made.onEnd(() => trunk.release());
+    else trunk.release();
+  }
+
+  /** A dial-plan feature: phone settings, the ARS switch, meet-me, voicemail. */
+  #feature(req: SipRequest, tx: InviteServerTransaction, from: Caller, dialled: string, feature: string, number: string, causer: string | undefined): Ended | undefined {
+    const o = this.#o;
+    const refuse = (status: number, reason: string): undefined => void o.stack.respond(tx, o.stack.createResponse(req, status, reason));
+    const user = from.trunk ? undefined : causer;
+    const setting = (patch: Partial<PhoneSettings>): undefined => (user === undefined ? refuse(403, 'Forbidden (phone features are for users)') : void this.#applySetting(req, tx, user, patch));
+    switch (feature) {
+      case 'meetMe': {
+        const svc = o.services?.meetMe;
+        if (!svc) return refuse(480, 'Temporarily Unavailable (conferencing is not available on this node)');
+        return this.#local(req, tx, { caller: from.number, callerName: from.name, dialled, target: number }, svc);
+      }
+      case 'voicemailCollect':
+        return refuse(480, 'Temporarily Unavailable (voicemail is not available on this node yet)');
+      case 'busy':
+        return refuse(486, 'Busy Here');
+      case 'forwardAll': return setting({ forwardAll: number || undefined });
+      case 'forwardBusy': return setting({ forwardBusy: number || undefined });
+      case 'forwardNoAnswer': return setting({ forwardNoAnswer: number || undefined });
+      case 'forwardOff': return setting({ forwardAll: undefined, forwardBusy: undefined, forwardNoAnswer: undefined });
+      case 'dndOn': return setting({ doNotDisturb: true });
+      case 'dndOff': return setting({ doNotDisturb: false });
+      case 'arsOutOfService':
+      case 'arsInService': {
+        if (user === undefined) return refuse(403, 'Forbidden (the ARS switch is for users)');
+        if (!o.router?.setFormInService(number, feature === 'arsInService')) return refuse(404, `Not Found (no ARS form ${number})`);
+        this.log.info(`ARS form ${number} switched ${feature === 'arsInService' ? 'in' : 'out of'} service by ${user}`, { callId: req.callId });
+        return void this.#confirm(req, tx, user);
+      }
+      case 'dialExtn': {
+        if (!o.users.has(number)) return refuse(404, `Not Found (${number} is not an extension)`);
+        return this.#routeTo(req, tx, from, dialled, { kind: 'extension', extension: number }, causer, undefined);
+      }
+      default:
+        return refuse(501, `Not Implemented (feature ${feature})`);
+    }
   }
 
   /**
-   * Where a call to `dialled` rings (RFC-free PBX semantics): forward-all is followed (up to 5
-   * hops, never back to the caller); a callee in do not disturb, or on a call without call
-   * waiting, is busy: forward-on-busy if set, else 486.
+   * Where a call to `dialled` rings (PBX semantics): forward-all is followed (up to 5 hops,
+   * never back to the caller), and to a number outside when the dial plan routes it and the
+   * forwarding user may call it; a callee in do not disturb, or on a call without call waiting,
+   * is busy: forward-on-busy if set, else 486.
    */
-  #plan(caller: string, dialled: string): RingPlan | { status: number; reason: string } {
+  #plan(caller: string, dialled: string, fromTrunk?: CallTrunk): RingPlan | { status: number; reason: string } {
     const o = this.#o;
     if (!o.users.has(dialled)) return { status: 404, reason: `Not Found (${dialled || 'no number'} is not an extension)` };
     let target = dialled;
     for (let hops = 0; hops < 5; hops++) {
       const next = o.settings.get(target)?.forwardAll;
       if (next === undefined || next === caller || next === target) break;
-      if (!o.users.has(next)) return { status: 404, reason: `Not Found (${target} forwards to ${next}, which is not an extension; calls outside need the dial plan)` };
+      if (!o.users.has(next)) return this.#forwardOut(target, next, caller, fromTrunk);
       target = next;
     }
     const s = o.settings.get(target)!;
@@ -204,22 +415,57 @@ export class Calls implements CallHost {
     return { extension: target, busyTo: fwd(s.forwardBusy), noAnswer: na ? { ms: s.noAnswerSeconds * 1000, to: na } : undefined };
   }
 
+  /**
+   * Forward-all to a number outside: the leg out is the forwarding user's call, so it is routed
+   * and barred with that user's rights (forwarding never reaches what the user may not dial).
+   */
+  #forwardOut(user: string, number: string, caller: string, fromTrunk: CallTrunk | undefined): RingPlan | { status: number; reason: string } {
+    const d = this.#dial(number, user, caller);
+    if (d.kind !== 'ars' && d.kind !== 'lineGroup') return { status: 404, reason: `Not Found (${user} forwards to ${number}, which the dial plan does not route)` };
+    if (!d.barring.allowed) {
+      this.log.info(`forwarding barred: ${d.barring.reason}`, { user, number, class: d.barring.class });
+      return { status: 403, reason: forbidden(d.barring.reason) };
+    }
+    const route = this.#outboundRoute(d, user, { number: caller, name: '', withheld: false, trunk: fromTrunk });
+    if ('status' in route) return route;
+    this.log.info(`${user} forwards all calls to ${number}: out through the dial plan`, { caller });
+    return { extension: number, busyTo: undefined, noAnswer: undefined, outbound: route };
+  }
+
   /** True when the extension is a party of a call in progress (calling, or talking). */
   #onCall(extension: string): boolean {
     for (const c of this.#calls.values()) if (c.partyNumbers.includes(extension)) return true;
     return false;
   }
 
-  /** A feature code: change the setting, confirm with two beeps, hang up. */
+  /** A built-in feature code: change the setting, confirm with two beeps, hang up. */
   #featureCode(req: SipRequest, tx: InviteServerTransaction, user: string, code: Extract<FeatureCode, { kind: 'set' }>): void {
     const o = this.#o;
-    const stack = o.stack;
     if (code.target !== undefined && !o.users.has(code.target)) {
-      stack.respond(tx, stack.createResponse(req, 404, `Not Found (${code.target} is not an extension; forwarding outside needs the dial plan)`));
-      return;
+      // forwarding outside: only to a number the dial plan routes and this user may call
+      const d = this.#dial(code.target, user, user);
+      const routed = d.kind === 'ars' || d.kind === 'lineGroup';
+      if (!routed || !d.barring.allowed) {
+        const res = routed
+          ? o.stack.createResponse(req, 403, forbidden(d.barring.reason))
+          : o.stack.createResponse(req, 404, `Not Found (${code.target} is not an extension or a number the dial plan routes)`);
+        o.stack.respond(tx, res);
+        return;
+      }
     }
-    o.settings.update(user, code.patch);
-    this.log.info(`phone feature changed by ${user}: ${JSON.stringify(code.patch, (_k, v) => (v === undefined ? null : v))}`, { callId: req.callId });
+    this.#applySetting(req, tx, user, code.patch);
+  }
+
+  #applySetting(req: SipRequest, tx: InviteServerTransaction, user: string, patch: Partial<PhoneSettings>): void {
+    this.#o.settings.update(user, patch);
+    this.log.info(`phone feature changed by ${user}: ${JSON.stringify(patch, (_k, v) => (v === undefined ? null : v))}`, { callId: req.callId });
+    this.#confirm(req, tx, user);
+  }
+
+  /** Answers, plays two beeps (the change is made), hangs up. */
+  #confirm(req: SipRequest, tx: InviteServerTransaction, user: string): void {
+    const o = this.#o;
+    const stack = o.stack;
     if (!o.engine) {
       stack.respond(tx, stack.createResponse(req, 480, 'Temporarily Unavailable (feature set; no media to confirm it)'));
       return;
@@ -250,13 +496,61 @@ export class Calls implements CallHost {
     player.on('end', done);
   }
 
+  /** Hands the caller to a feature that answers it itself (a conference, voicemail). */
+  #local(req: SipRequest, tx: InviteServerTransaction, info: Omit<ConstructorParameters<typeof LocalCall>[1], 'id'>, service: LocalService): LocalCall | undefined {
+    const o = this.#o;
+    if (!o.engine) {
+      o.stack.respond(tx, o.stack.createResponse(req, 503, 'Service Unavailable (no media engine)'));
+      return;
+    }
+    if (!req.body.length || req.contentType !== 'application/sdp') {
+      o.stack.respond(tx, o.stack.createResponse(req, 488, 'Not Acceptable Here (an SDP offer is required)'));
+      return;
+    }
+    const leg = new InboundLeg(o.stack, req, tx, info.caller, this.log, this.#contact(tx.source.protocol));
+    let side: AnchoredSide;
+    try {
+      side = new AnchoredSide(o.engine);
+    } catch (e) {
+      leg.reject(503, 'Service Unavailable (no media port)', { 'retry-after': '5' });
+      this.log.error(`no media port for a call: ${(e as Error).message}`, { callId: req.callId });
+      return;
+    }
+    let call: LocalCall;
+    try {
+      call = new LocalCall(this, { ...info, id: `${Date.now().toString(36)}-${(++this.#seq).toString(36)}` }, leg, side);
+    } catch (e) {
+      side.endpoint.close();
+      leg.reject(e instanceof SdpError ? e.status : 488, `Not Acceptable Here (${(e as Error).message})`);
+      return;
+    }
+    this.registerLeg(leg);
+    this.#locals.set(call, leg);
+    this.log.info(`call ${info.caller} -> ${info.dialled} (answered by the server: ${info.target})`, { callId: req.callId, call: call.info.id });
+    try {
+      service.accept(call);
+    } catch (e) {
+      this.log.error(`service failed to take a call: ${(e as Error).message}`, { callId: req.callId });
+      call.reject(500, 'Server Internal Error');
+    }
+    return call;
+  }
+
+  localEnded(call: LocalCall): void {
+    const leg = this.#locals.get(call);
+    this.#locals.delete(call);
+    if (leg) setTimeout(() => this.#unregister(leg), 32_000).unref();
+  }
+
   /** A record for a call refused before it rang anywhere (busy, do not disturb). */
-  #record(req: SipRequest, caller: string, name: string, dialled: string, disposition: 'busy', cause: string): void {
+  #record(req: SipRequest, from: Caller, dialled: string, disposition: 'busy', cause: string, direction: CallRecord['direction']): void {
+    const caller = from.number;
+    const name = from.name;
     const now = new Date();
     try {
       this.#o.onRecord?.({
         id: `${Date.now().toString(36)}-${(++this.#seq).toString(36)}`, start: now, answer: undefined, end: now,
-        callerNumber: caller, callerName: name, calledNumber: dialled, connectedNumber: undefined, direction: 'internal',
+        callerNumber: caller, callerName: name, calledNumber: dialled, connectedNumber: undefined, direction,
         legs: [{ role: 'caller', sipCallId: req.callId, party: caller, codec: undefined, quality: undefined }],
         durationSec: 0, ringSec: 0, disposition, cause,
       });
@@ -304,6 +598,54 @@ export class Calls implements CallHost {
       forks.push({ leg, side, contact: b.contact });
     }
     return forks;
+  }
+
+  async trunkFork(call: Call, route: Extract<NextRoute, { kind: 'trunk' }>, offer: (side: AnchoredSide | undefined) => Body): Promise<Fork | undefined> {
+    const t = route.trunk;
+    let target: Target;
+    try {
+      target = await t.target();
+    } catch (e) {
+      this.log.warn(`trunk ${t.name} cannot be reached: ${(e as Error).message}`, { callId: call.a.callId });
+      return undefined;
+    }
+    if (call.ended) return undefined;
+    const info = call.info;
+    const cid = route.callerId;
+    const number = cid.set ?? info.callerNumber;
+    const id = t.identity({ number, name: info.callerName, withheld: info.withheld || cid.withhold === true });
+    const uri = t.requestUri(route.number);
+    const req = new SipRequest('INVITE', uri);
+    req.set('from', id.from);
+    for (const [k, v] of Object.entries(id.headers)) req.set(k, v);
+    req.set('to', `<${uri}>`);
+    req.set('call-id', SipStack.callId());
+    req.set('cseq', '1 INVITE');
+    req.set('contact', this.#contact(target.protocol));
+    req.set('allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY');
+    const mf = call.a.request.maxForwards;
+    req.set('max-forwards', String(mf === undefined ? 70 : Math.max(0, Math.min(70, mf - 1))));
+    let side: AnchoredSide | undefined;
+    try {
+      side = call.media?.newSide();
+    } catch (e) {
+      this.log.error(`no media port for a trunk leg: ${(e as Error).message}`, { callId: call.a.callId });
+      return undefined;
+    }
+    const body = offer(side);
+    req.set('content-type', body.type);
+    req.body = body.data;
+    const leg = new OutboundLeg(this.#o.stack, req, target, `trunk ${t.name}`, this.log);
+    leg.auth = t.digest;
+    this.log.info(`call out on trunk ${t.name} to ${route.number}`, { callId: call.a.callId, call: info.id, leg: req.callId });
+    return { leg, side, contact: `trunk ${t.name}` };
+  }
+
+  watchRoutes(cb: () => void): () => void {
+    const trunks = this.#o.trunks;
+    if (!trunks) return () => undefined;
+    trunks.on('channel-free', cb);
+    return () => void trunks.off('channel-free', cb);
   }
 
   /** Where to send to a registered contact: its flow, its Path, or where its REGISTER came from. */
@@ -392,9 +734,16 @@ export class Calls implements CallHost {
   /** Ends every call (server shutdown). */
   close(): void {
     for (const c of [...this.#calls.values()]) c.end('server shutting down');
+    for (const c of [...this.#locals.keys()]) c.hangup();
     this.#legs.clear();
     this.#legKeys.clear();
   }
+}
+
+/** The reason phrase of a 403 for a barred number (the router's reason may carry its own status). */
+function forbidden(reason: string): string {
+  const text = reason.replace(/^403\s+/, '');
+  return text.startsWith('Forbidden') ? text : `Forbidden (${text})`;
 }
 
 /** A display name always quoted, as phones show it best, followed by the space before <URI>. */

@@ -234,8 +234,12 @@ export interface OutboundEvents {
 
 /** The callee's side: we send the INVITE (UAC) to one contact. */
 export class OutboundLeg extends Leg {
-  readonly request: SipRequest;
+  /** The INVITE as last sent (a digest retry replaces it: new CSeq and branch). */
+  request: SipRequest;
   readonly target: Target;
+  /** Answers a 401/407 to our INVITE once (a trunk's account at the carrier). */
+  auth: { authorize(challenge: string, method: string, uri: string): string | undefined } | undefined;
+  #authTried = false;
   #tx: ClientTransaction | undefined;
   #provisional = false;
   #cancelWanted = false;
@@ -300,8 +304,27 @@ export class OutboundLeg extends Leg {
       return;
     }
     if (this.state === 'ended') return;
+    if ((s === 401 || s === 407) && this.#retryWithAuth(res)) return;
     this.endQuietly();
     this.outbound.emit('failed', s, res);
+  }
+
+  /** RFC 3261 22.2: the same INVITE again with credentials, next CSeq, new branch. */
+  #retryWithAuth(res: SipResponse): boolean {
+    if (!this.auth || this.#authTried) return false;
+    this.#authTried = true;
+    const challenge = res.get(res.status === 401 ? 'www-authenticate' : 'proxy-authenticate');
+    const old = this.request;
+    const credentials = challenge ? this.auth.authorize(challenge, 'INVITE', old.uriText) : undefined;
+    if (!credentials) return false;
+    const req = new SipRequest('INVITE', old.uriText);
+    for (const [k, v] of old.headers) if (k !== 'via') req.headers.set(k, v.slice());
+    req.set('cseq', `${old.cseq.seq + 1} INVITE`);
+    req.set(res.status === 401 ? 'authorization' : 'proxy-authorization', credentials);
+    req.body = old.body;
+    this.request = req;
+    this.invite();
+    return true;
   }
 
   #flow(): Target | undefined {

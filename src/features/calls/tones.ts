@@ -14,3 +14,8 @@ export const MOH_FREQUENCIES = [523, 659, 784];
 
 /** Ringback heard while a transfer target rings: 440 + 480 Hz, 2 s on, 4 s off. */
 export const RINGBACK: PlayerSource = { tones: [{ freqs: [440, 480], ms: 2000, level: -19 }, { freqs: [], ms: 4000 }] };
+
+/** Camp-on tone heard while a call waits for a busy route: a 425 Hz double pip every 3 s. */
+export const CAMP_ON: PlayerSource = {
+  tones: [{ freqs: [425], ms: 150, level: -16 }, { freqs: [], ms: 150 }, { freqs: [425], ms: 150, level: -16 }, { freqs: [], ms: 2550 }],
+};

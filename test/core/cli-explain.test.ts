@@ -1,0 +1,101 @@
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: root, timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'pbx-explain-'));
+const config = join(dir, 'pbx.yaml');
+writeFileSync(
+  config,
+  `users:
+  - { extension: "201", password: s3cret-201 }
+  - { extension: "205", password: s3cret-205, rights: local-only }
+trunks:
+  - { name: a, lineGroup: 1, type: peer, host: 192.0.2.1 }
+  - { name: b, lineGroup: 2, type: peer, host: 192.0.2.2 }
+dialPlan:
+  timeProfiles:
+    - { name: office, weekly: [{ days: [mon, tue, wed, thu, fri], from: "09:00", to: "17:30" }] }
+  shortCodes:
+    - { code: "9N", feature: dial, number: N, ars: main }
+    - { code: "9XXX", feature: busy }
+    - { code: "*21*N", feature: forwardAll, number: N }
+  callClasses:
+    - { name: international, patterns: ["00N"] }
+    - { name: national, patterns: ["0N"] }
+  userRights:
+    - { name: local-only, classes: [national] }
+  arsForms:
+    - name: main
+      shortCodes:
+        - { code: "0N", feature: dial, number: "0N", lineGroup: 1 }
+        - { code: "0N", feature: dial, number: "90N", lineGroup: 2 }
+  incomingCallRoutes:
+    - { lineGroup: 1, incomingNumber: "4567", destinations: [{ timeProfile: office, destination: "201" }], destination: "205" }
+`,
+);
+
+test('explain an outgoing call: short code, barring, ARS routes, one result line', async (t) => {
+  const r = await cli('explain', '--config', config, '--from', '201', '--number', '901234567');
+  t.is(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  t.regex(lines[0]!, /^dial: 901234567 dialled by 201/);
+  t.true(lines.some((l) => /^shortcode: 901234567 matched system 9N/.test(l)));
+  t.true(lines.some((l) => /^barring: .*class national/.test(l)));
+  t.true(lines.some((l) => /^route: form main code 0N: 901234567 on line group 2/.test(l)));
+  t.is(lines.at(-1), 'result: 01234567 on line group 1 via ARS form main (class national), then line group 2 (901234567)');
+  t.is(lines.filter((l) => l.startsWith('result:')).length, 1);
+});
+
+test('explain refused calls exits 1: barred, busy, incomplete', async (t) => {
+  const barred = await cli('explain', '-c', config, '--from', '205', '--number', '90044123');
+  t.is(barred.code, 1);
+  t.regex(barred.stdout, /\nresult: barred: 403 Forbidden \(international calls are barred for 205\)\n$/);
+  const busy = await cli('explain', '-c', config, '--from', '201', '--number', '9123');
+  t.is(busy.code, 1);
+  t.regex(busy.stdout, /result: busy/);
+  const none = await cli('explain', '-c', config, '--from', '201', '--number', '*2');
+  t.is(none.code, 1);
+  t.regex(none.stdout, /result: incomplete \(484 Address Incomplete\)/);
+});
+
+test('explain an incoming call: route, time profile, then the destination dialled by the system', async (t) => {
+  const day = await cli('explain', '-c', config, '--line-group', '1', '--number', '01234567', '--caller', '02079460000', '--at', '2026-11-25T10:00:00Z');
+  t.is(day.code, 0, day.stderr);
+  t.regex(day.stdout, /^incoming: call to 01234567 on line group 1 from caller 02079460000/);
+  t.regex(day.stdout, /time: time profile office is active/);
+  t.regex(day.stdout, /result: extension 201\n$/);
+  const night = await cli('explain', '-c', config, '--line-group', '1', '--number', '01234567', '--withheld', '--at', '2026-11-25T20:00:00Z');
+  t.is(night.code, 0);
+  t.regex(night.stdout, /result: extension 205\n$/);
+  const rejected = await cli('explain', '-c', config, '--line-group', '2', '--number', '555');
+  t.is(rejected.code, 1);
+  t.regex(rejected.stdout, /result: rejected/);
+});
+
+test('explain usage errors exit 2', async (t) => {
+  for (const args of [
+    ['--number', '1'],
+    ['--from', '201'],
+    ['--from', '201', '--line-group', '1', '--number', '1'],
+    ['--from', '201', '--number', '1', '--at', 'yesterday'],
+    ['--from', '999', '--number', '1'],
+    ['--line-group', '1', '--number', '1', '--caller', '1', '--withheld'],
+  ]) {
+    const r = await cli('explain', '-c', config, ...args);
+    t.is(r.code, 2, args.join(' '));
+    t.regex(r.stderr, /^pbx explain: .*\nusage: pbx explain/, args.join(' '));
+  }
+});

@@ -1,0 +1,84 @@
+/**
+ * Meet-me conference with real phones: three baresip phones, each sending its own tone as its
+ * microphone and recording what it hears, dial 8001. One offers only PCMU, one only PCMA: the
+ * room mixes both. Each must hear the two other tones and never its own.
+ */
+import test from 'ava';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Baresip, makeToneWav } from '../helpers/baresip.js';
+import { portBlock } from '../helpers/ports.js';
+import { startServer, type TestServer } from '../helpers/server.js';
+import { hasTone, lacksTone, toneRatio } from '../helpers/tone.js';
+import { readWav } from '../helpers/wav.js';
+
+const port = portBlock(51);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The dial plan's meet-me short code, as config/default.yaml ships it. */
+const MEET_ME_YAML = 'dialPlan: { shortCodes: [{ code: "80XX", feature: meetMe, number: "80N" }] }';
+
+async function phone(node: TestServer, ext: string, n: number, freq: number, codecs: string): Promise<Baresip> {
+  const bs = await Baresip.start({
+    listen: `127.0.0.${60 + n}:${port(100 + n)}`,
+    ctrlPort: port(150 + n),
+    source: makeToneWav(join(node.dir, `tone-${ext}.wav`), freq, 60),
+    account: `<sip:${ext}@127.0.0.1:${port(0)}>;auth_pass=demo${ext};regint=600;answermode=manual;audio_codecs=${codecs}`,
+  });
+  await bs.waitRegistered();
+  return bs;
+}
+
+async function heard(bs: Baresip): Promise<Int16Array> {
+  const dir = join(bs.dir, 'rec');
+  const files = readdirSync(dir).filter((f) => f.endsWith('-dec.wav')).sort();
+  if (!files.length) throw new Error(`no recording in ${dir}`);
+  return (await readWav(join(dir, files[files.length - 1]!))).samples;
+}
+
+test('three phones (PCMU, PCMA, both) dial 8001: each hears the other two and not itself', async (t) => {
+  const node = await startServer({ udp: port(0), yaml: MEET_ME_YAML });
+  const spec = [
+    { ext: '201', freq: 440, codecs: 'PCMU' },
+    { ext: '202', freq: 1000, codecs: 'PCMA' },
+    { ext: '203', freq: 1700, codecs: 'PCMU,PCMA' },
+  ];
+  const phones = await Promise.all(spec.map((s, i) => phone(node, s.ext, i + 1, s.freq, s.codecs)));
+  try {
+    const joinedAt: number[] = [];
+    for (const [i, p] of phones.entries()) {
+      p.command('dial', `sip:8001@127.0.0.1:${port(0)}`);
+      await p.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 15_000);
+      joinedAt[i] = Date.now();
+      await sleep(300);
+    }
+    const deadline = Date.now() + 5000;
+    while ((node.server.status().conferences as { parties: number }).parties < 3 && Date.now() < deadline) await sleep(50);
+    const allIn = Date.now();
+    t.like(node.server.status().conferences, { conferences: 1, parties: 3, channelsInUse: 3, channels: 128 });
+    t.deepEqual(node.server.engine!.endpoints.map((e) => e.codec).sort(), ['PCMA', 'PCMU', 'PCMU'], 'a PCMA leg and PCMU legs in one room');
+    await sleep(3500);
+    for (const p of phones) p.command('hangup');
+    for (const p of phones) await p.waitEvent((e) => e.type === 'CALL_CLOSED', 10_000);
+    await sleep(500);
+    const deadlineEnd = Date.now() + 3000;
+    while ((node.server.status().conferences as { conferences: number }).conferences > 0 && Date.now() < deadlineEnd) await sleep(50);
+    t.like(node.server.status().conferences, { conferences: 0, parties: 0, channelsInUse: 0 }, 'the last to leave ends the conference');
+
+    for (const [i, p] of phones.entries()) {
+      const s = await heard(p);
+      // from 0.7 s after the third joined (entry tone over, jitter buffers filled), 2.5 s long
+      const from = Math.round(((allIn - joinedAt[i]!) / 1000 + 0.7) * 8000);
+      const part = s.subarray(from, from + 20_000);
+      const me = spec[i]!;
+      const others = spec.filter((x) => x !== me);
+      const ratios = spec.map((x) => `${x.freq}:${toneRatio(part, x.freq).toFixed(3)}`).join(' ');
+      t.log(`${me.ext} heard ${ratios}`);
+      t.is(part.length, 20_000, `${me.ext}: recording long enough`);
+      for (const o of others) t.true(hasTone(part, o.freq, 0.2), `${me.ext} hears ${o.ext} (${o.freq} Hz): ${ratios}`);
+      t.true(lacksTone(part, me.freq, 0.02), `${me.ext} does not hear itself (${me.freq} Hz): ${ratios}`);
+    }
+  } finally {
+    await Promise.all(phones.map((p) => p.stop()));
+    await node.close();
+  }
+});
