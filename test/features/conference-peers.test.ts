@@ -12,7 +12,7 @@ import { startServer, type TestServer } from '../helpers/server.js';
 import { hasTone, lacksTone, toneRatio } from '../helpers/tone.js';
 import { readWav } from '../helpers/wav.js';
 
-const port = portBlock(51);
+const port = portBlock(46);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The dial plan's meet-me short code, as config/default.yaml ships it. */
 const MEET_ME_YAML = 'dialPlan: { shortCodes: [{ code: "80XX", feature: meetMe, number: "80N" }] }';

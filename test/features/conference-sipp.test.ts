@@ -10,7 +10,7 @@ import { portBlock } from '../helpers/ports.js';
 import { runSipp, startSipp } from '../helpers/sipp.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
-const port = portBlock(52);
+const port = portBlock(47);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const HOLD = new URL('../scenarios/uac_conf_hold.xml', import.meta.url).pathname;
 const PIN = new URL('../scenarios/uac_conf_pin.xml', import.meta.url).pathname;

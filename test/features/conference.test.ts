@@ -16,7 +16,7 @@ import { Conferences, type Party } from '../../src/features/conference/conferenc
 import { defaultPromptsDir, PROMPT_NAMES } from '../../src/features/conference/prompts.js';
 import { portBlock } from '../helpers/ports.js';
 
-const port = portBlock(50);
+const port = portBlock(45);
 const engine = new MediaEngine({ address: '127.0.0.1', portMin: port(0), portMax: port(199) });
 test.after.always(() => engine.close());
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

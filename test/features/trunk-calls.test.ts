@@ -47,7 +47,7 @@ dialPlan:
     - { name: national, patterns: ["0N"] }
     - { name: local, patterns: ["N"] }
   userRights:
-    - { name: local-only, classes: [local] }
+    - { name: local-only, classes: [internal, local] }
   shortCodes:
     - { code: "9N", feature: dial, number: "N", ars: main }
     - { code: "7N", feature: dial, number: "N", ars: busy }

@@ -93,7 +93,8 @@ export function checkDialPlan(doc: Raw): string[] {
   list(field(plan, 'userRights')).forEach((r, i) => {
     checkShortCodes(field(r, 'shortCodes'), `dialPlan.userRights[${i}].shortCodes`, known, problems);
     list(field(r, 'classes')).forEach((c, j) => {
-      if (typeof c === 'string' && !classes.has(c)) problems.push(`dialPlan.userRights[${i}].classes[${j}]: unknown call class ${JSON.stringify(c)}`);
+      // "internal" (calls to extensions) is built in and always allowed; naming it is harmless
+      if (typeof c === 'string' && c !== 'internal' && !classes.has(c)) problems.push(`dialPlan.userRights[${i}].classes[${j}]: unknown call class ${JSON.stringify(c)}`);
     });
   });
   users.forEach((u, i) => {

@@ -62,14 +62,15 @@ export function selectArsRoutes(state: ArsState, first: string, number: string, 
   }
 
   const found = form.codes.lookup(number);
-  if (found.kind !== 'match') {
-    note('ars', `form ${name}: ${number} matches none of its codes${found.kind === 'partial' ? ` (it is the start of ${found.entry.code.text})` : ''}`);
+  if (found === undefined) {
+    const partial = req.tracing ? form.codes.partial(number) : undefined;
+    note('ars', `form ${name}: ${number === '' ? '(no number)' : number} matches none of its codes${partial ? ` (it is the start of ${partial.code.text})` : ''}`);
     note('result', 'not found');
     return { kind: 'notFound', form: name, trace };
   }
   const rows = duplicates(form.codes, number, found.entry.code.bare);
   if (rows[0]!.entry.value.sc.feature === 'busy') return busy(name, `form ${name} code ${found.entry.code.text} gives busy`);
-  const first_: ArsRoute[] = [];
+  const ready: ArsRoute[] = [];
   const rest: ArsRoute[] = [];
   for (const { entry, captured } of rows) {
     const sc = entry.value.sc;
@@ -82,17 +83,17 @@ export function selectArsRoutes(state: ArsState, first: string, number: string, 
       available: available(lineGroup) === true,
       code: entry.code.text,
     };
-    (route.available ? first_ : rest).push(route);
+    (route.available ? ready : rest).push(route);
     note('route', `form ${name} code ${route.code}: ${route.number} on line group ${lineGroup}, ${describeCallerId(route.callerId)}${route.available ? '' : ' (not available)'}`);
   }
-  const routes = [...first_, ...rest];
+  const routes = [...ready, ...rest];
   const cfg = form.cfg;
   let alternate: { form: string | undefined; immediate: boolean; waitMs: number } | undefined;
   if (cfg.alternateRoute !== undefined) {
     const immediate = req.priority <= cfg.alternatePriority;
     alternate = { form: cfg.alternateRoute, immediate, waitMs: immediate ? 0 : cfg.alternateWaitSeconds * 1000 };
   }
-  if (first_.length === 0) {
+  if (ready.length === 0) {
     if (alternate === undefined) return busy(name, `every route of ARS form ${name} is busy and it has no alternate route`);
     note(
       'ars',
@@ -101,7 +102,7 @@ export function selectArsRoutes(state: ArsState, first: string, number: string, 
         : `every route is busy: priority ${req.priority} > ${cfg.alternatePriority}, camp on for ${cfg.alternateWaitSeconds} s, then alternate form ${alternate.form}`,
     );
   }
-  note('result', first_.length > 0 ? `try line group ${first_[0]!.lineGroup} with ${first_[0]!.number}, ${routes.length - 1} failover route(s)` : `alternate form ${alternate!.form}`);
+  note('result', ready.length > 0 ? `try line group ${ready[0]!.lineGroup} with ${ready[0]!.number}, ${routes.length - 1} failover route(s)` : `alternate form ${alternate!.form}`);
   return { kind: 'routes', form: name, routes, alternate, trace };
 }
 

@@ -29,13 +29,6 @@ export interface IndexedCode<T> {
   readonly value: T;
 }
 
-export type Lookup<T> =
-  | { kind: 'match'; entry: IndexedCode<T>; captured: string }
-  | { kind: 'partial'; entry: IndexedCode<T> }
-  | { kind: 'none' };
-
-const NONE = { kind: 'none' } as const;
-
 export class CodeIndex<T> {
   #root = new TrieNode<T>();
   #size = 0;
@@ -57,40 +50,46 @@ export class CodeIndex<T> {
     node.entries.push({ code, order: this.#size++, value });
   }
 
-  /** The best full match of `d` in this tier, else a code `d` is a prefix of, else none. */
-  lookup(d: string): Lookup<T> {
+  /** The best full match of `d` in this tier, or undefined. */
+  lookup(d: string): { entry: IndexedCode<T>; captured: string } | undefined {
     let node: TrieNode<T> | undefined = this.#root;
     let best: IndexedCode<T> | undefined;
     let bestRank = 0;
     let bestCaptured = '';
-    let partial: IndexedCode<T> | undefined;
-    let depth = 0;
-    for (;;) {
+    for (let depth = 0; ; depth++) {
       const entries = node.entries;
       for (let i = 0; i < entries.length; i++) {
         const e = entries[i]!;
         const captured = matchCode(e.code, d);
-        if (captured !== undefined) {
-          const rank = rankOf(e.code, d.length);
-          if (best === undefined || rank < bestRank || (rank === bestRank && e.order < best.order)) {
-            best = e;
-            bestRank = rank;
-            bestCaptured = captured;
-          }
-        } else if (best === undefined && partial === undefined && couldMatch(e.code, d)) {
-          partial = e;
+        if (captured === undefined) continue;
+        const rank = rankOf(e.code, d.length);
+        if (best === undefined || rank < bestRank || (rank === bestRank && e.order < best.order)) {
+          best = e;
+          bestRank = rank;
+          bestCaptured = captured;
         }
       }
       if (depth === d.length) break;
       const s = slot(d.charCodeAt(depth));
-      const next: TrieNode<T> | undefined = s < 0 ? undefined : node.kids?.[s];
-      if (next === undefined) break;
-      node = next;
-      depth++;
+      node = s < 0 ? undefined : node.kids?.[s];
+      if (node === undefined) break;
     }
-    if (best !== undefined) return { kind: 'match', entry: best, captured: bestCaptured };
-    if (partial === undefined && depth === d.length && node.below > 0) partial = firstBelow(node);
-    return partial !== undefined ? { kind: 'partial', entry: partial } : NONE;
+    return best === undefined ? undefined : { entry: best, captured: bestCaptured };
+  }
+
+  /**
+   * A code that `d` is the start of (more digits could match it), or undefined. Separate from
+   * lookup because it only matters when no tier matches, which is rare: the common path skips it.
+   */
+  partial(d: string): IndexedCode<T> | undefined {
+    let node: TrieNode<T> | undefined = this.#root;
+    for (let depth = 0; ; depth++) {
+      for (const e of node.entries) if (couldMatch(e.code, d)) return e;
+      if (depth === d.length) return node.below > 0 ? firstBelow(node) : undefined;
+      const s = slot(d.charCodeAt(depth));
+      node = s < 0 ? undefined : node.kids?.[s];
+      if (node === undefined) return undefined;
+    }
   }
 
   /** Every code of this tier that matches `d` exactly (ARS duplicates), in config order. */

@@ -4,7 +4,7 @@
  * indexes. The only run-time state is which ARS forms are switched out of service.
  */
 import type { ArsFormConfig, ArsShortCodeConfig, DialPlanConfig, ShortCodeConfig } from '../../core/config/dialplan-schema.js';
-import { selectArsRoutes } from './ars.js';
+import { selectArsRoutes, type ArsState } from './ars.js';
 import { CodeIndex, type IndexedCode } from './code-index.js';
 import { compileIncoming, decideIncoming, type CompiledIncoming } from './incoming.js';
 import { compileCode, compileNumber, matchCode, renderCallerId, renderNumber, type CompiledCode, type CompiledNumber } from './pattern.js';
@@ -85,6 +85,11 @@ export class Router {
   readonly #time: TimeProfiles;
   readonly #isExtension: (n: string) => boolean;
   #formRefs: { form: string; field: string }[] = [];
+  readonly #ars: ArsState = {
+    forms: this.#forms,
+    inService: (f) => !this.#outOfService.has(f),
+    profileActive: (p, at) => this.#time.active(p, at) === true,
+  };
 
   constructor(opts: RouterOptions) {
     if (!isRecord(opts)) throw new TypeError('opts: must be an object');
@@ -166,14 +171,14 @@ export class Router {
       if (tracing) trace.push({ step: 'extension', text: `${number} is an extension` });
       return { kind: 'extension', extension: number };
     }
-    let partial: IndexedCode<ShortCodeEntry> | undefined;
-    for (let tier = 0; tier < 3; tier++) {
-      const index = tier === 0 ? user?.codes : tier === 1 ? user?.rights?.codes : this.#system;
+    const tiers = [user?.codes, user?.rights?.codes, this.#system];
+    for (const index of tiers) {
       if (index === undefined || index.size === 0) continue;
       const r = index.lookup(number);
-      if (r.kind === 'match') return this.#apply(r.entry.value, r.captured, number, user, ctx, trace, tracing);
-      if (r.kind === 'partial') partial ??= r.entry;
+      if (r !== undefined) return this.#apply(r.entry.value, r.captured, number, user, ctx, trace, tracing);
     }
+    let partial: IndexedCode<ShortCodeEntry> | undefined;
+    for (const index of tiers) if (partial === undefined && index !== undefined) partial = index.partial(number);
     if (partial !== undefined) {
       if (tracing) trace.push({ step: 'shortcode', text: `${number} matches no code fully but could match ${partial.value.where} with more digits` });
       return { kind: 'incomplete' };
@@ -228,6 +233,7 @@ export class Router {
 
   #bar(user: CompiledUser | undefined, number: string): Barring {
     if (this.#isExtension(number)) return { allowed: true, class: 'internal', reason: `${number} is an extension (internal)` };
+    const shown = number === '' ? '(no number)' : number;
     let cls = 'unclassified';
     outer: for (const c of this.#classes) {
       for (const p of c.patterns) {
@@ -240,7 +246,7 @@ export class Router {
     const who = user ? user.extension : 'the system';
     const classes = user?.rights?.classes;
     if (classes === undefined || cls === 'unclassified' || classes.has(cls)) {
-      return { allowed: true, class: cls, reason: `${number} is class ${cls}, allowed for ${who}` };
+      return { allowed: true, class: cls, reason: `${shown} is class ${cls}, allowed for ${who}` };
     }
     return { allowed: false, class: cls, reason: `403 Forbidden (${cls} calls are barred for ${who})` };
   }
@@ -254,7 +260,7 @@ export class Router {
     const user = this.#user(c.user, 'ctx.user');
     const priority = user ? (user.rights?.priority ?? user.priority) : 5;
     return selectArsRoutes(
-      { forms: this.#forms, inService: (f) => !this.#outOfService.has(f), profileActive: (p, at) => this.#time.active(p, at) === true },
+      this.#ars,
       form,
       number,
       { user, priority, at: c.at ?? new Date(), callerNumber: c.callerNumber, tracing: c.trace !== false },
