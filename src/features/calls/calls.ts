@@ -18,6 +18,7 @@ import { InboundLeg, OutboundLeg, type Body, type Leg } from './leg.js';
 import { AnchoredMedia } from './media.js';
 import { LocalCall, type LocalCallHost, type LocalService } from './local.js';
 import { OutboundRoute, type NextRoute, type RouteTrunk } from './outbound.js';
+import { incomingParty, trunkInvite } from './trunk-messages.js';
 import type { Router, Destination } from '../routing/index.js';
 import type { PhoneSettings } from './settings.js';
 
@@ -64,6 +65,7 @@ export interface CallsOptions {
 /** A trunk as the B2BUA sees it: a route out, and a source of incoming calls. */
 export interface CallTrunk extends RouteTrunk {
   readonly lineGroup: number;
+  readonly config: RouteTrunk['config'] & { readonly username?: string };
   /** Takes a channel; 'in' for a call the trunk delivers (its service state does not matter then). */
   acquire(direction?: 'out' | 'in'): boolean;
   incomingNumber(number: string): string;
@@ -313,25 +315,14 @@ export class Calls implements CallHost, LocalCallHost {
     const stack = o.stack;
     const refuse = (status: number, reason: string) => stack.respond(tx, stack.createResponse(req, status, reason));
     if (!this.#admit(req, tx)) return;
-    const number = trunk.incomingNumber(req.uri.isSip ? req.uri.userDecoded ?? '' : '');
-    const pai = req.get('p-asserted-identity');
-    let callerUri = req.from.uri;
-    if (pai) {
-      try {
-        callerUri = parseRouteUri(pai);
-      } catch { /* keep From */ }
-    }
-    const privacy = (req.get('privacy') ?? '').toLowerCase();
-    const user = callerUri.isSip ? callerUri.userDecoded ?? '' : '';
-    const withheld = privacy.includes('id') || user === '' || user.toLowerCase() === 'anonymous';
-    const callerId = withheld || !/^\+?[0-9*#]+$/.test(user) ? undefined : trunk.incomingNumber(user);
+    const { number, callerId, withheld, name } = incomingParty(req, trunk);
     if (!trunk.acquire('in')) {
       const res = stack.createResponse(req, 503, `Service Unavailable (all channels of trunk ${trunk.name} in use)`);
       res.set('retry-after', '5');
       stack.respond(tx, res);
       return;
     }
-    const from: Caller = { number: callerId ?? 'anonymous', name: req.from.displayName ?? '', withheld: withheld, trunk };
+    const from: Caller = { number: callerId ?? 'anonymous', name, withheld, trunk };
     if (!o.router) {
       trunk.release();
       return refuse(404, 'Not Found (no dial plan)');
@@ -611,20 +602,10 @@ export class Calls implements CallHost, LocalCallHost {
     }
     if (call.ended) return undefined;
     const info = call.info;
-    const cid = route.callerId;
-    const number = cid.set ?? info.callerNumber;
-    const id = t.identity({ number, name: info.callerName, withheld: info.withheld || cid.withhold === true });
-    const uri = t.requestUri(route.number);
-    const req = new SipRequest('INVITE', uri);
-    req.set('from', id.from);
-    for (const [k, v] of Object.entries(id.headers)) req.set(k, v);
-    req.set('to', `<${uri}>`);
-    req.set('call-id', SipStack.callId());
-    req.set('cseq', '1 INVITE');
-    req.set('contact', this.#contact(target.protocol));
-    req.set('allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY');
-    const mf = call.a.request.maxForwards;
-    req.set('max-forwards', String(mf === undefined ? 70 : Math.max(0, Math.min(70, mf - 1))));
+    const req = trunkInvite({
+      trunk: t, number: route.number, callerId: route.callerId, caller: { number: info.callerNumber, name: info.callerName, withheld: info.withheld },
+      contact: this.#contact(target.protocol), maxForwards: call.a.request.maxForwards,
+    });
     let side: AnchoredSide | undefined;
     try {
       side = call.media?.newSide();

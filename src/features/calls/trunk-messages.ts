@@ -1,0 +1,71 @@
+/**
+ * The SIP side of trunk calls that is pure message work: the INVITE we send a carrier, and who
+ * an INVITE from a carrier is from and for.
+ */
+import { SipRequest } from '../../sip/message/message.js';
+import { parseUri } from '../../sip/message/uri.js';
+import { SipStack } from '../../sip/stack.js';
+import type { CallerIdOut, RouteTrunk } from './outbound.js';
+
+export interface TrunkInviteOptions {
+  trunk: RouteTrunk;
+  /** The number for the carrier (the ARS output) and how the caller is presented. */
+  number: string;
+  callerId: CallerIdOut;
+  caller: { number: string; name: string; withheld: boolean };
+  /** Our Contact for the transport the carrier is reached on. */
+  contact: string;
+  /** Max-Forwards of the caller's INVITE, if any. */
+  maxForwards: number | undefined;
+}
+
+/** The INVITE to a carrier (without body and Via): identity per the trunk's presentation rules. */
+export function trunkInvite(o: TrunkInviteOptions): SipRequest {
+  const t = o.trunk;
+  const id = t.identity({ number: o.callerId.set ?? o.caller.number, name: o.caller.name, withheld: o.caller.withheld || o.callerId.withhold === true });
+  const uri = t.requestUri(o.number);
+  const req = new SipRequest('INVITE', uri);
+  req.set('from', id.from);
+  for (const [k, v] of Object.entries(id.headers)) req.set(k, v);
+  req.set('to', `<${uri}>`);
+  req.set('call-id', SipStack.callId());
+  req.set('cseq', '1 INVITE');
+  req.set('contact', o.contact);
+  req.set('allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY');
+  const mf = o.maxForwards;
+  req.set('max-forwards', String(mf === undefined ? 70 : Math.max(0, Math.min(70, mf - 1))));
+  return req;
+}
+
+export interface IncomingParty {
+  /** The number called (the DID), in the local dialling form. */
+  number: string;
+  /** The caller's number in the local dialling form; undefined when withheld or unavailable. */
+  callerId: string | undefined;
+  withheld: boolean;
+  name: string;
+}
+
+/**
+ * Who calls and which number, from a carrier's INVITE. The caller comes from
+ * P-Asserted-Identity when the carrier sends it, else From; Privacy: id or an anonymous user
+ * means withheld. The number called is the Request-URI's user, unless that is our own account
+ * (a registration trunk's calls arrive at the registered contact): then the To user.
+ */
+export function incomingParty(req: SipRequest, trunk: { incomingNumber(n: string): string; readonly config: { readonly username?: string } }): IncomingParty {
+  let called = req.uri.isSip ? req.uri.userDecoded ?? '' : '';
+  if (trunk.config.username !== undefined && called === trunk.config.username && req.to.uri.isSip) called = req.to.uri.userDecoded ?? called;
+  let callerUri = req.from.uri;
+  const pai = req.get('p-asserted-identity');
+  if (pai) {
+    try {
+      const m = /<([^>]+)>/.exec(pai);
+      callerUri = parseUri(m ? m[1] : pai);
+    } catch { /* keep From */ }
+  }
+  const privacy = (req.get('privacy') ?? '').toLowerCase();
+  const user = callerUri.isSip ? callerUri.userDecoded ?? '' : '';
+  const withheld = privacy.split(';').some((p) => p.trim() === 'id') || user === '' || user.toLowerCase() === 'anonymous';
+  const callerId = withheld || !/^\+?[0-9*#]+$/.test(user) ? undefined : trunk.incomingNumber(user);
+  return { number: trunk.incomingNumber(called), callerId, withheld, name: req.from.displayName ?? '' };
+}
