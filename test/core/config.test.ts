@@ -1,19 +1,11 @@
 import test from 'ava';
+import { problemsOf } from '../helpers/config.js';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, defaultConfigPath, loadConfig, parseConfig } from '../../src/core/config/index.js';
 import { PROFILES, SOLUTION_LIMITS, getProfile } from '../../src/core/profiles.js';
 
-function problemsOf(text: string): string[] {
-  try {
-    parseConfig(text, 'test.yaml');
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.problems];
-    throw err;
-  }
-  return [];
-}
 
 test('config/default.yaml loads as a working single-node primary with ten demo users', (t) => {
   const path = defaultConfigPath();

@@ -1,16 +1,8 @@
 import test from 'ava';
-import { ConfigError, loadConfig, defaultConfigPath, parseConfig } from '../../src/core/config/index.js';
+import { problemsOf } from '../helpers/config.js';
+import { loadConfig, defaultConfigPath, parseConfig } from '../../src/core/config/index.js';
 import { Router } from '../../src/features/routing/index.js';
 
-function problemsOf(text: string): string[] {
-  try {
-    parseConfig(text, 'test.yaml');
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.problems];
-    throw err;
-  }
-  return [];
-}
 
 const trunk = 'trunks:\n  - { name: t1, lineGroup: 1, type: peer, host: 192.0.2.1 }\n';
 

@@ -10,21 +10,9 @@ import { resolve } from 'node:path';
 import type { z } from 'zod';
 import { SOLUTION_LIMITS } from '../profiles.js';
 import { checkDialPlan } from './dialplan-checks.js';
+import { field, isRecord, list, type Raw } from './fields.js';
 import { CdrSchema, ListenSchema, MediaSchema, RegistrarSchema, SipSchema, TimersSchema } from './schema.js';
 
-type Raw = Record<string, unknown>;
-
-function isRecord(v: unknown): v is Raw {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function field(v: unknown, key: string): unknown {
-  return isRecord(v) ? v[key] : undefined;
-}
-
-function list(v: unknown): unknown[] {
-  return Array.isArray(v) ? v : [];
-}
 
 /** The section parsed on its own (defaults filled in), or undefined if the schema rejects it. */
 function section<S extends z.ZodType>(schema: S, v: unknown): z.output<S> | undefined {

@@ -4,15 +4,7 @@
  * without a PIN, created when its first caller arrives.
  */
 import { z } from 'zod';
-
-function need(message: string) {
-  return (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : message);
-}
-
-function int(min: number, max: number) {
-  const error = need(`must be an integer ${min}..${max}`);
-  return z.int({ error }).min(min, { error }).max(max, { error });
-}
+import { need, int } from './fields.js';
 
 /** A conference ID: what a caller dials (after the dial plan's short code) to join. */
 const conferenceId = z

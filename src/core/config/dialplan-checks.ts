@@ -4,20 +4,8 @@
  * broken entry does not hide the others; what the schema reports (types, code syntax) is
  * skipped here.
  */
+import { field, list, type Raw } from './fields.js';
 
-type Raw = Record<string, unknown>;
-
-function isRecord(v: unknown): v is Raw {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function field(v: unknown, key: string): unknown {
-  return isRecord(v) ? v[key] : undefined;
-}
-
-function list(v: unknown): unknown[] {
-  return Array.isArray(v) ? v : [];
-}
 
 /** Names of a list of named entries, with a problem for each repeated one. */
 function names(entries: unknown[], at: string, what: string, problems: string[]): Set<string> {

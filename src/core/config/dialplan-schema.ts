@@ -6,18 +6,8 @@
  * dialplan-checks.ts because they span sections.
  */
 import { z } from 'zod';
+import { need, int, name } from './fields.js';
 
-function need(message: string) {
-  return (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : message);
-}
-
-function int(min: number, max: number) {
-  const error = need(`must be an integer ${min}..${max}`);
-  return z.int({ error }).min(min, { error }).max(max, { error });
-}
-
-const NAME_ERROR = 'must be a name of letters, digits, "-" or "_" (1..32)';
-const name = z.string({ error: need(NAME_ERROR) }).regex(/^[A-Za-z0-9_-]{1,32}$/, { error: NAME_ERROR });
 const TIME_ERROR = 'must be a time "HH:MM" (00:00..24:00)';
 const time = z
   .string({ error: need(TIME_ERROR) })

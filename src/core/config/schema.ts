@@ -5,26 +5,15 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { need, int, nonEmpty } from './fields.js';
 import { PROFILE_NAMES } from '../profiles.js';
 import { TrunkSchema } from './trunk-schema.js';
 import { DialPlanSchema, ShortCodeSchema } from './dialplan-schema.js';
 import { ConferenceSchema } from './conference-schema.js';
 
-/** The message for a wrong value, or 'is required' when the key is absent. */
-function need(message: string) {
-  return (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : message);
-}
-
-function int(min: number, max: number) {
-  const error = need(`must be an integer ${min}..${max}`);
-  return z.int({ error }).min(min, { error }).max(max, { error });
-}
-
 const ipAddress = z
   .string({ error: need('must be an IPv4 or IPv6 address') })
   .refine((s) => isIP(s) !== 0, { error: 'must be an IPv4 or IPv6 address' });
-
-const nonEmpty = z.string({ error: need('must be a non-empty string') }).min(1, { error: 'must be a non-empty string' });
 
 export const TRANSPORTS = ['udp', 'tcp', 'tls', 'ws', 'wss'] as const;
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'silly'] as const;

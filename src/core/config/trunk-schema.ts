@@ -5,17 +5,8 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { need, int, name, nonEmpty } from './fields.js';
 
-function need(message: string) {
-  return (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : message);
-}
-
-function int(min: number, max: number) {
-  const error = need(`must be an integer ${min}..${max}`);
-  return z.int({ error }).min(min, { error }).max(max, { error });
-}
-
-const nonEmpty = z.string({ error: need('must be a non-empty string') }).min(1, { error: 'must be a non-empty string' });
 const digits = (what: string) => z.string({ error: need(`must be ${what}`) }).regex(/^[0-9]*$/, { error: `must be ${what}` });
 
 /** An IPv4/IPv6 address, or an address block in CIDR notation. */
@@ -49,9 +40,7 @@ export const NumberingSchema = z.strictObject({
 
 export const TrunkSchema = z.strictObject({
   /** Name of the trunk, unique; appears in logs, status and explain. */
-  name: z
-    .string({ error: need('must be a name of letters, digits, "-" or "_" (1..32)') })
-    .regex(/^[A-Za-z0-9_-]{1,32}$/, { error: 'must be a name of letters, digits, "-" or "_" (1..32)' }),
+  name,
   /** Line group of this trunk (short codes, ARS routes and incoming call routes name it); several trunks may share one. */
   lineGroup: int(0, 99_999),
   /** registration: this node registers to the carrier with digest; peer: no registration, the peer's addresses are configured. */

@@ -5,6 +5,7 @@ import { Dialog } from '../../sip/dialog/dialog.js';
 import { SipRequest, type SipResponse } from '../../sip/message/message.js';
 import { uriTarget } from '../../sip/routing.js';
 import { parseUri } from '../../sip/message/uri.js';
+import { parseAddress } from '../../sip/message/address.js';
 import { SdpError } from '../../media/sdp.js';
 import { quote } from '../../sip/message/grammar.js';
 import { SipStack } from '../../sip/stack.js';
@@ -639,7 +640,7 @@ export class Calls implements CallHost, LocalCallHost {
     }
     if (b.path.length) {
       try {
-        return uriTarget(parseRouteUri(b.path[0]));
+        return uriTarget(parseAddress(b.path[0]).uri);
       } catch {
         return undefined;
       }
@@ -730,9 +731,4 @@ function forbidden(reason: string): string {
 /** A display name always quoted, as phones show it best, followed by the space before <URI>. */
 function quoteName(name: string): string {
   return name ? `${quote(name)} ` : '';
-}
-
-function parseRouteUri(route: string) {
-  const m = /<([^>]+)>/.exec(route);
-  return parseUri(m ? m[1] : route);
 }

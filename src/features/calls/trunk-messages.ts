@@ -3,7 +3,7 @@
  * an INVITE from a carrier is from and for.
  */
 import { SipRequest } from '../../sip/message/message.js';
-import { parseUri } from '../../sip/message/uri.js';
+import { parseAddress } from '../../sip/message/address.js';
 import { SipStack } from '../../sip/stack.js';
 import type { CallerIdOut, RouteTrunk } from './outbound.js';
 
@@ -59,8 +59,7 @@ export function incomingParty(req: SipRequest, trunk: { incomingNumber(n: string
   const pai = req.get('p-asserted-identity');
   if (pai) {
     try {
-      const m = /<([^>]+)>/.exec(pai);
-      callerUri = parseUri(m ? m[1] : pai);
+      callerUri = parseAddress(pai).uri;
     } catch { /* keep From */ }
   }
   const privacy = (req.get('privacy') ?? '').toLowerCase();

@@ -1,0 +1,37 @@
+/**
+ * Building blocks shared by the configuration's schema files (zod fields with our messages) and
+ * by the cross checks (reading the raw document without trusting its shape).
+ */
+import { z } from 'zod';
+
+/** The message for a wrong value, or 'is required' when the key is absent. */
+export function need(message: string) {
+  return (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : message);
+}
+
+export function int(min: number, max: number) {
+  const error = need(`must be an integer ${min}..${max}`);
+  return z.int({ error }).min(min, { error }).max(max, { error });
+}
+
+export const nonEmpty = z.string({ error: need('must be a non-empty string') }).min(1, { error: 'must be a non-empty string' });
+
+/** A name of letters, digits, "-" or "_" (nodes, trunks, forms, profiles). */
+export const NAME_ERROR = 'must be a name of letters, digits, "-" or "_" (1..32)';
+export const name = z.string({ error: need(NAME_ERROR) }).regex(/^[A-Za-z0-9_-]{1,32}$/, { error: NAME_ERROR });
+
+export type Raw = Record<string, unknown>;
+
+export function isRecord(v: unknown): v is Raw {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** `v[key]` when v is an object, else undefined. */
+export function field(v: unknown, key: string): unknown {
+  return isRecord(v) ? v[key] : undefined;
+}
+
+/** `v` when it is an array, else []. */
+export function list(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
