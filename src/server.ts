@@ -175,6 +175,7 @@ export class Server {
       musicOnHold: c.calls.musicOnHold ? { wav: readFileSync(c.calls.musicOnHold) } : musicOnHold(),
       onRecord: (r) => records.record(r),
       services: { meetMe: this.#conferences },
+      adHoc: this.#conferences,
       router: this.#router,
       trunks: this.#trunks,
     });

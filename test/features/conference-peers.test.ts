@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Baresip, makeToneWav } from '../helpers/baresip.js';
 import { portBlock } from '../helpers/ports.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { hasTone, lacksTone, toneRatio } from '../helpers/tone.js';
+import { hasTone, lacksTone, rms, toneRatio } from '../helpers/tone.js';
 import { readWav } from '../helpers/wav.js';
 
 const port = portBlock(46);
@@ -17,12 +17,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The dial plan's meet-me short code, as config/default.yaml ships it. */
 const MEET_ME_YAML = 'dialPlan: { shortCodes: [{ code: "80XX", feature: meetMe, number: "80N" }] }';
 
-async function phone(node: TestServer, ext: string, n: number, freq: number, codecs: string): Promise<Baresip> {
+async function phone(node: TestServer, ext: string, n: number, freq: number, codecs: string, serverPort = port(0)): Promise<Baresip> {
   const bs = await Baresip.start({
     listen: `127.0.0.${60 + n}:${port(100 + n)}`,
     ctrlPort: port(150 + n),
     source: makeToneWav(join(node.dir, `tone-${ext}.wav`), freq, 60),
-    account: `<sip:${ext}@127.0.0.1:${port(0)}>;auth_pass=demo${ext};regint=600;answermode=manual;audio_codecs=${codecs}`,
+    account: `<sip:${ext}@127.0.0.1:${serverPort}>;auth_pass=demo${ext};regint=600;answermode=manual;audio_codecs=${codecs}`,
   });
   await bs.waitRegistered();
   return bs;
@@ -79,6 +79,49 @@ test('three phones (PCMU, PCMA, both) dial 8001: each hears the other two and no
     }
   } finally {
     await Promise.all(phones.map((p) => p.stop()));
+    await node.close();
+  }
+});
+
+/** The best ratio of `freq` over 200 ms windows of `s` between the two sample offsets. */
+function peak(s: Int16Array, freq: number, from: number, to: number): number {
+  let best = 0;
+  for (let at = Math.max(0, from); at + 1600 <= Math.min(s.length, to); at += 400) best = Math.max(best, toneRatio(s.subarray(at, at + 1600), freq));
+  return best;
+}
+
+test('a lone participant hears that it is alone; then the entry tone when a second joins and the exit tone when it leaves', async (t) => {
+  const node = await startServer({ udp: port(1), yaml: MEET_ME_YAML });
+  const [a, b] = [await phone(node, '204', 4, 440, 'PCMU', port(1)), await phone(node, '205', 5, 1000, 'PCMU', port(1))];
+  try {
+    a.command('dial', `sip:8005@127.0.0.1:${port(1)}`);
+    await a.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 15_000);
+    const aAt = Date.now();
+    await sleep(4000);
+    b.command('dial', `sip:8005@127.0.0.1:${port(1)}`);
+    await b.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 15_000);
+    const bIn = Date.now();
+    await sleep(2500);
+    b.command('hangup');
+    await b.waitEvent((e) => e.type === 'CALL_CLOSED', 10_000);
+    const bOut = Date.now();
+    await sleep(2000);
+    a.command('hangup');
+    await a.waitEvent((e) => e.type === 'CALL_CLOSED', 10_000);
+    const s = await heard(a);
+    const at = (ms: number) => Math.round(((ms - aAt) / 1000) * 8000);
+    const alone = s.subarray(at(aAt + 300), at(aAt + 2300));
+    t.true(rms(alone) > 200, `the alone prompt is heard (rms ${rms(alone).toFixed(0)})`);
+    t.true(lacksTone(alone, 440, 0.02), 'not its own voice');
+    const entry = peak(s, 523, at(bIn - 1500), at(bIn + 1500));
+    const exit = peak(s, 784, at(bOut - 1500), at(bOut + 1500));
+    const before = peak(s, 523, at(aAt + 300), at(bIn - 1500));
+    t.log(`523 Hz peak while alone ${before.toFixed(3)}, at the join ${entry.toFixed(3)}; 784 Hz at the leave ${exit.toFixed(3)}`);
+    // the entry tone (-18 dBFS, 120 ms + 160 ms) sounds together with the newcomer's own tone
+    t.true(entry > 0.04 && entry > 3 * before, `entry tone (523 Hz) around the join: ${entry.toFixed(3)} (alone: ${before.toFixed(3)})`);
+    t.true(exit > 0.3, `exit tone (784 Hz) around the leave: ${exit.toFixed(3)}`);
+  } finally {
+    await Promise.all([a, b].map((p) => p.stop()));
     await node.close();
   }
 });

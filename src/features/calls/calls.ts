@@ -20,6 +20,7 @@ import { AnchoredMedia } from './media.js';
 import { LocalCall, type LocalCallHost, type LocalService } from './local.js';
 import { OutboundRoute, type NextRoute, type RouteTrunk } from './outbound.js';
 import { incomingParty, trunkInvite } from './trunk-messages.js';
+import { notify, parseReferTo } from './transfer.js';
 import type { Router, Destination } from '../routing/index.js';
 import type { PhoneSettings } from './settings.js';
 
@@ -57,10 +58,23 @@ export interface CallsOptions {
   onRecord?: (r: CallRecord) => void;
   /** Features that answer calls themselves, by the dial plan's name for them. */
   services?: { meetMe?: LocalService };
+  /** Ad-hoc conferences (*47 merges a user's calls into one); the conference feature fits. */
+  adHoc?: AdHocRooms;
   /** The dial plan; without it only extensions are reachable. */
   router?: Router;
   /** The node's SIP trunks (src/features/trunks fits). */
   trunks?: CallTrunks;
+}
+
+/** An ad-hoc conference room as the B2BUA fills it (src/features/conference fits). */
+export interface AdHocRoom {
+  readonly id: string;
+  readonly closed: boolean;
+  add(party: LocalCall): boolean;
+}
+
+export interface AdHocRooms {
+  createAdHoc(): AdHocRoom;
 }
 
 /** A trunk as the B2BUA sees it: a route out, and a source of incoming calls. */
@@ -79,6 +93,9 @@ export interface CallTrunks {
   on(event: 'channel-free', cb: () => void): unknown;
   off(event: 'channel-free', cb: () => void): unknown;
 }
+
+/** The user part of the conference factory URI (RFC 4579): sip:conference@<domain>. */
+export const CONFERENCE_FACTORY = 'conference';
 
 /** Something that ends later and says so (a Call, a LocalCall). */
 interface Ended {
@@ -107,6 +124,8 @@ export class Calls implements CallHost, LocalCallHost {
   readonly #legs = new Map<string, Leg>();
   readonly #legKeys = new Map<Leg, string>();
   readonly #locals = new Map<LocalCall, Leg>();
+  /** Parties of ad-hoc conferences, and their room. */
+  readonly #inAdHoc = new Map<LocalCall, AdHocRoom>();
   #attempts: number[] = [];
   #seq = 0;
   readonly stats = { attempts: 0, answered: 0, refusedLimit: 0 };
@@ -127,6 +146,16 @@ export class Calls implements CallHost, LocalCallHost {
   moveLeg(leg: Leg, from: Call, to: Call): void {
     this.#callLegs.get(from)?.delete(leg);
     this.registerLeg(leg, to);
+  }
+
+  /** The SIP dialogs (Call-ID and tags, ours first) of a party's live legs: what its phone would name in Replaces. */
+  dialogsOf(party: string): { callId: string; localTag: string; remoteTag: string }[] {
+    const out: { callId: string; localTag: string; remoteTag: string }[] = [];
+    for (const leg of this.#legs.values()) {
+      const d = leg.dialog;
+      if (leg.party === party && !leg.ended && d) out.push({ callId: d.callId, localTag: d.localTag, remoteTag: d.remoteTag });
+    }
+    return out;
   }
 
   isExtension(number: string): boolean {
@@ -177,6 +206,8 @@ export class Calls implements CallHost, LocalCallHost {
     let withheld = o.settings.get(callerExt)?.withholdCallerId ?? false;
     const code = parseFeatureCode(dialled);
     if (code?.kind === 'set') return this.#featureCode(req, tx, callerExt, code);
+    if (code?.kind === 'conference') return void this.#merge(req, tx, callerExt, caller.name);
+    if (dialled === CONFERENCE_FACTORY) return void this.#focus(req, tx, callerExt, caller.name);
     if (code?.kind === 'withheld-call') {
       dialled = code.number;
       withheld = true;
@@ -189,6 +220,87 @@ export class Calls implements CallHost, LocalCallHost {
       ? o.router.dial(dialled, { user: callerExt, trace: false }).destination
       : o.users.has(dialled) ? { kind: 'extension', extension: dialled } : { kind: 'notFound' };
     this.#routeTo(req, tx, from, dialled, dest, callerExt, undefined);
+  }
+
+  /**
+   * *47: the user's answered calls (anchored ones; held or not) and this new call become one
+   * ad-hoc conference. The other party of each call moves into the room with its leg and media
+   * as they are; the user's own legs of those calls end, and this call is the user's seat. When
+   * the user is already in an ad-hoc conference, the calls join that one (adding parties the
+   * same way) and this call replaces the user's old seat.
+   */
+  #merge(req: SipRequest, tx: InviteServerTransaction, user: string, name: string): LocalCall | undefined {
+    const o = this.#o;
+    const refuse = (status: number, reason: string): undefined => void o.stack.respond(tx, o.stack.createResponse(req, status, reason));
+    if (!o.adHoc || !o.engine) return refuse(480, 'Temporarily Unavailable (conferencing is not available on this node)');
+    const calls = [...this.#calls.values()].filter((c) => !c.ended && c.media && c.parties.length === 2 && c.parties.some((p) => p.leg.party === user && p.side));
+    const seat = [...this.#inAdHoc].find(([lc, room]) => lc.info.caller === user && lc.info.dialled === '*47' && !lc.ended && !room.closed);
+    if (!calls.length) return refuse(403, `Forbidden (${user} has no answered call to conference)`);
+    const room = seat?.[1] ?? o.adHoc.createAdHoc();
+    return this.#local(req, tx, { caller: user, callerName: name, dialled: '*47', target: room.id }, {
+      accept: (me) => {
+        me.answer();
+        if (!this.#join(me, room)) return;
+        for (const call of calls) this.#moveIntoRoom(call, call.parties.find((p) => p.leg.party === user)!.leg, room);
+        seat?.[0].hangup();
+        this.log.info(`${user} merged ${calls.length} call(s) into ad-hoc conference ${room.id}`, { callId: req.callId });
+      },
+    });
+  }
+
+  /**
+   * RFC 4579: an INVITE to the conference factory URI makes an ad-hoc conference and answers
+   * as its focus (Contact ;isfocus). The caller then REFERs the focus to its other calls, each
+   * Refer-To carrying Replaces with the caller's dialog of that call; the other party moves into
+   * the room and the caller's dialog of that call ends.
+   */
+  #focus(req: SipRequest, tx: InviteServerTransaction, user: string, name: string): LocalCall | undefined {
+    const o = this.#o;
+    if (!o.adHoc || !o.engine) {
+      o.stack.respond(tx, o.stack.createResponse(req, 480, 'Temporarily Unavailable (conferencing is not available on this node)'));
+      return undefined;
+    }
+    const room = o.adHoc.createAdHoc();
+    const l = o.stack.local(tx.source.protocol === 'wss' ? 'wss' : tx.source.protocol);
+    return this.#local(req, tx, { caller: user, callerName: name, dialled: CONFERENCE_FACTORY, target: room.id }, {
+      accept: (me) => {
+        me.answer({ contact: `<sip:${room.id}@${l.address}:${l.port};transport=${tx.source.protocol}>;isfocus` });
+        if (!this.#join(me, room)) return;
+        const leg = this.#locals.get(me)!;
+        leg.on('refer', (refer, rtx) => {
+          const r = parseReferTo(refer);
+          const found = r?.replaces ? this.findLeg(r.replaces) : undefined;
+          const mine = found?.leg;
+          if (!r || r.replaces === undefined) return leg.answerRequest(refer, rtx, r ? 501 : 400); // dialling out from the focus: not offered
+          if (!found || !mine || found.call.ended || !found.call.media || mine.party !== user) return leg.answerRequest(refer, rtx, 481);
+          leg.answerRequest(refer, rtx, 202);
+          const moved = this.#moveIntoRoom(found.call, mine, room);
+          notify(leg, moved ? 'SIP/2.0 200 OK' : 'SIP/2.0 503 Service Unavailable', true);
+        });
+      },
+    });
+  }
+
+  /** A party of an ad-hoc conference from now on; false (and hung up) when the room is full. */
+  #join(lc: LocalCall, room: AdHocRoom): boolean {
+    if (!room.add(lc)) {
+      lc.hangup();
+      return false;
+    }
+    this.#inAdHoc.set(lc, room);
+    lc.onEnd(() => this.#inAdHoc.delete(lc));
+    return true;
+  }
+
+  /** The party opposite `userLeg` in `call` goes into the room with its leg and media; the call ends. */
+  #moveIntoRoom(call: Call, userLeg: Leg, room: AdHocRoom): boolean {
+    const peer = call.releasePeerOf(userLeg);
+    if (!peer?.side) return false;
+    this.#callLegs.get(call)?.delete(peer.leg);
+    const party = new LocalCall(this, { id: call.info.id, caller: peer.leg.party, callerName: '', dialled: '', target: room.id }, peer.leg, peer.side);
+    this.#locals.set(party, peer.leg);
+    call.end(`merged into conference ${room.id}`);
+    return this.#join(party, room);
   }
 
   /** Counts the attempt; false (answered 503) when the node's channels are all in use. */
@@ -702,7 +814,9 @@ export class Calls implements CallHost, LocalCallHost {
   ended(call: Call, record: CallRecord): void {
     this.#calls.delete(call.info.id);
     // keep the dialogs reachable a little longer so late BYE/ACK retransmissions get answers
-    const legs = [call.a, ...(this.#callLegs.get(call) ?? [])];
+    // (not the legs that went on into a conference: they are the conference's now)
+    const live = new Set(this.#locals.values());
+    const legs = [call.a, ...(this.#callLegs.get(call) ?? [])].filter((l) => !live.has(l));
     this.#callLegs.delete(call);
     setTimeout(() => legs.forEach((l) => this.#unregister(l)), 32_000).unref();
     if (record.disposition === 'answered') this.stats.answered++;

@@ -10,7 +10,7 @@ import { SdpError } from '../../media/sdp.js';
 import type { SipRequest } from '../../sip/message/message.js';
 import type { ServerTransaction } from '../../sip/transaction/server.js';
 import { parseDtmfInfo } from './dtmf.js';
-import type { Body, InboundLeg } from './leg.js';
+import { InboundLeg, type Body, type Leg } from './leg.js';
 import type { AnchoredSide } from './media.js';
 
 export interface LocalCallEvents {
@@ -41,26 +41,37 @@ export interface LocalCallHost {
 
 export class LocalCall extends EventEmitter<LocalCallEvents> {
   readonly info: LocalCallInfo;
-  readonly #leg: InboundLeg;
+  readonly #leg: Leg;
   readonly #side: AnchoredSide;
   readonly #host: LocalCallHost;
   #answer: Body | undefined;
   #ended = false;
 
-  /** Throws SdpError when the caller's offer is unusable (the B2BUA answers 488). */
-  constructor(host: LocalCallHost, info: LocalCallInfo, leg: InboundLeg, side: AnchoredSide) {
+  /**
+   * A caller's new INVITE (`leg` an InboundLeg, not yet answered), or a party of an answered
+   * call handed over to a feature (an ad-hoc conference): its leg and side as they are.
+   * Throws SdpError when a new caller's offer is unusable (the B2BUA answers 488).
+   */
+  constructor(host: LocalCallHost, info: LocalCallInfo, leg: Leg, side: AnchoredSide) {
     super();
     this.#host = host;
     this.info = info;
     this.#leg = leg;
     this.#side = side;
-    this.#answer = side.acceptOffer(leg.request.body);
-    leg.onCancel = () => this.#finish('caller cancelled');
+    if (leg instanceof InboundLeg && leg.state !== 'confirmed') {
+      this.#answer = side.acceptOffer(leg.request.body);
+      leg.onCancel = () => this.#finish('caller cancelled');
+    }
     leg.on('bye', () => this.#finish('caller hung up'));
     leg.on('ackTimeout', () => this.hangup());
     leg.on('offer', (req, tx) => this.#onOffer(req, tx));
     leg.on('info', (req, tx) => this.#onInfo(req, tx));
     side.endpoint.on('dtmf', (d) => this.emit('dtmf', d.digit));
+  }
+
+  /** For a room's logs and status. */
+  get label(): string {
+    return this.info.caller;
   }
 
   /** The caller's media: play prompts to it, record it, add it to a conference. */
@@ -76,16 +87,16 @@ export class LocalCall extends EventEmitter<LocalCallEvents> {
     return this.#ended;
   }
 
-  /** 200 OK with our SDP; the endpoint carries media from now on. */
-  answer(): void {
-    if (this.#ended || this.answered) return;
-    this.#leg.answer(this.#answer!);
+  /** 200 OK with our SDP (and `headers`); the endpoint carries media from now on. */
+  answer(headers: Record<string, string> = {}): void {
+    if (this.#ended || this.answered || !(this.#leg instanceof InboundLeg)) return;
+    this.#leg.answer(this.#answer!, headers);
   }
 
   /** Refuses the call before it is answered, with a clear reason. */
   reject(status: number, reason?: string, headers: Record<string, string> = {}): void {
     if (this.#ended) return;
-    if (this.answered) return this.hangup();
+    if (this.answered || !(this.#leg instanceof InboundLeg)) return this.hangup();
     this.#leg.reject(status, reason, headers);
     this.#finish(`refused ${status}${reason ? ` ${reason}` : ''}`, false);
   }
@@ -93,7 +104,7 @@ export class LocalCall extends EventEmitter<LocalCallEvents> {
   /** Ends the call from our side (BYE once answered, 480 before). */
   hangup(): void {
     if (this.#ended) return;
-    if (this.answered) this.#leg.hangup();
+    if (this.answered || !(this.#leg instanceof InboundLeg)) this.#leg.hangup();
     else this.#leg.reject(480, 'Temporarily Unavailable');
     this.#finish('ended by the server', false);
   }

@@ -65,7 +65,9 @@ export class SettingsStore {
 /** A feature code dialled from a phone, and what it changes. */
 export type FeatureCode =
   | { kind: 'set'; patch: Partial<PhoneSettings>; target?: string }
-  | { kind: 'withheld-call'; number: string };
+  | { kind: 'withheld-call'; number: string }
+  /** Merge the user's answered calls (held or not) into an ad-hoc conference with this new call. */
+  | { kind: 'conference' };
 
 /**
  * Feature codes (a `*` then two digits, some followed by `*` and a number):
@@ -73,6 +75,7 @@ export type FeatureCode =
  *   *61*N forward on no answer to N (*61*N*S: after S seconds)           *60 off
  *   *78 do not disturb on    *79 off      *43 call waiting on            *44 off
  *   *32 withhold my number   *33 show it  *31*N call N with my number withheld
+ *   *47 conference: merge my calls (and this one) into an ad-hoc conference
  * Returns undefined when `dialled` is not a feature code.
  */
 export function parseFeatureCode(dialled: string): FeatureCode | undefined {
@@ -99,6 +102,7 @@ export function parseFeatureCode(dialled: string): FeatureCode | undefined {
     case '32': return onOff({ withholdCallerId: true });
     case '33': return onOff({ withholdCallerId: false });
     case '31': return n ? { kind: 'withheld-call', number: n } : undefined;
+    case '47': return n === undefined ? { kind: 'conference' } : undefined;
     default: return undefined;
   }
 }

@@ -45,17 +45,12 @@ export class Transfers {
       leg.answerRequest(req, tx, 491);
       return;
     }
-    let target: string | undefined;
-    let replaces: string | undefined;
-    try {
-      const to = parseAddress(req.get('refer-to') ?? '');
-      target = to.uri.isSip ? to.uri.userDecoded : undefined;
-      const m = /(?:^|&)replaces=([^&]*)/i.exec(to.uri.headers ?? '');
-      replaces = m ? decodeURIComponent(m[1]) : undefined;
-    } catch {
+    const refer = parseReferTo(req);
+    if (!refer) {
       leg.answerRequest(req, tx, 400);
       return;
     }
+    const { target, replaces } = refer;
     if (replaces !== undefined) return this.#attended(by, other, replaces, req, tx);
     if (!target || !call.host.isExtension(target)) {
       leg.answerRequest(req, tx, 403);
@@ -130,11 +125,7 @@ export class Transfers {
   #attended(by: Party, other: Party, replaces: string, req: SipRequest, tx: ServerTransaction): void {
     const call = this.#call;
     const leg = by.leg;
-    const callId = replaces.split(';')[0];
-    const toTag = /;\s*to-tag=([^;]*)/i.exec(replaces)?.[1];
-    const fromTag = /;\s*from-tag=([^;]*)/i.exec(replaces)?.[1];
-    // From the transferor's side, to-tag is our tag of that dialog and from-tag its own.
-    const found = callId && toTag && fromTag ? call.host.findLeg(Dialog.key(callId, toTag, fromTag)) : undefined;
+    const found = call.host.findLeg(replaces);
     if (!found || found.call === call || found.call.ended || !call.media || !by.side || !other.side) {
       leg.answerRequest(req, tx, found ? 501 : 481);
       return;
@@ -166,7 +157,29 @@ export class Transfers {
 }
 
 /** The progress of a transfer, to the transferor (RFC 3515 2.4.5). */
-function notify(leg: Leg, statusLine: string, final: boolean): void {
+/**
+ * A REFER's Refer-To: the user part of its URI, and with Replaces (RFC 3891) the key of the
+ * dialog it names, as our dialog map keys it; undefined when Refer-To is missing or bad.
+ */
+export function parseReferTo(req: SipRequest): { target: string | undefined; replaces: string | undefined } | undefined {
+  try {
+    const to = parseAddress(req.get('refer-to') ?? '');
+    const target = to.uri.isSip ? to.uri.userDecoded : undefined;
+    const m = /(?:^|&)replaces=([^&]*)/i.exec(to.uri.headers ?? '');
+    if (!m) return { target, replaces: undefined };
+    const r = decodeURIComponent(m[1]);
+    const callId = r.split(';')[0];
+    const toTag = /;\s*to-tag=([^;]*)/i.exec(r)?.[1];
+    const fromTag = /;\s*from-tag=([^;]*)/i.exec(r)?.[1];
+    // From the referrer's side, to-tag is our tag of that dialog and from-tag its own.
+    return { target, replaces: callId && toTag && fromTag ? Dialog.key(callId, toTag, fromTag) : '' };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The REFER's implicit subscription (RFC 3515): a NOTIFY with the progress as sipfrag. */
+export function notify(leg: Leg, statusLine: string, final: boolean): void {
   if (leg.ended) return;
   void leg.send('NOTIFY', { type: 'message/sipfrag;version=2.0', data: Buffer.from(`${statusLine}\r\n`) }, {
     event: 'refer',

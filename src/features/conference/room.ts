@@ -14,6 +14,8 @@ import type { Logger } from '../../core/logger.js';
 import type { Conference, Endpoint, MediaEngine, Player } from '../../media/index.js';
 import { ENTRY_TONE, EXIT_TONE, type PromptName, type Prompts } from './prompts.js';
 
+const EXIT_TONE_MS = EXIT_TONE.reduce((ms, t) => ms + t.ms, 0);
+
 /**
  * What a room needs from a party: its media endpoint, a way to end its call, and its events.
  * LocalCall (a caller the server answered) satisfies it; so can a B2BUA leg merged into an
@@ -232,7 +234,8 @@ export class Room extends EventEmitter<RoomEvents> {
       this.#leave([...this.#members.keys()][0]!, 'last party', true);
     } else {
       if (this.#o.tones) this.#conf.play({ tones: EXIT_TONE });
-      this.#updateAlone();
+      // a prompt to the one left would drown the exit tone: it follows the tone
+      this.#updateAlone(this.#o.tones ? EXIT_TONE_MS + 200 : 0);
     }
     return true;
   }
@@ -247,7 +250,7 @@ export class Room extends EventEmitter<RoomEvents> {
   }
 
   /** A lone party hears that it is alone, again every aloneRepeatMs; a second party stops that. */
-  #updateAlone(): void {
+  #updateAlone(delayMs = 0): void {
     clearTimeout(this.#aloneTimer);
     this.#aloneTimer = undefined;
     if (this.#members.size !== 1 || !this.#o.alonePrompt) {
@@ -261,7 +264,8 @@ export class Room extends EventEmitter<RoomEvents> {
       this.#alonePlayer = party.endpoint.play({ pcm: this.#o.prompts.alone });
       if (this.#o.aloneRepeatMs > 0) this.#aloneTimer = setTimeout(tell, this.#o.aloneRepeatMs).unref();
     };
-    tell();
+    if (delayMs > 0) this.#aloneTimer = setTimeout(tell, delayMs).unref();
+    else tell();
   }
 
   #onDtmf(m: Member, digit: string): void {
