@@ -17,10 +17,10 @@ import { parseFeatureCode, type FeatureCode, type SettingsStore } from './settin
 import { AnchoredSide } from './media.js';
 import { InboundLeg, OutboundLeg, type Body, type Leg } from './leg.js';
 import { AnchoredMedia } from './media.js';
-import { LocalCall, type LocalCallHost, type LocalService } from './local.js';
+import { LocalCall, type LocalCallHost, type LocalCallInfo, type LocalService } from './local.js';
 import { OutboundRoute, type NextRoute, type RouteTrunk } from './outbound.js';
 import { incomingParty, trunkInvite } from './trunk-messages.js';
-import { notify, parseReferTo } from './transfer.js';
+import { AdHocConferences, CONFERENCE_FACTORY, type AdHocRooms } from './adhoc.js';
 import type { Router, Destination } from '../routing/index.js';
 import type { PhoneSettings } from './settings.js';
 
@@ -66,17 +66,6 @@ export interface CallsOptions {
   trunks?: CallTrunks;
 }
 
-/** An ad-hoc conference room as the B2BUA fills it (src/features/conference fits). */
-export interface AdHocRoom {
-  readonly id: string;
-  readonly closed: boolean;
-  add(party: LocalCall): boolean;
-}
-
-export interface AdHocRooms {
-  createAdHoc(): AdHocRoom;
-}
-
 /** A trunk as the B2BUA sees it: a route out, and a source of incoming calls. */
 export interface CallTrunk extends RouteTrunk {
   readonly lineGroup: number;
@@ -93,9 +82,6 @@ export interface CallTrunks {
   on(event: 'channel-free', cb: () => void): unknown;
   off(event: 'channel-free', cb: () => void): unknown;
 }
-
-/** The user part of the conference factory URI (RFC 4579): sip:conference@<domain>. */
-export const CONFERENCE_FACTORY = 'conference';
 
 /** Something that ends later and says so (a Call, a LocalCall). */
 interface Ended {
@@ -124,14 +110,14 @@ export class Calls implements CallHost, LocalCallHost {
   readonly #legs = new Map<string, Leg>();
   readonly #legKeys = new Map<Leg, string>();
   readonly #locals = new Map<LocalCall, Leg>();
-  /** Parties of ad-hoc conferences, and their room. */
-  readonly #inAdHoc = new Map<LocalCall, AdHocRoom>();
+  readonly #adHoc: AdHocConferences | undefined;
   #attempts: number[] = [];
   #seq = 0;
   readonly stats = { attempts: 0, answered: 0, refusedLimit: 0 };
 
   constructor(opts: CallsOptions) {
     this.#o = opts;
+    this.#adHoc = opts.adHoc ? new AdHocConferences(this, opts.adHoc) : undefined;
     this.log = opts.logger;
     this.ringTimeoutMs = opts.ringTimeoutMs;
   }
@@ -206,8 +192,10 @@ export class Calls implements CallHost, LocalCallHost {
     let withheld = o.settings.get(callerExt)?.withholdCallerId ?? false;
     const code = parseFeatureCode(dialled);
     if (code?.kind === 'set') return this.#featureCode(req, tx, callerExt, code);
-    if (code?.kind === 'conference') return void this.#merge(req, tx, callerExt, caller.name);
-    if (dialled === CONFERENCE_FACTORY) return void this.#focus(req, tx, callerExt, caller.name);
+    if (code?.kind === 'conference' || dialled === CONFERENCE_FACTORY) {
+      if (!this.#adHoc || !o.engine) return void stack.respond(tx, stack.createResponse(req, 480, 'Temporarily Unavailable (conferencing is not available on this node)'));
+      return void (code?.kind === 'conference' ? this.#adHoc.merge(req, tx, callerExt, caller.name) : this.#adHoc.focus(req, tx, callerExt, caller.name));
+    }
     if (code?.kind === 'withheld-call') {
       dialled = code.number;
       withheld = true;
@@ -222,85 +210,37 @@ export class Calls implements CallHost, LocalCallHost {
     this.#routeTo(req, tx, from, dialled, dest, callerExt, undefined);
   }
 
-  /**
-   * *47: the user's answered calls (anchored ones; held or not) and this new call become one
-   * ad-hoc conference. The other party of each call moves into the room with its leg and media
-   * as they are; the user's own legs of those calls end, and this call is the user's seat. When
-   * the user is already in an ad-hoc conference, the calls join that one (adding parties the
-   * same way) and this call replaces the user's old seat.
-   */
-  #merge(req: SipRequest, tx: InviteServerTransaction, user: string, name: string): LocalCall | undefined {
-    const o = this.#o;
-    const refuse = (status: number, reason: string): undefined => void o.stack.respond(tx, o.stack.createResponse(req, status, reason));
-    if (!o.adHoc || !o.engine) return refuse(480, 'Temporarily Unavailable (conferencing is not available on this node)');
-    const calls = [...this.#calls.values()].filter((c) => !c.ended && c.media && c.parties.length === 2 && c.parties.some((p) => p.leg.party === user && p.side));
-    const seat = [...this.#inAdHoc].find(([lc, room]) => lc.info.caller === user && lc.info.dialled === '*47' && !lc.ended && !room.closed);
-    if (!calls.length) return refuse(403, `Forbidden (${user} has no answered call to conference)`);
-    const room = seat?.[1] ?? o.adHoc.createAdHoc();
-    return this.#local(req, tx, { caller: user, callerName: name, dialled: '*47', target: room.id }, {
-      accept: (me) => {
-        me.answer();
-        if (!this.#join(me, room)) return;
-        for (const call of calls) this.#moveIntoRoom(call, call.parties.find((p) => p.leg.party === user)!.leg, room);
-        seat?.[0].hangup();
-        this.log.info(`${user} merged ${calls.length} call(s) into ad-hoc conference ${room.id}`, { callId: req.callId });
-      },
-    });
+  // What ad-hoc conferences (adhoc.ts) need of the B2BUA.
+
+  answeredCallsOf(user: string): Call[] {
+    return [...this.#calls.values()].filter((c) => !c.ended && c.media && c.parties.length === 2 && c.parties.some((p) => p.leg.party === user && p.side));
   }
 
-  /**
-   * RFC 4579: an INVITE to the conference factory URI makes an ad-hoc conference and answers
-   * as its focus (Contact ;isfocus). The caller then REFERs the focus to its other calls, each
-   * Refer-To carrying Replaces with the caller's dialog of that call; the other party moves into
-   * the room and the caller's dialog of that call ends.
-   */
-  #focus(req: SipRequest, tx: InviteServerTransaction, user: string, name: string): LocalCall | undefined {
-    const o = this.#o;
-    if (!o.adHoc || !o.engine) {
-      o.stack.respond(tx, o.stack.createResponse(req, 480, 'Temporarily Unavailable (conferencing is not available on this node)'));
-      return undefined;
-    }
-    const room = o.adHoc.createAdHoc();
-    const l = o.stack.local(tx.source.protocol === 'wss' ? 'wss' : tx.source.protocol);
-    return this.#local(req, tx, { caller: user, callerName: name, dialled: CONFERENCE_FACTORY, target: room.id }, {
-      accept: (me) => {
-        me.answer({ contact: `<sip:${room.id}@${l.address}:${l.port};transport=${tx.source.protocol}>;isfocus` });
-        if (!this.#join(me, room)) return;
-        const leg = this.#locals.get(me)!;
-        leg.on('refer', (refer, rtx) => {
-          const r = parseReferTo(refer);
-          const found = r?.replaces ? this.findLeg(r.replaces) : undefined;
-          const mine = found?.leg;
-          if (!r || r.replaces === undefined) return leg.answerRequest(refer, rtx, r ? 501 : 400); // dialling out from the focus: not offered
-          if (!found || !mine || found.call.ended || !found.call.media || mine.party !== user) return leg.answerRequest(refer, rtx, 481);
-          leg.answerRequest(refer, rtx, 202);
-          const moved = this.#moveIntoRoom(found.call, mine, room);
-          notify(leg, moved ? 'SIP/2.0 200 OK' : 'SIP/2.0 503 Service Unavailable', true);
-        });
-      },
-    });
+  answerLocally(req: SipRequest, tx: InviteServerTransaction, info: Omit<LocalCallInfo, 'id'>, service: LocalService): LocalCall | undefined {
+    return this.#local(req, tx, info, service);
   }
 
-  /** A party of an ad-hoc conference from now on; false (and hung up) when the room is full. */
-  #join(lc: LocalCall, room: AdHocRoom): boolean {
-    if (!room.add(lc)) {
-      lc.hangup();
-      return false;
-    }
-    this.#inAdHoc.set(lc, room);
-    lc.onEnd(() => this.#inAdHoc.delete(lc));
-    return true;
+  legOf(call: LocalCall): Leg | undefined {
+    return this.#locals.get(call);
   }
 
-  /** The party opposite `userLeg` in `call` goes into the room with its leg and media; the call ends. */
-  #moveIntoRoom(call: Call, userLeg: Leg, room: AdHocRoom): boolean {
+  /** The party opposite `userLeg` leaves `call` with its leg and media, as a LocalCall; the call ends. */
+  takePeer(call: Call, userLeg: Leg, why: string): LocalCall | undefined {
     const peer = call.releasePeerOf(userLeg);
-    if (!peer?.side) return false;
+    if (!peer?.side) return undefined;
     this.#callLegs.get(call)?.delete(peer.leg);
-    const party = new LocalCall(this, { id: call.info.id, caller: peer.leg.party, callerName: '', dialled: '', target: room.id }, peer.leg, peer.side);
+    const party = new LocalCall(this, { id: call.info.id, caller: peer.leg.party, callerName: '', dialled: '', target: '' }, peer.leg, peer.side);
     this.#locals.set(party, peer.leg);
-    call.end(`merged into conference ${room.id}`);
-    return this.#join(party, room);
+    call.end(why);
+    return party;
+  }
+
+  respond(req: SipRequest, tx: InviteServerTransaction, status: number, reason: string): void {
+    this.#o.stack.respond(tx, this.#o.stack.createResponse(req, status, reason));
+  }
+
+  local(protocol: TransportProtocol): { address: string; port: number } {
+    return this.#o.stack.local(protocol === 'wss' ? 'wss' : protocol);
   }
 
   /** Counts the attempt; false (answered 503) when the node's channels are all in use. */
@@ -569,35 +509,11 @@ export class Calls implements CallHost, LocalCallHost {
   /** Answers, plays two beeps (the change is made), hangs up. */
   #confirm(req: SipRequest, tx: InviteServerTransaction, user: string): void {
     const o = this.#o;
-    const stack = o.stack;
     if (!o.engine) {
-      stack.respond(tx, stack.createResponse(req, 480, 'Temporarily Unavailable (feature set; no media to confirm it)'));
+      o.stack.respond(tx, o.stack.createResponse(req, 480, 'Temporarily Unavailable (feature set; no media to confirm it)'));
       return;
     }
-    const a = new InboundLeg(stack, req, tx, user, this.log, this.#contact(tx.source.protocol));
-    let side: AnchoredSide;
-    try {
-      side = new AnchoredSide(o.engine);
-    } catch {
-      a.reject(480, 'Temporarily Unavailable (feature set; no media port to confirm it)');
-      return;
-    }
-    try {
-      a.answer(side.acceptOffer(req.body));
-    } catch {
-      side.endpoint.close();
-      a.reject(488);
-      return;
-    }
-    this.registerLeg(a);
-    const done = () => {
-      if (!side.endpoint.closed) side.endpoint.close();
-      a.hangup();
-      setTimeout(() => this.#unregister(a), 32_000).unref();
-    };
-    a.on('bye', done);
-    const player = side.endpoint.play({ tones: [{ freqs: [1400], ms: 150 }, { freqs: [], ms: 100 }, { freqs: [1400], ms: 150 }, { freqs: [], ms: 300 }] });
-    player.on('end', done);
+    this.#local(req, tx, { caller: user, callerName: user, dialled: req.uri.isSip ? req.uri.userDecoded ?? '' : '', target: 'feature confirmation' }, CONFIRM);
   }
 
   /** Hands the caller to a feature that answers it itself (a conference, voicemail). */
@@ -841,6 +757,14 @@ function forbidden(reason: string): string {
   const text = reason.replace(/^403\s+/, '');
   return text.startsWith('Forbidden') ? text : `Forbidden (${text})`;
 }
+
+/** Two beeps, then the call ends: a phone feature was changed. */
+const CONFIRM: LocalService = {
+  accept(call) {
+    call.answer();
+    call.endpoint.play({ tones: [{ freqs: [1400], ms: 150 }, { freqs: [], ms: 100 }, { freqs: [1400], ms: 150 }, { freqs: [], ms: 300 }] }).on('end', () => call.hangup());
+  },
+};
 
 /** A display name always quoted, as phones show it best, followed by the space before <URI>. */
 function quoteName(name: string): string {
