@@ -332,12 +332,19 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     return info.Env().Undefined();
   }
 
-  // createRecorder(kind: 0 endpoint | 1 conference, targetId, path) -> id
+  // createRecorder(kind: 0 endpoint | 1 conference, targetId, path, {silenceMs, silenceThreshold, maxMs}?) -> id
   Napi::Value CreateRecorder(const Napi::CallbackInfo& info) {
     Engine& eng = E();
     int kind = i32(info[0]);
     uint32_t target = u32(info[1]);
     std::string path = info[2].As<Napi::String>();
+    double silenceMs = 0, threshold = 200, maxMs = 0;
+    if (info.Length() > 3 && info[3].IsObject()) {
+      auto o = info[3].As<Napi::Object>();
+      silenceMs = f64(opt(o, "silenceMs"), 0);
+      threshold = f64(opt(o, "silenceThreshold"), 200);
+      maxMs = f64(opt(o, "maxMs"), 0);
+    }
     int fd = openWav(path);
     if (fd < 0) {
       auto e = Napi::Error::New(info.Env(), "cannot open " + path + ": " + strerror(errno));
@@ -346,7 +353,11 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     }
     auto r = std::make_unique<Recorder>();
     r->id = eng.nextId();
+    r->eng = &eng;
     r->fd = fd;
+    if (silenceMs > 0) r->silenceSamples = uint64_t(silenceMs * 8);
+    if (maxMs > 0) r->maxSamples = uint64_t(maxMs * 8);
+    r->silenceEnergy = int64_t(threshold * threshold * kFrame);
     r->pending.reserve(16384);  // a tick of audio plus a gap of up to 1 s, without reallocating
     uint32_t id = r->id;
     Recorder* raw = r.release();

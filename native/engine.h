@@ -22,13 +22,14 @@ constexpr int kJbRing = 4096;          // jitter buffer ring, samples (512 ms)
 int64_t monoNs();
 
 struct Event {
-  std::string type;  // dtmf | timeout | rtcp | talker | end | error
+  std::string type;  // dtmf | timeout | rtcp | talker | end | error | silence | full
   uint32_t id = 0;   // object the event belongs to
   int32_t a = 0, b = 0;
   std::string text;
   std::vector<uint8_t> data;
 };
 
+class Engine;
 struct Recorder;
 struct Player;
 struct Conference;
@@ -136,6 +137,7 @@ struct Player {
 
 struct Recorder {
   uint32_t id = 0;
+  Engine* eng = nullptr;  // for its events (silence, full, error)
   int fd = -1;
   uint32_t dataBytes = 0;
   int64_t lastHeaderNs = 0;
@@ -144,7 +146,17 @@ struct Recorder {
   Conference* conf = nullptr;
   bool rtpStarted = false;
   uint32_t rtpSsrc = 0, rtpNextTs = 0;
-  void append(const int16_t* s, size_t n);
+  // Options (0 = off). Silence is judged per 20 ms frame of the file, lost-packet fill included.
+  uint64_t silenceSamples = 0, maxSamples = 0;
+  int64_t silenceEnergy = 0;  // threshold as the energy of a frame: rms^2 * kFrame
+  // Silence run and the frame being measured.
+  uint64_t silentRun = 0, accepted = 0;  // accepted: samples taken into the file (pending + written)
+  int64_t frameEnergy = 0;
+  int frameFill = 0;
+  bool silenceFired = false;
+  bool full = false, fullReported = false;  // maxSamples reached; reported once the data is on disk
+  bool failed = false;                      // a write failed: nothing more is written
+  void append(const int16_t* s, size_t n);  // s == nullptr: n samples of silence
   // Received RTP: keeps the timeline (silence for lost packets, late/duplicate packets dropped).
   void appendRtp(uint32_t ssrc, uint32_t ts, const int16_t* s, size_t n);
   void flush(int64_t now, bool force);

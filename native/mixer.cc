@@ -1,6 +1,8 @@
 // Frame-clocked work: jitter buffers, conference mix-minus, players and recorders.
 #include <fcntl.h>
 #include <unistd.h>
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include "engine.h"
@@ -143,13 +145,46 @@ int openWav(const std::string& path) {
   return fd;
 }
 
-void Recorder::append(const int16_t* s, size_t n) { pending.insert(pending.end(), s, s + n); }
+// Takes samples into the file's queue. Stops at maxSamples ('full') and after a failed write;
+// measures each 20 ms frame of what is taken for the silence event. No allocation: `pending` is
+// reserved at creation for a tick plus a 1 s gap.
+void Recorder::append(const int16_t* s, size_t n) {
+  if (full || failed) return;
+  if (maxSamples > 0 && accepted + n >= maxSamples) {
+    n = size_t(maxSamples - accepted);
+    full = true;
+  }
+  accepted += n;
+  if (s) pending.insert(pending.end(), s, s + n);
+  else pending.insert(pending.end(), n, int16_t(0));
+  if (silenceSamples == 0) return;
+  for (size_t i = 0; i < n;) {
+    size_t take = std::min(n - i, size_t(kFrame - frameFill));
+    if (s)
+      for (size_t k = i; k < i + take; k++) frameEnergy += int32_t(s[k]) * s[k];
+    frameFill += int(take);
+    i += take;
+    if (frameFill < kFrame) break;
+    if (frameEnergy < silenceEnergy) {
+      silentRun += kFrame;
+      if (!silenceFired && silentRun >= silenceSamples) {
+        silenceFired = true;
+        eng->emit(Event{"silence", id, int32_t(silentRun / 8), 0, "", {}});
+      }
+    } else {
+      silentRun = 0;
+      silenceFired = false;
+    }
+    frameEnergy = 0;
+    frameFill = 0;
+  }
+}
 
 void Recorder::appendRtp(uint32_t ssrc, uint32_t ts, const int16_t* s, size_t n) {
   if (rtpStarted && ssrc == rtpSsrc) {
     int32_t gap = int32_t(ts - rtpNextTs);
     if (gap < 0) return;  // late or duplicate: its place in the file is already written
-    if (gap > 0 && gap <= 8000) pending.insert(pending.end(), size_t(gap), int16_t(0));
+    if (gap > 0 && gap <= 8000) append(nullptr, size_t(gap));
   }
   rtpStarted = true;
   rtpSsrc = ssrc;
@@ -157,21 +192,43 @@ void Recorder::appendRtp(uint32_t ssrc, uint32_t ts, const int16_t* s, size_t n)
   append(s, n);
 }
 
+static void wavHeaderAt(int fd, uint32_t dataBytes, int& err) {
+  uint8_t h[44];
+  wavHeader(h, dataBytes);
+  if (::pwrite(fd, h, 44, 0) != 44 && err == 0) err = errno ? errno : EIO;
+}
+
 // Data goes out every tick; the header's sizes are rewritten twice a second, so a killed process
-// leaves a valid file missing at most the last half second.
+// leaves a valid file missing at most the last half second. A failed or short write (ENOSPC, EIO)
+// ends the writing: the header then declares exactly the whole samples that reached the file.
 void Recorder::flush(int64_t now, bool force) {
   if (fd < 0) return;
-  if (!pending.empty()) {
-    size_t bytes = pending.size() * 2;
-    ssize_t w = ::pwrite(fd, pending.data(), bytes, off_t(44 + dataBytes));
-    if (w > 0) dataBytes += uint32_t(w);
-    pending.clear();
+  int err = 0;
+  if (!pending.empty() && !failed) {
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(pending.data());
+    size_t bytes = pending.size() * 2, done = 0;
+    while (done < bytes) {
+      ssize_t w = ::pwrite(fd, p + done, bytes - done, off_t(44 + dataBytes + done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) { err = w < 0 ? errno : ENOSPC; break; }
+      done += size_t(w);
+    }
+    dataBytes += uint32_t(done & ~size_t(1));
+    if (done & 1) (void)!::ftruncate(fd, off_t(44 + dataBytes));  // half a sample: cut it
   }
-  if (force || now - lastHeaderNs >= 500000000LL) {
-    uint8_t h[44];
-    wavHeader(h, dataBytes);
-    (void)!::pwrite(fd, h, 44, 0);
+  pending.clear();
+  bool reportFull = full && !fullReported;
+  if (force || err || reportFull || now - lastHeaderNs >= 500000000LL) {
+    wavHeaderAt(fd, dataBytes, err);
     lastHeaderNs = now;
+  }
+  if (err && !failed) {
+    failed = true;
+    eng->emit(Event{"error", id, err, 0, "", {}});
+  }
+  if (reportFull && !failed) {
+    fullReported = true;
+    eng->emit(Event{"full", id, int32_t(dataBytes / 16), 0, "", {}});
   }
 }
 

@@ -10,6 +10,9 @@ import { Registrar } from './features/registrar/registrar.js';
 import { DigestServer } from './sip/auth/digest.js';
 import { Calls, type CallUser } from './features/calls/calls.js';
 import { Conferences } from './features/conference/conferences.js';
+import { Voicemail, type MailboxDef } from './features/voicemail/voicemail.js';
+import { MessageWaiting } from './features/voicemail/mwi.js';
+import { EmailForwarder } from './features/voicemail/email.js';
 import { Router } from './features/routing/index.js';
 import { Trunks } from './features/trunks/index.js';
 import { MediaEngine } from './media/index.js';
@@ -19,11 +22,12 @@ import type { SipRequest } from './sip/message/message.js';
 import { InviteServerTransaction } from './sip/transaction/server.js';
 import { openCallRecords, type CallRecords } from './features/cdr/index.js';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { SipStack } from './sip/stack.js';
 import type { ServerTransaction } from './sip/transaction/server.js';
 
 /** Methods this node answers; the stack refuses the rest with 405/501. */
-const METHODS = ['REGISTER', 'OPTIONS', 'INVITE', 'ACK', 'BYE', 'CANCEL', 'INFO', 'UPDATE', 'REFER', 'NOTIFY'];
+const METHODS = ['REGISTER', 'OPTIONS', 'INVITE', 'ACK', 'BYE', 'CANCEL', 'INFO', 'UPDATE', 'REFER', 'NOTIFY', 'SUBSCRIBE'];
 
 /**
  * One node of the solution: the store, the SIP stack and the features, wired from one
@@ -39,6 +43,9 @@ export class Server {
   #engine: MediaEngine | undefined;
   #calls: Calls | undefined;
   #conferences: Conferences | undefined;
+  #voicemail: Voicemail | undefined;
+  #mwi: MessageWaiting | undefined;
+  #email: EmailForwarder | undefined;
   #router: Router | undefined;
   #trunks: Trunks | undefined;
   #records: CallRecords | undefined;
@@ -54,6 +61,11 @@ export class Server {
   get stack(): SipStack {
     if (!this.#stack) throw new Error('server not started');
     return this.#stack;
+  }
+
+  /** The node's voicemail; undefined when its profile has no voicemail channels. */
+  get voicemail(): Voicemail | undefined {
+    return this.#voicemail;
   }
 
   get location(): LocationStore {
@@ -148,7 +160,7 @@ export class Server {
     this.#engine = new MediaEngine({ address: c.media.address, portMin: c.media.portMin, portMax: c.media.portMax });
     this.#records = await openCallRecords(c.cdr, this.#store, log);
     const records = this.#records;
-    const users = new Map<string, CallUser>(c.users.map((u) => [u.extension, { extension: u.extension, name: u.name, media: u.media }]));
+    const users = new Map<string, CallUser>(c.users.map((u) => [u.extension, { extension: u.extension, name: u.name, media: u.media, voicemail: u.voicemail.enabled }]));
     const settings = new SettingsStore(this.#store, new Map(c.users.map((u) => [u.extension, {
       forwardAll: u.forward.all, forwardBusy: u.forward.busy, forwardNoAnswer: u.forward.noAnswer,
       noAnswerSeconds: u.forward.noAnswerSeconds, doNotDisturb: u.doNotDisturb, callWaiting: u.callWaiting,
@@ -159,6 +171,7 @@ export class Server {
       engine: this.#engine, logger: log, config: c.conference,
       channels: profile.conferenceChannels, maxParties: profile.conferenceChannelsPerConference,
     });
+    this.#startVoicemail(auth);
     this.#router = new Router({ dialPlan: c.dialPlan, users: c.users });
     this.#trunks = new Trunks({ stack, logger: log, trunks: c.trunks });
     this.#calls = new Calls({
@@ -174,7 +187,9 @@ export class Server {
       ringTimeoutMs: c.calls.ringTimeoutSeconds * 1000,
       musicOnHold: c.calls.musicOnHold ? { wav: readFileSync(c.calls.musicOnHold) } : musicOnHold(),
       onRecord: (r) => records.record(r),
-      services: { meetMe: this.#conferences },
+      services: { meetMe: this.#conferences, voicemail: this.#voicemail },
+      voicemailCode: c.voicemail.collectCode,
+      voicemailBusyFallback: c.voicemail.busyFallback,
       adHoc: this.#conferences,
       router: this.#router,
       trunks: this.#trunks,
@@ -200,8 +215,54 @@ export class Server {
     });
   }
 
+  /**
+   * Mailboxes for every user (hunt groups: later), the voicemail ports of the profile, message
+   * waiting to phones (SUBSCRIBE and unsolicited NOTIFY), and email forwarding when SMTP is set.
+   */
+  #startVoicemail(auth: Authenticator): void {
+    const c = this.config;
+    const channels = c.voicemail.channels ?? getProfile(c.node.profile).voicemailChannels;
+    if (channels === 0) {
+      this.#log.info('voicemail: off (no voicemail channels on this node)', { profile: c.node.profile });
+      return;
+    }
+    const mailboxes: MailboxDef[] = c.users.map((u) => ({
+      id: u.extension, kind: 'user', name: u.name, pin: u.voicemail.pin, email: u.voicemail.email, quotaMinutes: u.voicemail.quotaMinutes,
+    }));
+    const smtp = c.voicemail.smtp;
+    const email = smtp ? new EmailForwarder({ store: this.#store!, smtp, dir: join(c.voicemail.dir, 'outbox'), logger: this.#log }) : undefined;
+    this.#email = email;
+    const vm = new Voicemail({
+      db: this.#store!, logger: this.#log, config: c.voicemail, mailboxes, channels,
+      onMessage: (m, box) => {
+        if (email && box.email) {
+          email.enqueue({ to: box.email, mailbox: box.id, mailboxName: box.name, caller: m.caller, callerName: m.callerName, receivedAt: m.receivedAt, durationMs: m.durationMs, wavPath: m.path });
+        }
+      },
+    });
+    this.#voicemail = vm;
+    const location = this.#location!;
+    const stack = this.#stack!;
+    this.#mwi = new MessageWaiting({
+      stack, auth, logger: this.#log, domain: c.sip.domain,
+      locate: (user) => location.lookup(user),
+      counts: (mailbox) => (vm.has(mailbox) ? vm.store.counts(mailbox) : undefined),
+      mayWatch: (user, mailbox) => user === mailbox,
+      contact: (protocol) => {
+        const l = stack.local(protocol);
+        return `<sip:${l.address}:${l.port}${protocol === 'udp' ? '' : `;transport=${protocol}`}>`;
+      },
+    });
+    const mwi = this.#mwi;
+    vm.store.on('change', (mailbox) => mwi.update(mailbox));
+  }
+
   #onRequest(req: SipRequest, tx: ServerTransaction): void {
     const stack = this.#stack!;
+    if (req.method === 'SUBSCRIBE') {
+      if (!this.#mwi?.handle(req, tx)) stack.respond(tx, stack.createResponse(req, 489, 'Bad Event'));
+      return;
+    }
     switch (req.method) {
       case 'REGISTER':
         this.#registrar!.handle(req, tx);
@@ -234,6 +295,7 @@ export class Server {
       registeredUsers: this.#location?.aorCount ?? 0,
       calls: this.#calls?.active ?? 0,
       conferences: this.#conferences?.status(),
+      voicemail: this.#voicemail ? { ...this.#voicemail.status(), ...this.#mwi?.status(), email: this.#email?.status() } : undefined,
       trunks: this.#trunks?.status(),
       callAttemptsLastHour: this.#calls?.attemptsLastHour ?? 0,
       sip: this.#stack ? { ...this.#stack.stats, transactions: this.#stack.transactions.serverCount + this.#stack.transactions.clientCount } : undefined,
@@ -247,6 +309,9 @@ export class Server {
     clearInterval(this.#statusTimer);
     this.#calls?.close();
     this.#conferences?.close();
+    this.#voicemail?.close();
+    this.#mwi?.close();
+    this.#email?.close();
     await this.#trunks?.close();
     await this.#records?.close();
     await this.#stack?.close();

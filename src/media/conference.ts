@@ -3,7 +3,7 @@ import { Children, MediaObject, type EngineContext } from './base.js';
 import { MediaError, checkInt, checkNumber } from './errors.js';
 import type { Endpoint } from './endpoint.js';
 import { Player, renderSource, type PlayOptions, type PlayerSource } from './player.js';
-import { Recorder } from './recorder.js';
+import { Recorder, validateRecordOptions, type RecordOptions } from './recorder.js';
 
 export interface ConferenceOptions {
   /** Cap of each input's adaptive jitter buffer, ms (20..500, default 200). */
@@ -96,12 +96,13 @@ export class Conference extends MediaObject<ConferenceEvents> {
     return p;
   }
 
-  /** Records the full mix (all participants and players). */
-  record(path: string): Recorder {
+  /** Records the full mix (all participants and players); options as for Endpoint.record(). */
+  record(path: string, opts?: RecordOptions): Recorder {
     this.assertOpen();
     if (typeof path !== 'string' || !path) throw new TypeError('path: non-empty string expected');
+    const o = validateRecordOptions(opts);
     for (const r of this.#recorders.values()) r.close();
-    const r = this.#recorders.add(new Recorder(this.ctx, 1, this.id, path));
+    const r = this.#recorders.add(new Recorder(this.ctx, 1, this.id, path, o));
     r.whenClosed(() => this.#recorders.delete(r));
     return r;
   }

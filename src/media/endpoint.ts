@@ -3,7 +3,7 @@ import { Children, MediaObject, type EngineContext } from './base.js';
 import { IPV4, MediaError, checkInt, checkString } from './errors.js';
 import type { NativeEndpointStats } from './native.js';
 import { Player, renderSource, type PlayOptions, type PlayerSource } from './player.js';
-import { Recorder } from './recorder.js';
+import { Recorder, validateRecordOptions, type RecordOptions } from './recorder.js';
 import { QualityTracker, parseRtcp, type LegQuality, type RtcpReport } from './rtcp.js';
 
 export type Codec = 'PCMU' | 'PCMA';
@@ -144,12 +144,13 @@ export class Endpoint extends MediaObject<EndpointEvents> {
     return p;
   }
 
-  /** Records the audio received on this leg. */
-  record(path: string): Recorder {
+  /** Records the audio received on this leg (silence / length limits: see RecordOptions). */
+  record(path: string, opts?: RecordOptions): Recorder {
     this.assertOpen();
     checkString('path', path);
+    const o = validateRecordOptions(opts);
     for (const r of this.#recorders.values()) r.close();
-    const r = this.#recorders.add(new Recorder(this.ctx, 0, this.id, path));
+    const r = this.#recorders.add(new Recorder(this.ctx, 0, this.id, path, o));
     r.whenClosed(() => this.#recorders.delete(r));
     return r;
   }

@@ -66,7 +66,7 @@ export interface NativeEngine {
   closeConference(id: number): void;
   createPlayer(kind: 0 | 1, target: number, samples: Int16Array, loop: boolean): number;
   closePlayer(id: number): void;
-  createRecorder(kind: 0 | 1, target: number, path: string): number;
+  createRecorder(kind: 0 | 1, target: number, path: string, o?: { silenceMs?: number; silenceThreshold?: number; maxMs?: number }): number;
   closeRecorder(id: number): void;
   sendDigits(ep: number, digits: string, durationMs: number): void;
   stats(): NativeEngineStats;

@@ -30,7 +30,8 @@ const USERS = [
 
 let node: TestServer;
 test.before(async () => {
-  node = await startServer({ udp: port(0), users: USERS });
+  // without voicemail (no voicemail channels): busy and do not disturb answer 486
+  node = await startServer({ udp: port(0), users: USERS, voicemail: 'channels: 0' });
 });
 test.after.always(() => node?.close());
 

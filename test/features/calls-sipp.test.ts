@@ -36,7 +36,8 @@ const finalStatus = (trace: string) => [...trace.matchAll(/^SIP\/2\.0 ([2-6]\d\d
 
 let node: TestServer;
 test.before(async () => {
-  node = await startServer({ udp: port(0), yaml: 'calls: { maxChannels: 1 }' });
+  // a node without voicemail (no voicemail channels): busy and unregistered callees answer as such
+  node = await startServer({ udp: port(0), yaml: 'calls: { maxChannels: 1 }', voicemail: 'channels: 0' });
 });
 test.after.always(() => node?.close());
 

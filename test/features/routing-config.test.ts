@@ -24,11 +24,19 @@ test('dial plan defaults fill in every field', (t) => {
   const cfg = parseConfig('dialPlan:\n  arsForms: [{ name: main }]\n  shortCodes: [{ code: "*20", feature: forwardOff }]\n');
   t.like(cfg.dialPlan.arsForms[0], { inService: true, alternatePriority: 3, alternateWaitSeconds: 30, shortCodes: [] });
   t.deepEqual(cfg.dialPlan.shortCodes[0], { code: '*20', feature: 'forwardOff', number: '' });
-  // Left out, the system short codes are the meet-me range alone (8000..8099 are conferences).
+  // Left out, the system short codes are the meet-me range (8000..8099 are conferences),
+  // voicemail from any phone, and the hunt-group log-in and night-service codes.
   t.deepEqual(parseConfig('').dialPlan, {
     timeZone: 'UTC',
     timeProfiles: [],
-    shortCodes: [{ code: '80XX', feature: 'meetMe', number: '80N' }],
+    shortCodes: [
+      { code: '80XX', feature: 'meetMe', number: '80N' },
+      { code: '*18', feature: 'voicemailCollect', number: '' },
+      { code: '*55*N', feature: 'huntGroupLogin', number: 'N' },
+      { code: '*56*N', feature: 'huntGroupLogout', number: 'N' },
+      { code: '*57*N', feature: 'nightServiceOn', number: 'N' },
+      { code: '*58*N', feature: 'nightServiceOff', number: 'N' },
+    ],
     userRights: [],
     arsForms: [],
     incomingCallRoutes: [],

@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, closeSync, existsSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, openSync, readFileSync, closeSync, existsSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,8 @@ export interface BaresipOptions {
   source: string;
   /** accounts line, e.g. `<sip:201@127.0.0.1:5060>;auth_pass=demo201;regint=60` */
   account: string;
+  /** Lines appended to the generated config (e.g. `module_app mwi.so`). */
+  extraConfig?: string[];
 }
 
 export interface BaresipEvent {
@@ -44,6 +46,7 @@ export class Baresip {
   static async start(opts: BaresipOptions): Promise<Baresip> {
     const dir = mkdtempSync(join(tmpdir(), 'baresip-'));
     execFileSync('sh', [join(PEERS, 'baresip/mkcfg.sh'), dir, opts.listen, String(opts.ctrlPort), opts.source, opts.account]);
+    if (opts.extraConfig?.length) appendFileSync(join(dir, 'config'), `${opts.extraConfig.join('\n')}\n`);
     const b = new Baresip(dir);
     const fifo = join(dir, 'in');
     execFileSync('mkfifo', [fifo]);

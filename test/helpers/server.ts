@@ -18,7 +18,7 @@ export interface TestServer {
  * fresh temporary folder. `yaml` is appended to the generated document's top level, so a test
  * can override sections (keys it sets must not already be in the base text below).
  */
-export async function startServer(opts: { udp: number; tcp?: number; ws?: number; yaml?: string; dir?: string; users?: string; domain?: string }): Promise<TestServer> {
+export async function startServer(opts: { udp: number; tcp?: number; ws?: number; yaml?: string; dir?: string; users?: string; domain?: string; voicemail?: string }): Promise<TestServer> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'pbx-test-'));
   const listen = [`    - { transport: udp, address: 127.0.0.1, port: ${opts.udp} }`];
   if (opts.tcp) listen.push(`    - { transport: tcp, address: 127.0.0.1, port: ${opts.tcp} }`);
@@ -33,6 +33,8 @@ export async function startServer(opts: { udp: number; tcp?: number; ws?: number
     'log: { level: debug }',
     // away from baresip's RTP range (20000-20999) and the tests' SIP port blocks (30000+)
     'media: { portMin: 40000, portMax: 49999 }',
+    // messages in the test's folder; `voicemail` adds settings to this section
+    `voicemail: { dir: ${JSON.stringify(join(dir, 'voicemail'))}${opts.voicemail ? `, ${opts.voicemail}` : ''} }`,
     'users:',
     users,
     opts.yaml ?? '',

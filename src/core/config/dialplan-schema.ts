@@ -27,6 +27,11 @@ export const SHORT_CODE_FEATURES = [
   'arsInService',
   'meetMe',
   'voicemailCollect',
+  'voicemailDeposit',
+  'huntGroupLogin',
+  'huntGroupLogout',
+  'nightServiceOn',
+  'nightServiceOff',
 ] as const;
 export type ShortCodeFeature = (typeof SHORT_CODE_FEATURES)[number];
 
@@ -212,11 +217,24 @@ export const DialPlanSchema = z.strictObject({
     .default('UTC'),
   /** Named sets of weekly intervals and dates. */
   timeProfiles: z.array(TimeProfileSchema, { error: 'must be a list of time profiles' }).default(() => []),
-  /** System short codes: the lowest tier, for every caller (and for incoming numbers with no route). */
+  /**
+   * System short codes: the lowest tier, for every caller (and for incoming numbers with no route).
+   * Given here, the list replaces the defaults below (meet-me 80XX, voicemail *18, hunt groups *55*N..*58*N).
+   */
   shortCodes: z
     .array(ShortCodeSchema, { error: 'must be a list of short codes' })
-    // by default 8000..8099 are meet-me conferences (three phones dialling 8001 meet there)
-    .default(() => [{ code: '80XX', feature: 'meetMe' as const, number: '80N' }]),
+    // By default 8000..8099 are meet-me conferences (three phones dialling 8001 meet there) and
+    // *55*N / *56*N log in to / out of hunt group N, *57*N / *58*N switch its night service on /
+    // off; *18 reaches voicemail from any phone (it asks for the mailbox number, then the PIN).
+    // A config that gives its own shortCodes replaces this whole list: copy the ones it needs.
+    .default(() => [
+      { code: '80XX', feature: 'meetMe' as const, number: '80N' },
+      { code: '*18', feature: 'voicemailCollect' as const, number: '' },
+      { code: '*55*N', feature: 'huntGroupLogin' as const, number: 'N' },
+      { code: '*56*N', feature: 'huntGroupLogout' as const, number: 'N' },
+      { code: '*57*N', feature: 'nightServiceOn' as const, number: 'N' },
+      { code: '*58*N', feature: 'nightServiceOff' as const, number: 'N' },
+    ]),
   /** Short codes, allowed call classes and priority shared by the users that name them. */
   userRights: z.array(UserRightsSchema, { error: 'must be a list of user rights' }).default(() => []),
   /** Automatic route selection: from a number to line groups, with failover, out of service and out of hours. */

@@ -10,6 +10,8 @@ import { PROFILE_NAMES } from '../profiles.js';
 import { TrunkSchema } from './trunk-schema.js';
 import { DialPlanSchema, ShortCodeSchema } from './dialplan-schema.js';
 import { ConferenceSchema } from './conference-schema.js';
+import { MailboxSchema, VoicemailSchema } from './voicemail-schema.js';
+import { HuntGroupSchema } from './huntgroup-schema.js';
 
 const ipAddress = z
   .string({ error: need('must be an IPv4 or IPv6 address') })
@@ -202,6 +204,8 @@ export const UserSchema = z
     priority: int(1, 5).default(5),
     /** This user's own short codes: the highest tier after extension numbers. */
     shortCodes: z.array(ShortCodeSchema, { error: 'must be a list of short codes' }).default(() => []),
+    /** This user's mailbox (voicemail-schema.ts): unanswered calls, PIN, email. */
+    voicemail: MailboxSchema.prefault({}),
   })
   .transform((u) => ({ ...u, name: u.name ?? u.extension }));
 
@@ -233,8 +237,12 @@ export const ConfigSchema = z.strictObject({
   users: z.array(UserSchema, { error: 'must be a list of users' }).default(() => []),
   /** Meet-me and ad-hoc conferences (src/core/config/conference-schema.ts). */
   conference: ConferenceSchema.prefault({}),
+  /** Voicemail ports, message store, PIN policy, email (src/core/config/voicemail-schema.ts). */
+  voicemail: VoicemailSchema.prefault({}),
   /** SIP trunks to carriers (src/core/config/trunk-schema.ts). */
   trunks: z.array(TrunkSchema, { error: 'must be a list of trunks' }).default(() => []),
+  /** Hunt groups: numbers whose calls are offered to member users (src/core/config/huntgroup-schema.ts). */
+  huntGroups: z.array(HuntGroupSchema, { error: 'must be a list of hunt groups' }).default(() => []),
   /** The dial plan: short codes, ARS, incoming call routes, time profiles, barring (dialplan-schema.ts). */
   dialPlan: DialPlanSchema.prefault({}),
 });
@@ -255,6 +263,8 @@ export type CdrConfig = Config['cdr'];
 export type UserConfig = Config['users'][number];
 export type LogLevel = LogConfig['level'];
 export type { TrunkConfig, NumberingConfig } from './trunk-schema.js';
+export type { HuntGroupConfig, HuntMemberConfig, RingMode, ServiceState } from './huntgroup-schema.js';
+export type { VoicemailConfig, MailboxConfig, SmtpConfig } from './voicemail-schema.js';
 export type {
   DialPlanConfig,
   ShortCodeConfig,

@@ -41,6 +41,8 @@ export interface CallHost {
   findLeg(key: string): { call: Call; leg: Leg } | undefined;
   /** A leg moved from one call to another (attended transfer). */
   moveLeg(leg: Leg, from: Call, to: Call): void;
+  /** The caller (not answered yet) goes on to `mailbox`'s voicemail with its leg and media; the call ends. */
+  divert(call: Call, leg: InboundLeg, side: AnchoredSide | undefined, mailbox: string, why: string): void;
   ended(call: Call, record: CallRecord): void;
   ringTimeoutMs: number;
 }
@@ -63,6 +65,8 @@ export interface RingPlan {
   noAnswer: { ms: number; to: string } | undefined;
   /** A call out through trunks: its routes (ARS), tried in turn. */
   outbound?: OutboundRoute;
+  /** Unanswered after `afterMs`, busy everywhere, or no phone: the caller goes to this mailbox. */
+  voicemail?: { mailbox: string; afterMs: number };
 }
 
 /**
@@ -165,18 +169,46 @@ export class Call {
     this.#forks = this.#host.fork(this, this.#plan.extension, (side) => (side ? side.offer(preferred) : { type: 'application/sdp', data: a.request.body }));
     if (!this.#forks.length) {
       if (this.#redirect(this.#plan.noAnswer?.to, 'not registered')) return true;
+      if (this.#divert('no phone registered')) return true;
       this.#fail(480, 'Temporarily Unavailable (no registered contact)');
       return false;
     }
     for (const f of this.#forks) this.#wireFork(f);
     for (const f of this.#forks) f.leg.invite();
     const na = this.#plan.noAnswer;
+    const vm = this.#plan.voicemail;
     if (na && !this.#redirected) {
       this.#noAnswerTimer = setTimeout(() => {
         if (!this.#winner && !this.#ended) this.#redirect(na.to, 'no answer');
       }, na.ms);
       this.#noAnswerTimer.unref();
+    } else if (vm) {
+      this.#noAnswerTimer = setTimeout(() => {
+        if (!this.#winner && !this.#ended) this.#divert('no answer');
+      }, vm.afterMs);
+      this.#noAnswerTimer.unref();
     }
+    return true;
+  }
+
+  /** Voicemail takes the caller: ringing stops, the caller's leg and media go on without this call. */
+  #divert(why: string): boolean {
+    const vm = this.#plan.voicemail;
+    if (!vm || this.#ended || this.#winner || this.a.state === 'confirmed') return false;
+    clearTimeout(this.#noAnswerTimer);
+    clearTimeout(this.#ringTimer);
+    for (const f of this.#forks) this.#dropFork(f);
+    this.#forks = [];
+    this.#early = undefined;
+    const side = this.media?.a;
+    if (side && this.media) this.media.detach(side);
+    this.a.removeAllListeners();
+    this.a.onCancel = undefined;
+    this.#released.add(this.a);
+    this.#disposition = 'no-answer';
+    this.#cause = 'voicemail';
+    this.#host.divert(this, this.a, side, vm.mailbox, why);
+    this.end(`to voicemail ${vm.mailbox} (${why})`);
     return true;
   }
 
@@ -367,6 +399,7 @@ export class Call {
     if (this.#failures.length < this.#forks.length) return;
     if (this.#failures.every((s) => s === 486 || s === 600 || s === 603) && this.#redirect(this.#plan.busyTo, 'busy')) return;
     if (this.#redirect(this.#plan.noAnswer?.to, `answered ${status}`)) return;
+    if (this.#divert(`answered ${status}`)) return;
     // RFC 3261 16.7: 6xx beats all, then busy, then the lowest class.
     const best = this.#failures.find((s) => s >= 600) ?? this.#failures.find((s) => s === 486) ?? Math.min(...this.#failures);
     this.#disposition = best === 486 || best === 600 ? 'busy' : best === 408 || best === 480 ? 'no-answer' : 'rejected';

@@ -36,6 +36,19 @@ export interface CallUser {
   name: string;
   /** 'direct': SDP end to end when both parties allow it; 'anchored' (default): through the engine. */
   media: 'anchored' | 'direct';
+  /** Unanswered, busy and do-not-disturb calls go to the user's mailbox. */
+  voicemail?: boolean;
+}
+
+/** Voicemail as the B2BUA sees it (src/features/voicemail fits). */
+export interface CallVoicemail {
+  /** Takes a caller who leaves a message in LocalCallInfo.target's mailbox. */
+  deposit: LocalService;
+  /** Takes a caller who listens (target: the caller's own mailbox, or '' to ask for one). */
+  collect: LocalService;
+  /** A voicemail port is free. */
+  readonly available: boolean;
+  has(mailbox: string): boolean;
 }
 
 export interface CallsOptions {
@@ -57,7 +70,11 @@ export interface CallsOptions {
   /** Where finished calls go (call records). */
   onRecord?: (r: CallRecord) => void;
   /** Features that answer calls themselves, by the dial plan's name for them. */
-  services?: { meetMe?: LocalService };
+  services?: { meetMe?: LocalService; voicemail?: CallVoicemail };
+  /** The feature code that collects the caller's own messages (default *17). */
+  voicemailCode?: string;
+  /** Where callers go when every voicemail port is busy (a number); none: busy. */
+  voicemailBusyFallback?: string;
   /** Ad-hoc conferences (*47 merges a user's calls into one); the conference feature fits. */
   adHoc?: AdHocRooms;
   /** The dial plan; without it only extensions are reachable. */
@@ -190,6 +207,9 @@ export class Calls implements CallHost, LocalCallHost {
     if (!this.#admit(req, tx)) return;
     let dialled = req.uri.isSip ? req.uri.userDecoded ?? '' : '';
     let withheld = o.settings.get(callerExt)?.withholdCallerId ?? false;
+    if (dialled === (o.voicemailCode ?? '*17')) {
+      return void this.#voicemail(req, tx, { number: callerExt, name: caller.name, withheld }, dialled, 'collect', o.services?.voicemail?.has(callerExt) ? callerExt : '');
+    }
     const code = parseFeatureCode(dialled);
     if (code?.kind === 'set') return this.#featureCode(req, tx, callerExt, code);
     if (code?.kind === 'conference' || dialled === CONFERENCE_FACTORY) {
@@ -199,7 +219,7 @@ export class Calls implements CallHost, LocalCallHost {
     if (code?.kind === 'withheld-call') {
       dialled = code.number;
       withheld = true;
-    } else if (dialled.startsWith('*')) {
+    } else if (dialled.startsWith('*') && !o.router) {
       stack.respond(tx, stack.createResponse(req, 404, `Not Found (unknown feature code ${dialled})`));
       return;
     }
@@ -272,6 +292,10 @@ export class Calls implements CallHost, LocalCallHost {
         if ('status' in plan && plan.status === 486 && fallback !== undefined) {
           this.log.info(`${dest.extension} busy: incoming call goes to its fallback ${fallback}`, { callId: req.callId });
           return this.#routeTo(req, tx, from, dialled, this.#dial(fallback, causer, from.number), causer, undefined);
+        }
+        if ('status' in plan && plan.voicemail !== undefined) {
+          this.log.info(`${dest.extension} ${plan.reason.includes('disturb') ? 'in do not disturb' : 'busy'}: call goes to voicemail`, { callId: req.callId });
+          return this.#voicemail(req, tx, from, dialled, 'deposit', plan.voicemail);
         }
         if ('status' in plan) {
           refuse(plan.status, plan.reason);
@@ -406,7 +430,9 @@ export class Calls implements CallHost, LocalCallHost {
         return this.#local(req, tx, { caller: from.number, callerName: from.name, dialled, target: number }, svc);
       }
       case 'voicemailCollect':
-        return refuse(480, 'Temporarily Unavailable (voicemail is not available on this node yet)');
+        return this.#voicemail(req, tx, from, dialled, 'collect', number);
+      case 'voicemailDeposit':
+        return this.#voicemail(req, tx, from, dialled, 'deposit', number);
       case 'busy':
         return refuse(486, 'Busy Here');
       case 'forwardAll': return setting({ forwardAll: number || undefined });
@@ -437,7 +463,7 @@ export class Calls implements CallHost, LocalCallHost {
    * forwarding user may call it; a callee in do not disturb, or on a call without call waiting,
    * is busy: forward-on-busy if set, else 486.
    */
-  #plan(caller: string, dialled: string, fromTrunk?: CallTrunk): RingPlan | { status: number; reason: string } {
+  #plan(caller: string, dialled: string, fromTrunk?: CallTrunk): RingPlan | { status: number; reason: string; voicemail?: string } {
     const o = this.#o;
     if (!o.users.has(dialled)) return { status: 404, reason: `Not Found (${dialled || 'no number'} is not an extension)` };
     let target = dialled;
@@ -450,13 +476,18 @@ export class Calls implements CallHost, LocalCallHost {
     const s = o.settings.get(target)!;
     const busy = s.doNotDisturb || (!s.callWaiting && this.#onCall(target));
     const fwd = (to: string | undefined) => (to !== undefined && to !== caller && to !== target && o.users.has(to) ? to : undefined);
+    // the user's mailbox takes what forwarding does not (never a caller's own call to itself)
+    const vm = o.users.get(target)?.voicemail && target !== caller && o.services?.voicemail?.has(target) ? target : undefined;
     if (busy) {
       const to = fwd(s.forwardBusy);
-      if (to === undefined) return { status: 486, reason: s.doNotDisturb ? 'Busy Here (do not disturb)' : 'Busy Here' };
+      if (to === undefined) return { status: 486, reason: s.doNotDisturb ? 'Busy Here (do not disturb)' : 'Busy Here', voicemail: vm };
       return { extension: to, busyTo: undefined, noAnswer: undefined };
     }
     const na = fwd(s.forwardNoAnswer);
-    return { extension: target, busyTo: fwd(s.forwardBusy), noAnswer: na ? { ms: s.noAnswerSeconds * 1000, to: na } : undefined };
+    return {
+      extension: target, busyTo: fwd(s.forwardBusy), noAnswer: na ? { ms: s.noAnswerSeconds * 1000, to: na } : undefined,
+      voicemail: vm === undefined ? undefined : { mailbox: vm, afterMs: s.noAnswerSeconds * 1000 },
+    };
   }
 
   /**
@@ -474,6 +505,47 @@ export class Calls implements CallHost, LocalCallHost {
     if ('status' in route) return route;
     this.log.info(`${user} forwards all calls to ${number}: out through the dial plan`, { caller });
     return { extension: number, busyTo: undefined, noAnswer: undefined, outbound: route };
+  }
+
+  /**
+   * A caller for voicemail: `deposit` leaves a message in `mailbox`, `collect` listens to it
+   * ('' asks the caller for the mailbox). With every port busy: the configured fallback, else 486.
+   */
+  #voicemail(req: SipRequest, tx: InviteServerTransaction, from: Caller, dialled: string, what: 'deposit' | 'collect', mailbox: string): Ended | undefined {
+    const o = this.#o;
+    const vm = o.services?.voicemail;
+    const refuse = (status: number, reason: string): undefined => void o.stack.respond(tx, o.stack.createResponse(req, status, reason));
+    if (!vm) return refuse(480, 'Temporarily Unavailable (no voicemail on this node)');
+    if (what === 'deposit' && !vm.has(mailbox)) return refuse(404, `Not Found (no mailbox ${mailbox || '(none given)'})`);
+    if (!vm.available) {
+      const fb = o.voicemailBusyFallback;
+      this.log.warn(`voicemail ports all busy${fb ? `: caller goes to ${fb}` : ''}`, { callId: req.callId });
+      if (fb !== undefined && what === 'deposit') return this.#routeTo(req, tx, from, fb, this.#dial(fb, undefined, from.number), undefined, undefined);
+      return refuse(486, 'Busy Here (all voicemail ports in use)');
+    }
+    return this.#local(req, tx, { caller: from.number, callerName: from.name, dialled, target: mailbox }, what === 'deposit' ? vm.deposit : vm.collect);
+  }
+
+  /** A ringing call goes on to voicemail (no answer, busy, no phone): the caller's leg and media move to a LocalCall. */
+  divert(call: Call, leg: InboundLeg, side: AnchoredSide | undefined, mailbox: string, why: string): void {
+    const o = this.#o;
+    this.#callLegs.get(call)?.delete(leg);
+    const vm = o.services?.voicemail;
+    if (!vm || !o.engine || !vm.available) {
+      this.log.warn(`voicemail for ${mailbox} not available (${why}): caller gets busy`, { callId: leg.callId });
+      side?.endpoint.close();
+      leg.reject(486, 'Busy Here (voicemail not available)');
+      return;
+    }
+    const lc = new LocalCall(this, { id: call.info.id, caller: call.info.callerNumber, callerName: call.info.callerName, dialled: call.info.calledNumber, target: mailbox }, leg, side ?? new AnchoredSide(o.engine));
+    this.#locals.set(lc, leg);
+    this.log.info(`call ${call.info.callerNumber} -> ${mailbox}: to voicemail (${why})`, { callId: leg.callId, call: call.info.id });
+    try {
+      vm.deposit.accept(lc);
+    } catch (e) {
+      this.log.error(`voicemail failed to take a call: ${(e as Error).message}`, { callId: leg.callId });
+      lc.reject(500, 'Server Internal Error');
+    }
   }
 
   /** True when the extension is a party of a call in progress (calling, or talking). */

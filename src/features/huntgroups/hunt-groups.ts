@@ -1,0 +1,278 @@
+/**
+ * Hunt groups at run time: who is logged in, the service state, the rotary position, members'
+ * idle times and the queues, and the member choice of each pass. No SIP here: the B2BUA asks
+ * hunt() whom to ring, tells offered() whom it rang and memberIdle()/memberBusy() when a user's
+ * calls end and start, and runs the timers with the rules in rules.ts.
+ *
+ * Members start logged in. Log-ins and service states set by feature code are kept in the
+ * store; a service state changed in the configuration wins over the kept one at the next start.
+ */
+import type { Store } from '../../core/store.js';
+import { SERVICE_STATES } from '../../core/config/huntgroup-schema.js';
+import { huntRound } from './order.js';
+import { HuntGroupPersistence } from './persist.js';
+import { HuntQueue } from './queue.js';
+import { serviceFallback } from './rules.js';
+import type { EnqueueResult, HuntGroupConfig, HuntGroupStatus, HuntRound, HuntTarget, MemberAvailability, ServiceState } from './types.js';
+
+export interface HuntGroupsOptions {
+  /** The validated hunt groups (config.huntGroups). */
+  groups: readonly HuntGroupConfig[];
+  /** Keeps log-ins and service states across restarts; none: they last until close(). */
+  store?: Store;
+  /** Clock, ms since the epoch (default Date.now); idle times and time profiles read it. */
+  now?: () => number;
+  /** Whether a dial-plan time profile is active at an instant (Router.timeProfileActive fits); required when a group names one. */
+  inTimeProfile?: (profile: string, at: Date) => boolean;
+}
+
+interface GroupState {
+  readonly cfg: HuntGroupConfig;
+  /** member -> logged in, for every configured member. */
+  readonly loggedIn: Map<string, boolean>;
+  /** The state set by configuration or feature code, before the time profile. */
+  state: ServiceState;
+  /** Rotary: the member offered the previous call. */
+  lastOffered: string | undefined;
+  readonly queue: HuntQueue;
+}
+
+function checkExtension(v: unknown, field: string): string {
+  if (typeof v !== 'string' || v === '') throw new TypeError(`${field}: must be an extension string`);
+  return v;
+}
+
+function checkDate(at: unknown, field: string): Date | undefined {
+  if (at === undefined) return undefined;
+  if (!(at instanceof Date) || Number.isNaN(at.getTime())) throw new TypeError(`${field}: must be a valid Date`);
+  return at;
+}
+
+export class HuntGroups {
+  readonly #groups = new Map<string, GroupState>();
+  /** user -> the groups they are a member of, in configuration order. */
+  readonly #byUser = new Map<string, string[]>();
+  /** member -> when they became idle (ms); absent: idle since startup. */
+  readonly #idleSince = new Map<string, number>();
+  /** Members whose calls have started and not ended: idle for no time at all. */
+  readonly #busy = new Set<string>();
+  readonly #startedAt: number;
+  readonly #now: () => number;
+  readonly #inTimeProfile: ((profile: string, at: Date) => boolean) | undefined;
+  readonly #persist: HuntGroupPersistence | undefined;
+  #closed = false;
+
+  constructor(opts: HuntGroupsOptions) {
+    if (typeof opts !== 'object' || opts === null) throw new TypeError('opts: must be an object');
+    if (!Array.isArray(opts.groups)) throw new TypeError('opts.groups: must be an array of hunt groups (config.huntGroups)');
+    if (opts.now !== undefined && typeof opts.now !== 'function') throw new TypeError('opts.now: must be a function returning ms');
+    if (opts.inTimeProfile !== undefined && typeof opts.inTimeProfile !== 'function') throw new TypeError('opts.inTimeProfile: must be a function');
+    if (opts.store !== undefined && (typeof opts.store !== 'object' || opts.store === null || typeof opts.store.migrate !== 'function')) {
+      throw new TypeError('opts.store: must be a Store');
+    }
+    this.#now = opts.now ?? Date.now;
+    this.#inTimeProfile = opts.inTimeProfile;
+    this.#startedAt = this.#now();
+    this.#persist = opts.store ? new HuntGroupPersistence(opts.store) : undefined;
+    const logins = this.#persist?.logins() ?? new Map<string, Map<string, boolean>>();
+    const services = this.#persist?.services() ?? new Map();
+    opts.groups.forEach((cfg, i) => {
+      const at = `opts.groups[${i}]`;
+      if (typeof cfg !== 'object' || cfg === null) throw new TypeError(`${at}: must be a hunt group configuration`);
+      const ext = checkExtension(cfg.extension, `${at}.extension`);
+      if (this.#groups.has(ext)) throw new TypeError(`${at}.extension: duplicate hunt group ${ext}`);
+      if (!Array.isArray(cfg.members)) throw new TypeError(`${at}.members: must be an array`);
+      if (cfg.service.timeProfile !== undefined && this.#inTimeProfile === undefined) {
+        throw new TypeError(`opts.inTimeProfile: required, ${at} names time profile ${JSON.stringify(cfg.service.timeProfile)}`);
+      }
+      const kept = logins.get(ext);
+      const loggedIn = new Map<string, boolean>();
+      cfg.members.forEach((m: HuntGroupConfig['members'][number] | undefined, j: number) => {
+        const user = checkExtension(m?.extension, `${at}.members[${j}].extension`);
+        if (loggedIn.has(user)) throw new TypeError(`${at}.members[${j}]: ${user} is already a member`);
+        loggedIn.set(user, kept?.get(user) ?? true);
+        const of = this.#byUser.get(user);
+        if (of) of.push(ext);
+        else this.#byUser.set(user, [ext]);
+      });
+      const stored = services.get(ext);
+      const state = stored !== undefined && stored.configured === cfg.service.state ? stored.state : cfg.service.state;
+      this.#groups.set(ext, { cfg, loggedIn, state, lastOffered: undefined, queue: new HuntQueue(cfg.queue) });
+    });
+  }
+
+  /** The group's configuration; undefined when `extension` is not a hunt group. */
+  group(extension: string): HuntGroupConfig | undefined {
+    return typeof extension === 'string' ? this.#groups.get(extension)?.cfg : undefined;
+  }
+
+  isGroup(extension: string): boolean {
+    return typeof extension === 'string' && this.#groups.has(extension);
+  }
+
+  /** Extensions of the groups `user` is a member of (disabled memberships too), in configuration order. */
+  groupsOf(user: string): string[] {
+    checkExtension(user, 'user');
+    return [...(this.#byUser.get(user) ?? [])];
+  }
+
+  /** Logs a member in to the group (kept in the store); false when not an enabled member of that group. */
+  login(group: string, user: string): boolean {
+    return this.#setLogin(group, user, true);
+  }
+
+  /** Logs a member out of the group (kept in the store); false when not an enabled member of that group. */
+  logout(group: string, user: string): boolean {
+    return this.#setLogin(group, user, false);
+  }
+
+  #setLogin(group: string, user: string, on: boolean): boolean {
+    this.#open();
+    checkExtension(group, 'group');
+    checkExtension(user, 'user');
+    const g = this.#groups.get(group);
+    // a disabled membership stays out of every hunt whatever the log-in says
+    if (!g || !g.loggedIn.has(user) || !g.cfg.members.find((m) => m.extension === user)!.enabled) return false;
+    g.loggedIn.set(user, on);
+    this.#persist?.saveLogin(group, user, on);
+    return true;
+  }
+
+  /** Whether `user` is logged in to `group` (false for a non-member). */
+  isLoggedIn(group: string, user: string): boolean {
+    const g = this.#get(group);
+    return g.loggedIn.get(checkExtension(user, 'user')) ?? false;
+  }
+
+  /** Sets the service state (night service feature codes, admin); kept in the store. false for an unknown group. */
+  setService(group: string, state: ServiceState): boolean {
+    this.#open();
+    if (!SERVICE_STATES.includes(state)) throw new TypeError(`state: must be one of ${SERVICE_STATES.join(', ')}`);
+    checkExtension(group, 'group');
+    const g = this.#groups.get(group);
+    if (!g) return false;
+    g.state = state;
+    this.#persist?.saveService(group, { state, configured: g.cfg.service.state });
+    return true;
+  }
+
+  /** The state now (or at `at`): the set state, except that outside the group's time profile 'in' reads 'night'. */
+  serviceState(group: string, at?: Date): ServiceState {
+    const g = this.#get(group);
+    const when = checkDate(at, 'at');
+    if (g.state !== 'in') return g.state;
+    const profile = g.cfg.service.timeProfile;
+    if (profile !== undefined && !this.#inTimeProfile!(profile, when ?? new Date(this.#now()))) return 'night';
+    return 'in';
+  }
+
+  /** undefined while in service; else where the call goes (the state's fallback, the mailbox, or busy). */
+  serviceTarget(group: string, at?: Date): HuntTarget | undefined {
+    const state = this.serviceState(group, at);
+    return state === 'in' ? undefined : serviceFallback(this.#get(group).cfg, state);
+  }
+
+  /** One pass over the group's members in its ring mode, leaving out those who cannot take a call. */
+  hunt(group: string, availability: (user: string) => MemberAvailability): HuntRound {
+    const g = this.#get(group);
+    if (typeof availability !== 'function') throw new TypeError('availability: must be a function (user) => MemberAvailability');
+    return huntRound(
+      g.cfg,
+      {
+        loggedIn: (u) => g.loggedIn.get(u) === true,
+        lastOffered: g.lastOffered,
+        idleSince: (u) => (this.#busy.has(u) ? Infinity : (this.#idleSince.get(u) ?? this.#startedAt)),
+      },
+      availability,
+    );
+  }
+
+  /** The B2BUA rang `user` for a call to `group`: a rotary group's next call starts after them. false for a non-member. */
+  offered(group: string, user: string): boolean {
+    const g = this.#get(group);
+    checkExtension(user, 'user');
+    if (!g.loggedIn.has(user)) return false;
+    g.lastOffered = user;
+    return true;
+  }
+
+  /** A user's last call ended at `at` (ms since the epoch, default now): longestWaiting counts idle time from here. */
+  memberIdle(user: string, at?: number): void {
+    checkExtension(user, 'user');
+    if (at !== undefined && (typeof at !== 'number' || !Number.isFinite(at))) throw new TypeError('at: must be ms since the epoch');
+    if (!this.#byUser.has(user)) return; // only members are ever ranked
+    this.#busy.delete(user);
+    this.#idleSince.set(user, at ?? this.#now());
+  }
+
+  /** A user's call started: no idle time until memberIdle(). */
+  memberBusy(user: string): void {
+    checkExtension(user, 'user');
+    if (this.#byUser.has(user)) this.#busy.add(user);
+  }
+
+  /** Queues a caller: its position (1 is next), or refused when the queue is full or queueing is off. */
+  enqueue(group: string, callId: string): EnqueueResult {
+    this.#open();
+    return this.#get(group).queue.enqueue(callId);
+  }
+
+  /** Takes a caller out of the queue (answered, hung up, overflowed, sent to voicemail); false when not queued. */
+  dequeue(group: string, callId: string): boolean {
+    return this.#get(group).queue.dequeue(callId);
+  }
+
+  /** The caller's place in the queue (1 is next); undefined when not queued. */
+  position(group: string, callId: string): number | undefined {
+    return this.#get(group).queue.position(callId);
+  }
+
+  /** Removes and returns the caller who waited longest. */
+  next(group: string): string | undefined {
+    return this.#get(group).queue.next();
+  }
+
+  queueLength(group: string): number {
+    return this.#get(group).queue.length;
+  }
+
+  /** Every group: members and their log-in, queue length and service state now. */
+  status(at?: Date): HuntGroupStatus[] {
+    const when = checkDate(at, 'at') ?? new Date(this.#now());
+    return [...this.#groups.values()].map((g) => {
+      const members = g.cfg.members.map((m) => ({ user: m.extension, enabled: m.enabled, loggedIn: g.loggedIn.get(m.extension) === true }));
+      return {
+        extension: g.cfg.extension,
+        name: g.cfg.name,
+        ringMode: g.cfg.ringMode,
+        service: this.serviceState(g.cfg.extension, when),
+        setState: g.state,
+        members,
+        loggedIn: members.filter((m) => m.enabled && m.loggedIn).map((m) => m.user),
+        queued: g.queue.length,
+      };
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Empties the queues (their callers belong to the B2BUA, which ends them); the store stays open (it is not ours). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const g of this.#groups.values()) g.queue.clear();
+  }
+
+  #get(group: string): GroupState {
+    checkExtension(group, 'group');
+    const g = this.#groups.get(group);
+    if (!g) throw new TypeError(`group: unknown hunt group ${JSON.stringify(group)}`);
+    return g;
+  }
+
+  #open(): void {
+    if (this.#closed) throw new Error('hunt groups: closed');
+  }
+}
