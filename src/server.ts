@@ -15,6 +15,7 @@ import { MessageWaiting } from './features/voicemail/mwi.js';
 import { EmailForwarder } from './features/voicemail/email.js';
 import { Router } from './features/routing/index.js';
 import { Trunks } from './features/trunks/index.js';
+import { HuntCalls, HuntGroups, loadAnnouncements } from './features/huntgroups/index.js';
 import { MediaEngine } from './media/index.js';
 import { musicOnHold } from './features/calls/tones.js';
 import { SettingsStore } from './features/calls/settings.js';
@@ -44,6 +45,7 @@ export class Server {
   #calls: Calls | undefined;
   #conferences: Conferences | undefined;
   #voicemail: Voicemail | undefined;
+  #hunt: HuntCalls | undefined;
   #mwi: MessageWaiting | undefined;
   #email: EmailForwarder | undefined;
   #router: Router | undefined;
@@ -171,8 +173,18 @@ export class Server {
       engine: this.#engine, logger: log, config: c.conference,
       channels: profile.conferenceChannels, maxParties: profile.conferenceChannelsPerConference,
     });
+    this.#router = new Router({
+      dialPlan: c.dialPlan, users: c.users,
+      // hunt group numbers are dialled like extensions
+      isExtension: (n) => users.has(n) || c.huntGroups.some((g) => g.extension === n),
+    });
+    const router = this.#router;
+    const moh = c.calls.musicOnHold ? { wav: readFileSync(c.calls.musicOnHold) } : musicOnHold();
+    this.#hunt = new HuntCalls({
+      groups: new HuntGroups({ groups: c.huntGroups, store: this.#store, inTimeProfile: (p, at) => router.timeProfileActive(p, at) }),
+      logger: log, music: moh, announcement: loadAnnouncements(c.huntGroups),
+    });
     this.#startVoicemail(auth);
-    this.#router = new Router({ dialPlan: c.dialPlan, users: c.users });
     this.#trunks = new Trunks({ stack, logger: log, trunks: c.trunks });
     this.#calls = new Calls({
       stack,
@@ -185,7 +197,7 @@ export class Server {
       settings,
       maxCalls: c.calls.maxChannels ?? profile.sipTrunkChannels,
       ringTimeoutMs: c.calls.ringTimeoutSeconds * 1000,
-      musicOnHold: c.calls.musicOnHold ? { wav: readFileSync(c.calls.musicOnHold) } : musicOnHold(),
+      musicOnHold: moh,
       onRecord: (r) => records.record(r),
       services: { meetMe: this.#conferences, voicemail: this.#voicemail },
       voicemailCode: c.voicemail.collectCode,
@@ -193,6 +205,7 @@ export class Server {
       adHoc: this.#conferences,
       router: this.#router,
       trunks: this.#trunks,
+      huntGroups: this.#hunt,
     });
 
     try {
@@ -226,9 +239,14 @@ export class Server {
       this.#log.info('voicemail: off (no voicemail channels on this node)', { profile: c.node.profile });
       return;
     }
-    const mailboxes: MailboxDef[] = c.users.map((u) => ({
-      id: u.extension, kind: 'user', name: u.name, pin: u.voicemail.pin, email: u.voicemail.email, quotaMinutes: u.voicemail.quotaMinutes,
-    }));
+    const mailboxes: MailboxDef[] = [
+      ...c.users.map((u): MailboxDef => ({
+        id: u.extension, kind: 'user', name: u.name, pin: u.voicemail.pin, email: u.voicemail.email, quotaMinutes: u.voicemail.quotaMinutes,
+      })),
+      ...c.huntGroups.map((g): MailboxDef => ({
+        id: g.extension, kind: 'group', name: g.name, pin: g.voicemail.pin, email: g.voicemail.email, quotaMinutes: g.voicemail.quotaMinutes,
+      })),
+    ];
     const smtp = c.voicemail.smtp;
     const email = smtp ? new EmailForwarder({ store: this.#store!, smtp, dir: join(c.voicemail.dir, 'outbox'), logger: this.#log }) : undefined;
     this.#email = email;
@@ -247,7 +265,8 @@ export class Server {
       stack, auth, logger: this.#log, domain: c.sip.domain,
       locate: (user) => location.lookup(user),
       counts: (mailbox) => (vm.has(mailbox) ? vm.store.counts(mailbox) : undefined),
-      mayWatch: (user, mailbox) => user === mailbox,
+      // a user watches their own mailbox and those of the hunt groups they belong to
+      mayWatch: (user, mailbox) => user === mailbox || (c.huntGroups.find((g) => g.extension === mailbox)?.members.some((m) => m.extension === user) ?? false),
       contact: (protocol) => {
         const l = stack.local(protocol);
         return `<sip:${l.address}:${l.port}${protocol === 'udp' ? '' : `;transport=${protocol}`}>`;
@@ -295,6 +314,7 @@ export class Server {
       registeredUsers: this.#location?.aorCount ?? 0,
       calls: this.#calls?.active ?? 0,
       conferences: this.#conferences?.status(),
+      huntGroups: this.#hunt?.status().map((g) => ({ extension: g.extension, service: g.service, loggedIn: g.loggedIn.length, queued: g.queued })),
       voicemail: this.#voicemail ? { ...this.#voicemail.status(), ...this.#mwi?.status(), email: this.#email?.status() } : undefined,
       trunks: this.#trunks?.status(),
       callAttemptsLastHour: this.#calls?.attemptsLastHour ?? 0,
@@ -309,6 +329,7 @@ export class Server {
     clearInterval(this.#statusTimer);
     this.#calls?.close();
     this.#conferences?.close();
+    this.#hunt?.close();
     this.#voicemail?.close();
     this.#mwi?.close();
     this.#email?.close();

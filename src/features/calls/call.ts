@@ -9,7 +9,7 @@ import { Transfers } from './transfer.js';
 import { AnchoredMedia, type AnchoredSide } from './media.js';
 import type { NextRoute, OutboundRoute } from './outbound.js';
 import { CAMP_ON } from './tones.js';
-import type { Player } from '../../media/index.js';
+import type { Player, PlayerSource } from '../../media/index.js';
 
 /** A party of an answered call: its leg and, with anchored media, its side in the engine. */
 export interface Party {
@@ -57,6 +57,34 @@ export interface CallInfo {
   withheld: boolean;
 }
 
+/** What a hunt group's driver tells the call to do next. */
+export type HuntStep =
+  /** Ring these members' phones together; after `ms` (undefined: until told otherwise) ask again. */
+  | { kind: 'ring'; members: string[]; ms: number | undefined }
+  /** Nobody to ring now (queued): wait, hearing what the driver plays, until rehunt(). */
+  | { kind: 'wait' }
+  | { kind: 'voicemail'; mailbox: string }
+  | { kind: 'busy'; reason: string };
+
+/** The call as a hunt group's driver sees it. */
+export interface HuntCallee {
+  readonly ended: boolean;
+  /** Stop what is ringing and ask the driver for the next step. */
+  rehunt(): void;
+  /** Early media to the waiting caller (183): music, an announcement; undefined: silence. */
+  hold(source: PlayerSource | undefined, onEnd?: () => void): void;
+}
+
+/** A call to a hunt group: the group's feature decides whom to ring, the call rings them. */
+export interface HuntDriver {
+  attach(call: HuntCallee): void;
+  next(): HuntStep;
+  /** A member answered (the call is connected). */
+  answered(member: string): void;
+  /** The call is over (answered or not). */
+  ended(): void;
+}
+
 /** Where the call rings, and where it goes when that extension is busy or does not answer. */
 export interface RingPlan {
   /** The extension rung, or for a call out through trunks the number dialled. */
@@ -67,6 +95,8 @@ export interface RingPlan {
   outbound?: OutboundRoute;
   /** Unanswered after `afterMs`, busy everywhere, or no phone: the caller goes to this mailbox. */
   voicemail?: { mailbox: string; afterMs: number };
+  /** A call to a hunt group: the driver chooses the members rung, in steps. */
+  hunt?: HuntDriver;
 }
 
 /**
@@ -146,7 +176,10 @@ export class Call {
       this.end('caller cancelled');
     };
     this.#wireLeg(a);
+    this.#plan.hunt?.attach(this);
     if (!this.#ring()) return;
+    // a hunt group's call waits as long as its group says (queue, overflow, voicemail time)
+    if (this.#plan.hunt) return;
     this.#ringTimer = setTimeout(() => {
       if (this.#winner || this.#ended) return;
       this.#cause = '480';
@@ -163,6 +196,7 @@ export class Call {
   /** Rings every contact of the plan's extension; false (call ended) when there is none. */
   #ring(): boolean {
     if (this.#plan.outbound) return this.#ringOutbound(this.#plan.outbound);
+    if (this.#plan.hunt) return this.#huntStep();
     const preferred = this.media?.a.codec;
     const a = this.a;
     this.#failures = [];
@@ -197,6 +231,8 @@ export class Call {
     if (!vm || this.#ended || this.#winner || this.a.state === 'confirmed') return false;
     clearTimeout(this.#noAnswerTimer);
     clearTimeout(this.#ringTimer);
+    clearTimeout(this.#stepTimer);
+    this.#stopHold();
     for (const f of this.#forks) this.#dropFork(f);
     this.#forks = [];
     this.#early = undefined;
@@ -210,6 +246,79 @@ export class Call {
     this.#host.divert(this, this.a, side, vm.mailbox, why);
     this.end(`to voicemail ${vm.mailbox} (${why})`);
     return true;
+  }
+
+  #stepTimer: NodeJS.Timeout | undefined;
+  #holdPlayer: Player | undefined;
+  #heldEarly = false;
+
+  /** A hunt group's driver: stop ringing, ask it what next, and do that. */
+  rehunt(): void {
+    if (this.#ended || this.#winner || !this.#plan.hunt) return;
+    this.#huntStep();
+  }
+
+  /** Early media to a waiting caller (a hunt group's queue): music or an announcement. */
+  hold(source: PlayerSource | undefined, onEnd?: () => void): void {
+    if (this.#ended || this.#winner || !this.media) return;
+    if (this.#holdPlayer && !this.#holdPlayer.closed) this.#holdPlayer.close();
+    this.#holdPlayer = undefined;
+    if (!source) return;
+    if (!this.#heldEarly) {
+      this.#heldEarly = true;
+      this.a.progress(183, this.#aAnswer);
+    }
+    try {
+      const p = this.media.a.endpoint.play(source, { loop: onEnd === undefined });
+      if (onEnd) p.once('end', (e) => e.completed && onEnd());
+      this.#holdPlayer = p;
+    } catch (e) {
+      this.#log.warn(`cannot play to a waiting caller: ${(e as Error).message}`, { callId: this.a.callId });
+    }
+  }
+
+  #stopHold(): void {
+    if (this.#holdPlayer && !this.#holdPlayer.closed) this.#holdPlayer.close();
+    this.#holdPlayer = undefined;
+  }
+
+  /** One step of a hunt: ring the members the driver names (skipping those without a phone). */
+  #huntStep(): boolean {
+    const hunt = this.#plan.hunt!;
+    clearTimeout(this.#stepTimer);
+    for (const f of this.#forks) this.#dropFork(f);
+    this.#forks = [];
+    this.#early = undefined;
+    this.#failures = [];
+    const preferred = this.media?.a.codec;
+    const a = this.a;
+    // a pass over members without phones ends at once: bounded, never a loop
+    for (let guard = 0; guard < 1000; guard++) {
+      const step = hunt.next();
+      if (step.kind === 'wait') return true;
+      if (step.kind === 'busy') {
+        this.#disposition = 'busy';
+        this.#fail(486, `Busy Here (${step.reason})`);
+        return false;
+      }
+      if (step.kind === 'voicemail') {
+        this.#plan = { ...this.#plan, voicemail: { mailbox: step.mailbox, afterMs: 0 } };
+        if (this.#divert('hunt group')) return true;
+        this.#fail(486, 'Busy Here (no voicemail)');
+        return false;
+      }
+      this.#forks = step.members.flatMap((m) => this.#host.fork(this, m, (side) => (side ? side.offer(preferred) : { type: 'application/sdp', data: a.request.body })));
+      if (!this.#forks.length) continue;
+      for (const f of this.#forks) this.#wireFork(f);
+      for (const f of this.#forks) f.leg.invite();
+      if (step.ms !== undefined) {
+        this.#stepTimer = setTimeout(() => this.rehunt(), step.ms);
+        this.#stepTimer.unref();
+      }
+      return true;
+    }
+    this.#fail(480, 'Temporarily Unavailable (no member answers)');
+    return false;
   }
 
   #campOn: { timer: NodeJS.Timeout; unwatch: () => void; player: Player | undefined } | undefined;
@@ -346,7 +455,11 @@ export class Call {
     }
     this.#host.registerLeg(f.leg, this);
     this.#winner = f;
+    clearTimeout(this.#stepTimer);
+    this.#stopHold();
     for (const other of this.#forks) if (other !== f) this.#dropFork(other);
+    if (this.#plan.hunt) this.#plan = { ...this.#plan, extension: f.leg.party };
+    this.#plan.hunt?.answered(f.leg.party);
     try {
       if (f.side && this.media) {
         if (res.body.length) f.side.acceptAnswer(res.body);
@@ -397,6 +510,7 @@ export class Call {
     }
     this.#failures.push(status);
     if (this.#failures.length < this.#forks.length) return;
+    if (this.#plan.hunt) return void this.#huntStep();
     if (this.#failures.every((s) => s === 486 || s === 600 || s === 603) && this.#redirect(this.#plan.busyTo, 'busy')) return;
     if (this.#redirect(this.#plan.noAnswer?.to, `answered ${status}`)) return;
     if (this.#divert(`answered ${status}`)) return;
@@ -561,6 +675,9 @@ export class Call {
     clearTimeout(this.#ringTimer);
     clearTimeout(this.#noAnswerTimer);
     clearTimeout(this.#setupTimer);
+    clearTimeout(this.#stepTimer);
+    this.#stopHold();
+    this.#plan.hunt?.ended();
     this.#stopCampOn();
     if (!this.a.ended && !this.#released.has(this.a)) {
       if (this.a.state === 'confirmed') this.a.hangup();

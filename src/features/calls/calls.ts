@@ -12,7 +12,7 @@ import { SipStack } from '../../sip/stack.js';
 import type { InviteServerTransaction, ServerTransaction } from '../../sip/transaction/server.js';
 import type { Target, TransportProtocol } from '../../sip/transport/types.js';
 import type { CallRecord } from '../../core/call-record.js';
-import { Call, type CallHost, type Fork, type RingPlan } from './call.js';
+import { Call, type CallHost, type Fork, type HuntDriver, type RingPlan } from './call.js';
 import { parseFeatureCode, type FeatureCode, type SettingsStore } from './settings.js';
 import { AnchoredSide } from './media.js';
 import { InboundLeg, OutboundLeg, type Body, type Leg } from './leg.js';
@@ -38,6 +38,31 @@ export interface CallUser {
   media: 'anchored' | 'direct';
   /** Unanswered, busy and do-not-disturb calls go to the user's mailbox. */
   voicemail?: boolean;
+}
+
+/** Hunt groups as the B2BUA sees them (src/features/huntgroups HuntCalls fits, with its groups). */
+export interface CallHuntGroups {
+  isGroup(extension: string): boolean;
+  /** A driver that rings the group's members, or where the call goes instead (night service...). */
+  route(group: string, callId: string, availability: (user: string) => MemberState): HuntDriver | { kind: 'number'; number: string } | { kind: 'voicemail'; mailbox: string } | { kind: 'busy'; reason: string };
+  /** A user's call ended (longest waiting; a queued caller may ring them now). */
+  memberIdle(user: string): void;
+  readonly groups: {
+    groupsOf(user: string): string[];
+    login(group: string, user: string): boolean;
+    logout(group: string, user: string): boolean;
+    setService(group: string, state: 'in' | 'night' | 'out'): boolean;
+    isGroup(extension: string): boolean;
+  };
+}
+
+/** What a hunt group needs to know of a member right now. */
+export interface MemberState {
+  registered: boolean;
+  dnd: boolean;
+  forwardAll: boolean;
+  onCall: boolean;
+  callWaiting: boolean;
 }
 
 /** Voicemail as the B2BUA sees it (src/features/voicemail fits). */
@@ -81,6 +106,8 @@ export interface CallsOptions {
   router?: Router;
   /** The node's SIP trunks (src/features/trunks fits). */
   trunks?: CallTrunks;
+  /** Hunt groups: calls to their numbers ring their members. */
+  huntGroups?: CallHuntGroups;
 }
 
 /** A trunk as the B2BUA sees it: a route out, and a source of incoming calls. */
@@ -288,6 +315,7 @@ export class Calls implements CallHost, LocalCallHost {
     const direction = from.trunk ? 'incoming' : 'internal';
     switch (dest.kind) {
       case 'extension': {
+        if (o.huntGroups?.isGroup(dest.extension)) return this.#huntGroup(req, tx, from, dialled, dest.extension, causer, direction);
         let plan = this.#plan(from.number, dest.extension, from.trunk);
         if ('status' in plan && plan.status === 486 && fallback !== undefined) {
           this.log.info(`${dest.extension} busy: incoming call goes to its fallback ${fallback}`, { callId: req.callId });
@@ -448,6 +476,11 @@ export class Calls implements CallHost, LocalCallHost {
         this.log.info(`ARS form ${number} switched ${feature === 'arsInService' ? 'in' : 'out of'} service by ${user}`, { callId: req.callId });
         return void this.#confirm(req, tx, user);
       }
+      case 'huntGroupLogin':
+      case 'huntGroupLogout':
+      case 'nightServiceOn':
+      case 'nightServiceOff':
+        return this.#huntFeature(req, tx, user, feature, number);
       case 'dialExtn': {
         if (!o.users.has(number)) return refuse(404, `Not Found (${number} is not an extension)`);
         return this.#routeTo(req, tx, from, dialled, { kind: 'extension', extension: number }, causer, undefined);
@@ -546,6 +579,55 @@ export class Calls implements CallHost, LocalCallHost {
       this.log.error(`voicemail failed to take a call: ${(e as Error).message}`, { callId: leg.callId });
       lc.reject(500, 'Server Internal Error');
     }
+  }
+
+  /** A call to a hunt group: its members ring by the group's rules; night service goes to its fallback. */
+  #huntGroup(req: SipRequest, tx: InviteServerTransaction, from: Caller, dialled: string, group: string, causer: string | undefined, direction: 'internal' | 'incoming'): Ended | undefined {
+    const o = this.#o;
+    const r = o.huntGroups!.route(group, req.callId, (u) => this.#memberState(u));
+    if ('kind' in r) {
+      if (r.kind === 'number') return this.#routeTo(req, tx, from, dialled, this.#dial(r.number, causer, from.number), causer, undefined);
+      if (r.kind === 'voicemail') return this.#voicemail(req, tx, from, dialled, 'deposit', r.mailbox);
+      return void o.stack.respond(tx, o.stack.createResponse(req, 486, `Busy Here (${r.reason})`));
+    }
+    const call = this.#startCall(req, tx, from, dialled, { extension: group, busyTo: undefined, noAnswer: undefined, hunt: r as HuntDriver }, direction);
+    if (!call) r.ended();
+    return call;
+  }
+
+  #memberState(user: string): MemberState {
+    const o = this.#o;
+    const s = o.settings.get(user);
+    return {
+      registered: o.locate(user).length > 0,
+      dnd: s?.doNotDisturb ?? false,
+      forwardAll: s?.forwardAll !== undefined,
+      onCall: this.#onCall(user),
+      callWaiting: s?.callWaiting ?? true,
+    };
+  }
+
+  /** Hunt-group log-in/out (group '' : every group of the user) and night service, from a phone. */
+  #huntFeature(req: SipRequest, tx: InviteServerTransaction, user: string | undefined, feature: string, group: string): undefined {
+    const o = this.#o;
+    const refuse = (status: number, reason: string): undefined => void o.stack.respond(tx, o.stack.createResponse(req, status, reason));
+    const hg = o.huntGroups?.groups;
+    if (user === undefined) return refuse(403, 'Forbidden (hunt group features are for users)');
+    if (!hg) return refuse(404, 'Not Found (no hunt groups)');
+    let ok: boolean;
+    if (feature === 'huntGroupLogin' || feature === 'huntGroupLogout') {
+      const groups = group === '' ? hg.groupsOf(user) : [group];
+      ok = groups.length > 0 && groups.every((g) => hg.isGroup(g) && (feature === 'huntGroupLogin' ? hg.login(g, user) : hg.logout(g, user)));
+      if (!ok) return refuse(404, `Not Found (${user} is not a member of hunt group ${group || '(any)'})`);
+      this.log.info(`${user} logged ${feature === 'huntGroupLogin' ? 'in to' : 'out of'} hunt group ${groups.join(', ')}`, { callId: req.callId });
+      if (feature === 'huntGroupLogin') queueMicrotask(() => o.huntGroups?.memberIdle(user));
+    } else {
+      if (!hg.isGroup(group)) return refuse(404, `Not Found (no hunt group ${group || '(none given)'})`);
+      hg.setService(group, feature === 'nightServiceOn' ? 'night' : 'in');
+      this.log.info(`hunt group ${group} ${feature === 'nightServiceOn' ? 'to night service' : 'back in service'} by ${user}`, { callId: req.callId });
+    }
+    this.#confirm(req, tx, user);
+    return undefined;
   }
 
   /** True when the extension is a party of a call in progress (calling, or talking). */
@@ -801,6 +883,8 @@ export class Calls implements CallHost, LocalCallHost {
 
   ended(call: Call, record: CallRecord): void {
     this.#calls.delete(call.info.id);
+    const hg = this.#o.huntGroups;
+    if (hg) for (const u of call.partyNumbers) if (this.#o.users.has(u)) hg.memberIdle(u);
     // keep the dialogs reachable a little longer so late BYE/ACK retransmissions get answers
     // (not the legs that went on into a conference: they are the conference's now)
     const live = new Set(this.#locals.values());

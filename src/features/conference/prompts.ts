@@ -3,10 +3,10 @@
  * its tones. Prompts are read and decoded once at start, so a missing or broken file stops the
  * node at start with the path in the message, never in the middle of a call.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseWav, type ToneSegment } from '../../media/index.js';
+import { defaultPromptsDir, loadPromptSet } from '../../core/prompts.js';
+import type { ToneSegment } from '../../media/index.js';
+
+export { defaultPromptsDir } from '../../core/prompts.js';
 
 export const PROMPT_NAMES = [
   'enter-pin',
@@ -37,36 +37,7 @@ export const EXIT_TONE: readonly ToneSegment[] = [
   { freqs: [523], ms: 160, level: -18 },
 ];
 
-/** prompts/ of the installation: the folder beside package.json, from src/ or from dist/src/. */
-export function defaultPromptsDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return join(dir, 'prompts');
-    const up = dirname(dir);
-    if (up === dir) throw new Error('conference prompts: no package.json above the conference module, set conference.promptsDir');
-    dir = up;
-  }
-}
-
 /** Reads every prompt; throws an Error naming the file that is missing or unusable. */
 export function loadPrompts(dir: string = defaultPromptsDir()): Prompts {
-  const out = {} as Record<PromptName, Int16Array>;
-  for (const name of PROMPT_NAMES) {
-    const path = resolve(dir, `${name}.wav`);
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(path);
-    } catch (e) {
-      throw new Error(`conference prompt ${path} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); run scripts/prompts.sh`, { cause: e });
-    }
-    try {
-      const w = parseWav(bytes);
-      if (w.sampleRate !== 8000 || w.channels !== 1) throw new Error(`8000 Hz mono expected, got ${w.sampleRate} Hz x${w.channels}`);
-      if (w.samples.length === 0) throw new Error('no audio');
-      out[name] = w.samples;
-    } catch (e) {
-      throw new Error(`conference prompt ${path} is not a usable WAV file: ${(e as Error).message}`, { cause: e });
-    }
-  }
-  return out;
+  return loadPromptSet(dir, PROMPT_NAMES, 'conference prompt', 'run scripts/prompts.sh');
 }

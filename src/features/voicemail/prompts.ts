@@ -3,10 +3,9 @@
  * and its record tone. As for the conference, every prompt is read and decoded once at start, so a
  * missing or broken file stops the node at start with the path in the message, not in a call.
  */
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { parseWav, type ToneSegment } from '../../media/index.js';
-import { defaultPromptsDir } from '../conference/prompts.js';
+import { join } from 'node:path';
+import { defaultPromptsDir, loadPromptSet } from '../../core/prompts.js';
+import type { ToneSegment } from '../../media/index.js';
 
 const DIGITS = ['digit-0', 'digit-1', 'digit-2', 'digit-3', 'digit-4', 'digit-5', 'digit-6', 'digit-7', 'digit-8', 'digit-9'] as const;
 
@@ -66,26 +65,7 @@ export function defaultVoicemailPromptsDir(): string {
 
 /** Reads every voicemail prompt; throws an Error naming the file that is missing or unusable. */
 export function loadVoicemailPrompts(dir: string = defaultVoicemailPromptsDir()): VoicemailPrompts {
-  if (typeof dir !== 'string' || dir === '') throw new TypeError('dir: must be a non-empty string');
-  const out = {} as Record<VoicemailPromptName, Int16Array>;
-  for (const name of VOICEMAIL_PROMPTS) {
-    const path = resolve(dir, `${name}.wav`);
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(path);
-    } catch (e) {
-      throw new Error(`voicemail prompt ${path} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); run scripts/prompts.sh voicemail`, { cause: e });
-    }
-    try {
-      const w = parseWav(bytes);
-      if (w.sampleRate !== 8000 || w.channels !== 1) throw new Error(`8000 Hz mono expected, got ${w.sampleRate} Hz x${w.channels}`);
-      if (w.samples.length === 0) throw new Error('no audio');
-      out[name] = w.samples;
-    } catch (e) {
-      throw new Error(`voicemail prompt ${path} is not a usable WAV file: ${(e as Error).message}`, { cause: e });
-    }
-  }
-  return Object.freeze(out);
+  return loadPromptSet(dir, VOICEMAIL_PROMPTS, 'voicemail prompt', 'run scripts/prompts.sh voicemail');
 }
 
 /**
