@@ -65,6 +65,11 @@ export class Server {
     return this.#stack;
   }
 
+  /** The node's hunt groups and the calls to them. */
+  get hunt(): HuntCalls | undefined {
+    return this.#hunt;
+  }
+
   /** The node's voicemail; undefined when its profile has no voicemail channels. */
   get voicemail(): Voicemail | undefined {
     return this.#voicemail;

@@ -3,7 +3,8 @@
  * call which members to ring next, when to wait in the queue hearing music and announcements,
  * when to overflow and when to go to the group's mailbox. The rules are the pure functions of
  * rules.ts; the member choice is HuntGroups.hunt(). Queued callers are served first come, first
- * served: only the caller at the head of a group's queue rings members; the others wait.
+ * served: a queued caller rings members only while every caller queued ahead of it is ringing
+ * members too; the others wait.
  */
 import type { Logger } from '../../core/logger.js';
 import type { PlayerSource } from '../../media/index.js';
@@ -68,9 +69,21 @@ export class HuntCalls {
     this.wake();
   }
 
-  /** Lets the caller at the head of each queue try the members again (one freed up, or the head left). */
+  /** Lets queued callers try the members again (one freed up, or a caller ahead left or is ringing someone). */
   wake(): void {
-    for (const gc of this.#live) if (gc.waitingAtHead) gc.retry();
+    for (const gc of [...this.#live]) if (gc.waiting && !this.blocked(gc)) gc.retry();
+  }
+
+  /** True when a caller queued ahead of `gc` in its group is waiting: it goes first. */
+  blocked(gc: GroupCall): boolean {
+    const mine = gc.position;
+    if (mine === undefined) return false;
+    for (const other of this.#live) {
+      if (other === gc || other.group !== gc.group || !other.waiting) continue;
+      const pos = other.position;
+      if (pos !== undefined && pos < mine) return true;
+    }
+    return false;
   }
 
   status(): ReturnType<HuntGroups['status']> {
@@ -140,8 +153,18 @@ class GroupCall implements HuntDriver {
     this.#hunted = [cfg.extension];
   }
 
-  get waitingAtHead(): boolean {
-    return this.#waiting && !this.#ended && (!this.#queued || this.#m.groups.position(this.#cfg.extension, this.#id) === 1);
+  get group(): string {
+    return this.#cfg.extension;
+  }
+
+  /** Queued and waiting (not ringing anyone). */
+  get waiting(): boolean {
+    return this.#waiting && !this.#ended;
+  }
+
+  /** Place in the group's queue (1 is next); undefined when not queued. */
+  get position(): number | undefined {
+    return this.#queued ? this.#m.groups.position(this.#cfg.extension, this.#id) : undefined;
   }
 
   retry(): void {
@@ -182,10 +205,12 @@ class GroupCall implements HuntDriver {
     // bounded: each turn either returns or completes a pass (at most a few per call to next())
     for (let turn = 0; turn < 4; turn++) {
       this.#maybeOverflow();
-      if (this.#queued && groups.position(cfg.extension, this.#id) !== 1) return this.#wait();
+      if (this.#queued && this.#m.blocked(this)) return this.#wait();
       const offer = this.#offers.shift();
       if (offer) {
         for (const u of offer.members) groups.offered(offer.group, u);
+        // the next queued caller may ring another free member meanwhile
+        if (this.#queued) queueMicrotask(() => this.#m.wake());
         this.#m.log.debug(`hunt group ${offer.group}: offering the call to ${offer.members.join(', ')}`, { call: this.#id });
         return { kind: 'ring', members: [...offer.members], ms: offer.ms };
       }
