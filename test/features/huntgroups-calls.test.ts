@@ -33,12 +33,12 @@ const USERS = Array.from({ length: 30 }, (_, i) => `  - { extension: "${201 + i}
 // (in the group's mailbox) instead of waiting; each test has its own group and members
 const GROUPS = `
 huntGroups:
-  - { extension: "300", ringMode: rotary, members: ["211", "212", "213"], noAnswerSeconds: 5, voicemailAnswerSeconds: null, queue: { enabled: false } }
-  - { extension: "301", ringMode: sequential, members: ["214", "215", "216"], noAnswerSeconds: 5, voicemailAnswerSeconds: null, queue: { enabled: false } }
-  - { extension: "302", ringMode: rotary, members: ["217", "218", "219"], noAnswerSeconds: 5, voicemailAnswerSeconds: null, queue: { enabled: false } }
-  - { extension: "303", ringMode: sequential, members: ["220", "221", "222"], noAnswerSeconds: 20, voicemailAnswerSeconds: null, queue: { enabled: false } }
-  - { extension: "304", ringMode: sequential, members: ["223"], voicemailAnswerSeconds: null, queue: { enabled: false } }
-  - { extension: "305", ringMode: sequential, members: ["226", "225"], noAnswerSeconds: 5, voicemailAnswerSeconds: null, queue: { enabled: false } }
+  - { extension: "300", ringMode: sequential, members: ["211", "212", "213"], noAnswerSeconds: 5, voicemailAnswerSeconds: null, queue: { enabled: false } }
+  - { extension: "301", ringMode: rotary, members: ["214", "215", "216"], noAnswerSeconds: 5, voicemailAnswerSeconds: null, queue: { enabled: false } }
+  - { extension: "302", ringMode: longestWaiting, members: ["217", "218", "219"], noAnswerSeconds: 5, voicemailAnswerSeconds: null, queue: { enabled: false } }
+  - { extension: "303", ringMode: collective, members: ["220", "221", "222"], noAnswerSeconds: 20, voicemailAnswerSeconds: null, queue: { enabled: false } }
+  - { extension: "304", ringMode: sequential, members: ["223"], voicemailAnswerSeconds: null, queue: { enabled: false }, service: { nightFallback: "224" } }
+  - { extension: "305", ringMode: sequential, members: ["225", "226"], noAnswerSeconds: 5, voicemailAnswerSeconds: null, queue: { enabled: false } }
 `;
 
 let node: TestServer;
@@ -252,7 +252,8 @@ test.serial('night service: *57*N from a member sends calls to the night fallbac
 
 test.serial('log-out *56*N: the member is no longer offered calls; log-in *55*N: offered again', async (t) => {
   const first = await phone('225', at('225'), ANSWER, 1);
-  const second = await phone('226', at('226'), ANSWER, 1);
+  // 226 could take a second call: it must not get one once 225 is back
+  const second = await phone('226', at('226'), ANSWER, 2);
   try {
     const out = await feature('225', '*56*305', FEATURES);
     t.is(out.code, 0, why(out));
@@ -261,7 +262,6 @@ test.serial('log-out *56*N: the member is no longer offered calls; log-in *55*N:
 
     const r1 = await dial('207', '305', CALLER_B);
     t.is(r1.code, 0, why(r1));
-    t.is((await second.done).code, 0);
     t.deepEqual(answeredBy('305'), ['226'], 'logged out: skipped although first in the list');
 
     const back = await feature('225', '*55*305', FEATURES);

@@ -1,6 +1,4 @@
 import type { Logger } from '../../core/logger.js';
-import type { Authenticator } from '../../core/security/authenticator.js';
-import type { MediaEngine, PlayerSource } from '../../media/index.js';
 import { Dialog } from '../../sip/dialog/dialog.js';
 import { SipRequest, type SipResponse } from '../../sip/message/message.js';
 import { uriTarget } from '../../sip/routing.js';
@@ -13,133 +11,18 @@ import type { InviteServerTransaction, ServerTransaction } from '../../sip/trans
 import type { Target, TransportProtocol } from '../../sip/transport/types.js';
 import type { CallRecord } from '../../core/call-record.js';
 import { Call, type CallHost, type Fork, type HuntDriver, type RingPlan } from './call.js';
-import { parseFeatureCode, type FeatureCode, type SettingsStore } from './settings.js';
-import { AnchoredSide } from './media.js';
+import { parseFeatureCode } from './settings.js';
+import { AnchoredMedia, AnchoredSide } from './media.js';
 import { InboundLeg, OutboundLeg, type Body, type Leg } from './leg.js';
-import { AnchoredMedia } from './media.js';
 import { LocalCall, type LocalCallHost, type LocalCallInfo, type LocalService } from './local.js';
-import { OutboundRoute, type NextRoute, type RouteTrunk } from './outbound.js';
+import { OutboundRoute, type NextRoute } from './outbound.js';
 import { incomingParty, trunkInvite } from './trunk-messages.js';
-import { AdHocConferences, CONFERENCE_FACTORY, type AdHocRooms } from './adhoc.js';
-import type { Router, Destination } from '../routing/index.js';
-import type { PhoneSettings } from './settings.js';
+import { AdHocConferences, CONFERENCE_FACTORY } from './adhoc.js';
+import type { Destination } from '../routing/index.js';
+import type { Caller, CallsOptions, CallTrunk, Ended, MemberState, RegisteredContact } from './types.js';
+import { forbidden, PhoneFeatures } from './phone-features.js';
 
-/** A registered phone of an extension, as the location service gives it (registrar bindings fit). */
-export interface RegisteredContact {
-  contact: string;
-  path: string[];
-  source: { protocol: string; address: string; port: number; flowId?: string };
-}
-
-export interface CallUser {
-  extension: string;
-  name: string;
-  /** 'direct': SDP end to end when both parties allow it; 'anchored' (default): through the engine. */
-  media: 'anchored' | 'direct';
-  /** Unanswered, busy and do-not-disturb calls go to the user's mailbox. */
-  voicemail?: boolean;
-}
-
-/** Hunt groups as the B2BUA sees them (src/features/huntgroups HuntCalls fits, with its groups). */
-export interface CallHuntGroups {
-  isGroup(extension: string): boolean;
-  /** A driver that rings the group's members, or where the call goes instead (night service...). */
-  route(group: string, callId: string, availability: (user: string) => MemberState): HuntDriver | { kind: 'number'; number: string } | { kind: 'voicemail'; mailbox: string } | { kind: 'busy'; reason: string };
-  /** A user's call ended (longest waiting; a queued caller may ring them now). */
-  memberIdle(user: string): void;
-  readonly groups: {
-    groupsOf(user: string): string[];
-    login(group: string, user: string): boolean;
-    logout(group: string, user: string): boolean;
-    setService(group: string, state: 'in' | 'night' | 'out'): boolean;
-    isGroup(extension: string): boolean;
-  };
-}
-
-/** What a hunt group needs to know of a member right now. */
-export interface MemberState {
-  registered: boolean;
-  dnd: boolean;
-  forwardAll: boolean;
-  onCall: boolean;
-  callWaiting: boolean;
-}
-
-/** Voicemail as the B2BUA sees it (src/features/voicemail fits). */
-export interface CallVoicemail {
-  /** Takes a caller who leaves a message in LocalCallInfo.target's mailbox. */
-  deposit: LocalService;
-  /** Takes a caller who listens (target: the caller's own mailbox, or '' to ask for one). */
-  collect: LocalService;
-  /** A voicemail port is free. */
-  readonly available: boolean;
-  has(mailbox: string): boolean;
-}
-
-export interface CallsOptions {
-  stack: SipStack;
-  engine: MediaEngine | undefined;
-  auth: Authenticator;
-  logger: Logger;
-  domain: string;
-  users: Map<string, CallUser>;
-  /** Current contacts of an extension (the location service). */
-  locate: (extension: string) => RegisteredContact[];
-  /** Phone features per user (forwarding, do not disturb, call waiting, caller ID). */
-  settings: SettingsStore;
-  /** Relayed-call channels of the node (its profile); the next call gets 503. */
-  maxCalls: number;
-  /** Give up ringing after this long (480). */
-  ringTimeoutMs: number;
-  musicOnHold: PlayerSource;
-  /** Where finished calls go (call records). */
-  onRecord?: (r: CallRecord) => void;
-  /** Features that answer calls themselves, by the dial plan's name for them. */
-  services?: { meetMe?: LocalService; voicemail?: CallVoicemail };
-  /** The feature code that collects the caller's own messages (default *17). */
-  voicemailCode?: string;
-  /** Where callers go when every voicemail port is busy (a number); none: busy. */
-  voicemailBusyFallback?: string;
-  /** Ad-hoc conferences (*47 merges a user's calls into one); the conference feature fits. */
-  adHoc?: AdHocRooms;
-  /** The dial plan; without it only extensions are reachable. */
-  router?: Router;
-  /** The node's SIP trunks (src/features/trunks fits). */
-  trunks?: CallTrunks;
-  /** Hunt groups: calls to their numbers ring their members. */
-  huntGroups?: CallHuntGroups;
-}
-
-/** A trunk as the B2BUA sees it: a route out, and a source of incoming calls. */
-export interface CallTrunk extends RouteTrunk {
-  readonly lineGroup: number;
-  readonly config: RouteTrunk['config'] & { readonly username?: string };
-  /** Takes a channel; 'in' for a call the trunk delivers (its service state does not matter then). */
-  acquire(direction?: 'out' | 'in'): boolean;
-  incomingNumber(number: string): string;
-}
-
-export interface CallTrunks {
-  identify(req: SipRequest, source: { address: string; port: number; protocol: string }): CallTrunk | undefined;
-  inGroup(lineGroup: number): CallTrunk[];
-  available(lineGroup: number): boolean;
-  on(event: 'channel-free', cb: () => void): unknown;
-  off(event: 'channel-free', cb: () => void): unknown;
-}
-
-/** Something that ends later and says so (a Call, a LocalCall). */
-interface Ended {
-  onEnd(fn: () => void): void;
-}
-
-/** Who a call is from, as the routing below needs it. */
-interface Caller {
-  number: string;
-  name: string;
-  withheld: boolean;
-  /** The trunk an incoming call came in on. */
-  trunk?: CallTrunk;
-}
+export type { CallHuntGroups, CallsOptions, CallTrunk, CallTrunks, CallUser, CallVoicemail, MemberState, RegisteredContact } from './types.js';
 
 /**
  * The B2BUA for calls between extensions: authenticates callers, enforces the node's channel
@@ -155,6 +38,7 @@ export class Calls implements CallHost, LocalCallHost {
   readonly #legKeys = new Map<Leg, string>();
   readonly #locals = new Map<LocalCall, Leg>();
   readonly #adHoc: AdHocConferences | undefined;
+  readonly #features: PhoneFeatures;
   #attempts: number[] = [];
   #seq = 0;
   readonly stats = { attempts: 0, answered: 0, refusedLimit: 0 };
@@ -162,6 +46,7 @@ export class Calls implements CallHost, LocalCallHost {
   constructor(opts: CallsOptions) {
     this.#o = opts;
     this.#adHoc = opts.adHoc ? new AdHocConferences(this, opts.adHoc) : undefined;
+    this.#features = new PhoneFeatures(this);
     this.log = opts.logger;
     this.ringTimeoutMs = opts.ringTimeoutMs;
   }
@@ -235,10 +120,10 @@ export class Calls implements CallHost, LocalCallHost {
     let dialled = req.uri.isSip ? req.uri.userDecoded ?? '' : '';
     let withheld = o.settings.get(callerExt)?.withholdCallerId ?? false;
     if (dialled === (o.voicemailCode ?? '*17')) {
-      return void this.#voicemail(req, tx, { number: callerExt, name: caller.name, withheld }, dialled, 'collect', o.services?.voicemail?.has(callerExt) ? callerExt : '');
+      return void this.#features.voicemail(req, tx, { number: callerExt, name: caller.name, withheld }, dialled, 'collect', o.services?.voicemail?.has(callerExt) ? callerExt : '');
     }
     const code = parseFeatureCode(dialled);
-    if (code?.kind === 'set') return this.#featureCode(req, tx, callerExt, code);
+    if (code?.kind === 'set') return this.#features.featureCode(req, tx, callerExt, code);
     if (code?.kind === 'conference' || dialled === CONFERENCE_FACTORY) {
       if (!this.#adHoc || !o.engine) return void stack.respond(tx, stack.createResponse(req, 480, 'Temporarily Unavailable (conferencing is not available on this node)'));
       return void (code?.kind === 'conference' ? this.#adHoc.merge(req, tx, callerExt, caller.name) : this.#adHoc.focus(req, tx, callerExt, caller.name));
@@ -254,7 +139,12 @@ export class Calls implements CallHost, LocalCallHost {
     const dest: Destination = o.router
       ? o.router.dial(dialled, { user: callerExt, trace: false }).destination
       : o.users.has(dialled) ? { kind: 'extension', extension: dialled } : { kind: 'notFound' };
-    this.#routeTo(req, tx, from, dialled, dest, callerExt, undefined);
+    this.routeTo(req, tx, from, dialled, dest, callerExt, undefined);
+  }
+
+  /** The options the node gave (PhoneFeatures reads them). */
+  get options(): CallsOptions {
+    return this.#o;
   }
 
   // What ad-hoc conferences (adhoc.ts) need of the B2BUA.
@@ -307,9 +197,9 @@ export class Calls implements CallHost, LocalCallHost {
   /**
    * Acts on the dial plan's destination for a call. `causer` is the user whose rights and
    * priority apply (the caller, or for an incoming call nobody); `fallback` is where an incoming
-   * call goes when its destination is busy.
+   * call goes when its destination is busy. PhoneFeatures routes through here too.
    */
-  #routeTo(req: SipRequest, tx: InviteServerTransaction, from: Caller, dialled: string, dest: Destination, causer: string | undefined, fallback: string | undefined): Ended | undefined {
+  routeTo(req: SipRequest, tx: InviteServerTransaction, from: Caller, dialled: string, dest: Destination, causer: string | undefined, fallback: string | undefined): Ended | undefined {
     const o = this.#o;
     const refuse = (status: number, reason: string): undefined => void o.stack.respond(tx, o.stack.createResponse(req, status, reason));
     const direction = from.trunk ? 'incoming' : 'internal';
@@ -319,11 +209,11 @@ export class Calls implements CallHost, LocalCallHost {
         let plan = this.#plan(from.number, dest.extension, from.trunk);
         if ('status' in plan && plan.status === 486 && fallback !== undefined) {
           this.log.info(`${dest.extension} busy: incoming call goes to its fallback ${fallback}`, { callId: req.callId });
-          return this.#routeTo(req, tx, from, dialled, this.#dial(fallback, causer, from.number), causer, undefined);
+          return this.routeTo(req, tx, from, dialled, this.dial(fallback, causer, from.number), causer, undefined);
         }
         if ('status' in plan && plan.voicemail !== undefined) {
           this.log.info(`${dest.extension} ${plan.reason.includes('disturb') ? 'in do not disturb' : 'busy'}: call goes to voicemail`, { callId: req.callId });
-          return this.#voicemail(req, tx, from, dialled, 'deposit', plan.voicemail);
+          return this.#features.voicemail(req, tx, from, dialled, 'deposit', plan.voicemail);
         }
         if ('status' in plan) {
           refuse(plan.status, plan.reason);
@@ -351,11 +241,11 @@ export class Calls implements CallHost, LocalCallHost {
       case 'notFound':
         return refuse(404, `Not Found (${dialled || 'no number'} is not in the dial plan)`);
       case 'feature':
-        return this.#feature(req, tx, from, dialled, dest.feature, dest.number, causer);
+        return this.#features.feature(req, tx, from, dialled, dest.feature, dest.number, causer);
     }
   }
 
-  #dial(number: string, causer: string | undefined, callerNumber: string): Destination {
+  dial(number: string, causer: string | undefined, callerNumber: string): Destination {
     const r = this.#o.router;
     if (r) return r.dial(number, { user: causer, callerNumber, trace: false }).destination;
     return this.#o.users.has(number) ? { kind: 'extension', extension: number } : { kind: 'notFound' };
@@ -439,55 +329,10 @@ export class Calls implements CallHost, LocalCallHost {
       return refuse(404, `Not Found (no route for ${number})`);
     }
     this.log.info(`incoming call on trunk ${trunk.name}: ${from.number} -> ${number} routed to ${d.destination}`, { callId: req.callId });
-    const made = this.#routeTo(req, tx, from, number, this.#dial(d.destination, undefined, from.number), undefined, d.fallback);
+    const made = this.routeTo(req, tx, from, number, this.dial(d.destination, undefined, from.number), undefined, d.fallback);
     // the trunk channel is held for the call's life; a call refused at once gives it back now
     if (made) made.onEnd(() => trunk.release());
     else trunk.release();
-  }
-
-  /** A dial-plan feature: phone settings, the ARS switch, meet-me, voicemail. */
-  #feature(req: SipRequest, tx: InviteServerTransaction, from: Caller, dialled: string, feature: string, number: string, causer: string | undefined): Ended | undefined {
-    const o = this.#o;
-    const refuse = (status: number, reason: string): undefined => void o.stack.respond(tx, o.stack.createResponse(req, status, reason));
-    const user = from.trunk ? undefined : causer;
-    const setting = (patch: Partial<PhoneSettings>): undefined => (user === undefined ? refuse(403, 'Forbidden (phone features are for users)') : void this.#applySetting(req, tx, user, patch));
-    switch (feature) {
-      case 'meetMe': {
-        const svc = o.services?.meetMe;
-        if (!svc) return refuse(480, 'Temporarily Unavailable (conferencing is not available on this node)');
-        return this.#local(req, tx, { caller: from.number, callerName: from.name, dialled, target: number }, svc);
-      }
-      case 'voicemailCollect':
-        return this.#voicemail(req, tx, from, dialled, 'collect', number);
-      case 'voicemailDeposit':
-        return this.#voicemail(req, tx, from, dialled, 'deposit', number);
-      case 'busy':
-        return refuse(486, 'Busy Here');
-      case 'forwardAll': return setting({ forwardAll: number || undefined });
-      case 'forwardBusy': return setting({ forwardBusy: number || undefined });
-      case 'forwardNoAnswer': return setting({ forwardNoAnswer: number || undefined });
-      case 'forwardOff': return setting({ forwardAll: undefined, forwardBusy: undefined, forwardNoAnswer: undefined });
-      case 'dndOn': return setting({ doNotDisturb: true });
-      case 'dndOff': return setting({ doNotDisturb: false });
-      case 'arsOutOfService':
-      case 'arsInService': {
-        if (user === undefined) return refuse(403, 'Forbidden (the ARS switch is for users)');
-        if (!o.router?.setFormInService(number, feature === 'arsInService')) return refuse(404, `Not Found (no ARS form ${number})`);
-        this.log.info(`ARS form ${number} switched ${feature === 'arsInService' ? 'in' : 'out of'} service by ${user}`, { callId: req.callId });
-        return void this.#confirm(req, tx, user);
-      }
-      case 'huntGroupLogin':
-      case 'huntGroupLogout':
-      case 'nightServiceOn':
-      case 'nightServiceOff':
-        return this.#huntFeature(req, tx, user, feature, number);
-      case 'dialExtn': {
-        if (!o.users.has(number)) return refuse(404, `Not Found (${number} is not an extension)`);
-        return this.#routeTo(req, tx, from, dialled, { kind: 'extension', extension: number }, causer, undefined);
-      }
-      default:
-        return refuse(501, `Not Implemented (feature ${feature})`);
-    }
   }
 
   /**
@@ -528,7 +373,7 @@ export class Calls implements CallHost, LocalCallHost {
    * and barred with that user's rights (forwarding never reaches what the user may not dial).
    */
   #forwardOut(user: string, number: string, caller: string, fromTrunk: CallTrunk | undefined): RingPlan | { status: number; reason: string } {
-    const d = this.#dial(number, user, caller);
+    const d = this.dial(number, user, caller);
     if (d.kind !== 'ars' && d.kind !== 'lineGroup') return { status: 404, reason: `Not Found (${user} forwards to ${number}, which the dial plan does not route)` };
     if (!d.barring.allowed) {
       this.log.info(`forwarding barred: ${d.barring.reason}`, { user, number, class: d.barring.class });
@@ -538,25 +383,6 @@ export class Calls implements CallHost, LocalCallHost {
     if ('status' in route) return route;
     this.log.info(`${user} forwards all calls to ${number}: out through the dial plan`, { caller });
     return { extension: number, busyTo: undefined, noAnswer: undefined, outbound: route };
-  }
-
-  /**
-   * A caller for voicemail: `deposit` leaves a message in `mailbox`, `collect` listens to it
-   * ('' asks the caller for the mailbox). With every port busy: the configured fallback, else 486.
-   */
-  #voicemail(req: SipRequest, tx: InviteServerTransaction, from: Caller, dialled: string, what: 'deposit' | 'collect', mailbox: string): Ended | undefined {
-    const o = this.#o;
-    const vm = o.services?.voicemail;
-    const refuse = (status: number, reason: string): undefined => void o.stack.respond(tx, o.stack.createResponse(req, status, reason));
-    if (!vm) return refuse(480, 'Temporarily Unavailable (no voicemail on this node)');
-    if (what === 'deposit' && !vm.has(mailbox)) return refuse(404, `Not Found (no mailbox ${mailbox || '(none given)'})`);
-    if (!vm.available) {
-      const fb = o.voicemailBusyFallback;
-      this.log.warn(`voicemail ports all busy${fb ? `: caller goes to ${fb}` : ''}`, { callId: req.callId });
-      if (fb !== undefined && what === 'deposit') return this.#routeTo(req, tx, from, fb, this.#dial(fb, undefined, from.number), undefined, undefined);
-      return refuse(486, 'Busy Here (all voicemail ports in use)');
-    }
-    return this.#local(req, tx, { caller: from.number, callerName: from.name, dialled, target: mailbox }, what === 'deposit' ? vm.deposit : vm.collect);
   }
 
   /** A ringing call goes on to voicemail (no answer, busy, no phone): the caller's leg and media move to a LocalCall. */
@@ -586,8 +412,8 @@ export class Calls implements CallHost, LocalCallHost {
     const o = this.#o;
     const r = o.huntGroups!.route(group, req.callId, (u) => this.#memberState(u));
     if ('kind' in r) {
-      if (r.kind === 'number') return this.#routeTo(req, tx, from, dialled, this.#dial(r.number, causer, from.number), causer, undefined);
-      if (r.kind === 'voicemail') return this.#voicemail(req, tx, from, dialled, 'deposit', r.mailbox);
+      if (r.kind === 'number') return this.routeTo(req, tx, from, dialled, this.dial(r.number, causer, from.number), causer, undefined);
+      if (r.kind === 'voicemail') return this.#features.voicemail(req, tx, from, dialled, 'deposit', r.mailbox);
       return void o.stack.respond(tx, o.stack.createResponse(req, 486, `Busy Here (${r.reason})`));
     }
     const call = this.#startCall(req, tx, from, dialled, { extension: group, busyTo: undefined, noAnswer: undefined, hunt: r as HuntDriver }, direction);
@@ -607,67 +433,10 @@ export class Calls implements CallHost, LocalCallHost {
     };
   }
 
-  /** Hunt-group log-in/out (group '' : every group of the user) and night service, from a phone. */
-  #huntFeature(req: SipRequest, tx: InviteServerTransaction, user: string | undefined, feature: string, group: string): undefined {
-    const o = this.#o;
-    const refuse = (status: number, reason: string): undefined => void o.stack.respond(tx, o.stack.createResponse(req, status, reason));
-    const hg = o.huntGroups?.groups;
-    if (user === undefined) return refuse(403, 'Forbidden (hunt group features are for users)');
-    if (!hg) return refuse(404, 'Not Found (no hunt groups)');
-    let ok: boolean;
-    if (feature === 'huntGroupLogin' || feature === 'huntGroupLogout') {
-      const groups = group === '' ? hg.groupsOf(user) : [group];
-      ok = groups.length > 0 && groups.every((g) => hg.isGroup(g) && (feature === 'huntGroupLogin' ? hg.login(g, user) : hg.logout(g, user)));
-      if (!ok) return refuse(404, `Not Found (${user} is not a member of hunt group ${group || '(any)'})`);
-      this.log.info(`${user} logged ${feature === 'huntGroupLogin' ? 'in to' : 'out of'} hunt group ${groups.join(', ')}`, { callId: req.callId });
-      if (feature === 'huntGroupLogin') queueMicrotask(() => o.huntGroups?.memberIdle(user));
-    } else {
-      if (!hg.isGroup(group)) return refuse(404, `Not Found (no hunt group ${group || '(none given)'})`);
-      hg.setService(group, feature === 'nightServiceOn' ? 'night' : 'in');
-      this.log.info(`hunt group ${group} ${feature === 'nightServiceOn' ? 'to night service' : 'back in service'} by ${user}`, { callId: req.callId });
-    }
-    this.#confirm(req, tx, user);
-    return undefined;
-  }
-
   /** True when the extension is a party of a call in progress (calling, or talking). */
   #onCall(extension: string): boolean {
     for (const c of this.#calls.values()) if (c.partyNumbers.includes(extension)) return true;
     return false;
-  }
-
-  /** A built-in feature code: change the setting, confirm with two beeps, hang up. */
-  #featureCode(req: SipRequest, tx: InviteServerTransaction, user: string, code: Extract<FeatureCode, { kind: 'set' }>): void {
-    const o = this.#o;
-    if (code.target !== undefined && !o.users.has(code.target)) {
-      // forwarding outside: only to a number the dial plan routes and this user may call
-      const d = this.#dial(code.target, user, user);
-      const routed = d.kind === 'ars' || d.kind === 'lineGroup';
-      if (!routed || !d.barring.allowed) {
-        const res = routed
-          ? o.stack.createResponse(req, 403, forbidden(d.barring.reason))
-          : o.stack.createResponse(req, 404, `Not Found (${code.target} is not an extension or a number the dial plan routes)`);
-        o.stack.respond(tx, res);
-        return;
-      }
-    }
-    this.#applySetting(req, tx, user, code.patch);
-  }
-
-  #applySetting(req: SipRequest, tx: InviteServerTransaction, user: string, patch: Partial<PhoneSettings>): void {
-    this.#o.settings.update(user, patch);
-    this.log.info(`phone feature changed by ${user}: ${JSON.stringify(patch, (_k, v) => (v === undefined ? null : v))}`, { callId: req.callId });
-    this.#confirm(req, tx, user);
-  }
-
-  /** Answers, plays two beeps (the change is made), hangs up. */
-  #confirm(req: SipRequest, tx: InviteServerTransaction, user: string): void {
-    const o = this.#o;
-    if (!o.engine) {
-      o.stack.respond(tx, o.stack.createResponse(req, 480, 'Temporarily Unavailable (feature set; no media to confirm it)'));
-      return;
-    }
-    this.#local(req, tx, { caller: user, callerName: user, dialled: req.uri.isSip ? req.uri.userDecoded ?? '' : '', target: 'feature confirmation' }, CONFIRM);
   }
 
   /** Hands the caller to a feature that answers it itself (a conference, voicemail). */
@@ -907,20 +676,6 @@ export class Calls implements CallHost, LocalCallHost {
     this.#legKeys.clear();
   }
 }
-
-/** The reason phrase of a 403 for a barred number (the router's reason may carry its own status). */
-function forbidden(reason: string): string {
-  const text = reason.replace(/^403\s+/, '');
-  return text.startsWith('Forbidden') ? text : `Forbidden (${text})`;
-}
-
-/** Two beeps, then the call ends: a phone feature was changed. */
-const CONFIRM: LocalService = {
-  accept(call) {
-    call.answer();
-    call.endpoint.play({ tones: [{ freqs: [1400], ms: 150 }, { freqs: [], ms: 100 }, { freqs: [1400], ms: 150 }, { freqs: [], ms: 300 }] }).on('end', () => call.hangup());
-  },
-};
 
 /** A display name always quoted, as phones show it best, followed by the space before <URI>. */
 function quoteName(name: string): string {

@@ -1,0 +1,131 @@
+/** The B2BUA's options and the shapes of what it works with (users, trunks, voicemail, hunt groups). */
+import type { CallRecord } from '../../core/call-record.js';
+import type { Logger } from '../../core/logger.js';
+import type { Authenticator } from '../../core/security/authenticator.js';
+import type { MediaEngine, PlayerSource } from '../../media/index.js';
+import type { SipRequest } from '../../sip/message/message.js';
+import type { SipStack } from '../../sip/stack.js';
+import type { Router } from '../routing/index.js';
+import type { AdHocRooms } from './adhoc.js';
+import type { HuntDriver } from './call.js';
+import type { LocalService } from './local.js';
+import type { RouteTrunk } from './outbound.js';
+import type { SettingsStore } from './settings.js';
+
+/** A registered phone of an extension, as the location service gives it (registrar bindings fit). */
+export interface RegisteredContact {
+  contact: string;
+  path: string[];
+  source: { protocol: string; address: string; port: number; flowId?: string };
+}
+
+export interface CallUser {
+  extension: string;
+  name: string;
+  /** 'direct': SDP end to end when both parties allow it; 'anchored' (default): through the engine. */
+  media: 'anchored' | 'direct';
+  /** Unanswered, busy and do-not-disturb calls go to the user's mailbox. */
+  voicemail?: boolean;
+}
+
+/** Hunt groups as the B2BUA sees them (src/features/huntgroups HuntCalls fits, with its groups). */
+export interface CallHuntGroups {
+  isGroup(extension: string): boolean;
+  /** A driver that rings the group's members, or where the call goes instead (night service...). */
+  route(group: string, callId: string, availability: (user: string) => MemberState): HuntDriver | { kind: 'number'; number: string } | { kind: 'voicemail'; mailbox: string } | { kind: 'busy'; reason: string };
+  /** A user's call ended (longest waiting; a queued caller may ring them now). */
+  memberIdle(user: string): void;
+  readonly groups: {
+    groupsOf(user: string): string[];
+    login(group: string, user: string): boolean;
+    logout(group: string, user: string): boolean;
+    setService(group: string, state: 'in' | 'night' | 'out'): boolean;
+    isGroup(extension: string): boolean;
+  };
+}
+
+/** What a hunt group needs to know of a member right now. */
+export interface MemberState {
+  registered: boolean;
+  dnd: boolean;
+  forwardAll: boolean;
+  onCall: boolean;
+  callWaiting: boolean;
+}
+
+/** Voicemail as the B2BUA sees it (src/features/voicemail fits). */
+export interface CallVoicemail {
+  /** Takes a caller who leaves a message in LocalCallInfo.target's mailbox. */
+  deposit: LocalService;
+  /** Takes a caller who listens (target: the caller's own mailbox, or '' to ask for one). */
+  collect: LocalService;
+  /** A voicemail port is free. */
+  readonly available: boolean;
+  has(mailbox: string): boolean;
+}
+
+export interface CallsOptions {
+  stack: SipStack;
+  engine: MediaEngine | undefined;
+  auth: Authenticator;
+  logger: Logger;
+  domain: string;
+  users: Map<string, CallUser>;
+  /** Current contacts of an extension (the location service). */
+  locate: (extension: string) => RegisteredContact[];
+  /** Phone features per user (forwarding, do not disturb, call waiting, caller ID). */
+  settings: SettingsStore;
+  /** Relayed-call channels of the node (its profile); the next call gets 503. */
+  maxCalls: number;
+  /** Give up ringing after this long (480). */
+  ringTimeoutMs: number;
+  musicOnHold: PlayerSource;
+  /** Where finished calls go (call records). */
+  onRecord?: (r: CallRecord) => void;
+  /** Features that answer calls themselves, by the dial plan's name for them. */
+  services?: { meetMe?: LocalService; voicemail?: CallVoicemail };
+  /** The feature code that collects the caller's own messages (default *17). */
+  voicemailCode?: string;
+  /** Where callers go when every voicemail port is busy (a number); none: busy. */
+  voicemailBusyFallback?: string;
+  /** Ad-hoc conferences (*47 merges a user's calls into one); the conference feature fits. */
+  adHoc?: AdHocRooms;
+  /** The dial plan; without it only extensions are reachable. */
+  router?: Router;
+  /** The node's SIP trunks (src/features/trunks fits). */
+  trunks?: CallTrunks;
+  /** Hunt groups: calls to their numbers ring their members. */
+  huntGroups?: CallHuntGroups;
+}
+
+/** A trunk as the B2BUA sees it: a route out, and a source of incoming calls. */
+export interface CallTrunk extends RouteTrunk {
+  readonly lineGroup: number;
+  readonly config: RouteTrunk['config'] & { readonly username?: string };
+  /** Takes a channel; 'in' for a call the trunk delivers (its service state does not matter then). */
+  acquire(direction?: 'out' | 'in'): boolean;
+  incomingNumber(number: string): string;
+}
+
+export interface CallTrunks {
+  identify(req: SipRequest, source: { address: string; port: number; protocol: string }): CallTrunk | undefined;
+  inGroup(lineGroup: number): CallTrunk[];
+  available(lineGroup: number): boolean;
+  on(event: 'channel-free', cb: () => void): unknown;
+  off(event: 'channel-free', cb: () => void): unknown;
+}
+
+/** Something that ends later and says so (a Call, a LocalCall). */
+export interface Ended {
+  onEnd(fn: () => void): void;
+}
+
+/** Who a call is from, as the routing below needs it. */
+export interface Caller {
+  number: string;
+  name: string;
+  withheld: boolean;
+  /** The trunk an incoming call came in on. */
+  trunk?: CallTrunk;
+}
+
