@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import type { SipRequest } from './message/message.js';
-import type { SipUri } from './message/uri.js';
+import { parseUri, type SipUri } from './message/uri.js';
+import { parseAddress } from './message/address.js';
 import type { Target, TransportProtocol } from './transport/types.js';
 
 /**
@@ -23,4 +24,33 @@ export function uriTarget(uri: SipUri): Target {
   const protocol: TransportProtocol = transport === 'tcp' || transport === 'tls' || transport === 'ws' || transport === 'wss' ? transport : 'udp';
   const port = uri.port ?? (protocol === 'tls' || protocol === 'wss' ? 5061 : 5060);
   return { protocol, address, port };
+}
+
+/** A registered contact as the location service keeps it (RFC 5626 flow, RFC 3327 Path). */
+export interface RegisteredContactTarget {
+  contact: string;
+  path: string[];
+  source: { protocol: string; address: string; port: number; flowId?: string };
+}
+
+/**
+ * Where requests to a registered contact go: its live flow (RFC 5626), else the first Path
+ * entry (RFC 3327), else for UDP the address it registered from (symmetric routing, RFC 3581,
+ * as a phone behind NAT needs), else the contact itself. undefined: unreachable (a browser's
+ * WebSocket flow is gone, or an unparsable URI).
+ */
+export function registeredTarget(c: RegisteredContactTarget, hasFlow: (flowId: string) => boolean): Target | undefined {
+  const src = c.source;
+  const protocol = src.protocol as TransportProtocol;
+  if (src.flowId !== undefined) {
+    if (hasFlow(src.flowId)) return { protocol, address: src.address, port: src.port, flowId: src.flowId };
+    if (protocol === 'ws' || protocol === 'wss') return undefined;
+  }
+  try {
+    if (c.path.length) return uriTarget(parseAddress(c.path[0]!).uri);
+    if (protocol === 'udp') return { protocol, address: src.address, port: src.port };
+    return uriTarget(parseUri(c.contact));
+  } catch {
+    return undefined;
+  }
 }

@@ -96,6 +96,21 @@ function traced(trace: string): Traced[] {
 }
 
 const first = (trace: string, re: RegExp, received: boolean) => traced(trace).find((m) => m.received === received && re.test(m.text));
+const callIdOf = (text: string) => /^Call-ID:\s*(.+)$/im.exec(text)?.[1]?.trim() ?? '';
+
+/** The most calls a UAS phone had at once: ringing or talking, from the INVITE to the BYE or CANCEL. */
+function mostAtOnce(trace: string): number {
+  const open = new Set<string>();
+  let most = 0;
+  for (const m of traced(trace)) {
+    if (!m.received) continue;
+    const id = callIdOf(m.text);
+    if (/^INVITE /.test(m.text)) open.add(id);
+    else if (/^(BYE|CANCEL) /.test(m.text)) open.delete(id);
+    most = Math.max(most, open.size);
+  }
+  return most;
+}
 
 async function until(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -152,13 +167,18 @@ test.serial('queue: three callers wait while the member is busy, hear music and 
     const [rb, rc] = await Promise.all([b, c]);
     t.is(rb.code, 0, why(rb));
     t.is(rc.code, 0, why(rc));
+    const memberTrace = (await member.done).messages;
     t.is((await member.done).code, 0, 'the member answered the direct call and the three queued calls');
+    t.is(mostAtOnce(memberTrace), 1, 'the member\'s phone rang for one caller at a time, never while on a call');
 
     const served = recordsOf('310').filter((r) => r.answer).sort((x, y) => x.answer!.getTime() - y.answer!.getTime());
     t.deepEqual(served.map((r) => r.callerNumber), ['201', '202', '203'], 'first come, first served');
     t.true(served.every((r) => r.connectedNumber === '205'));
     const directEnd = node.server.records.query({ number: '209' })[0]!.end.getTime();
     t.true(served[0]!.answer!.getTime() >= directEnd, 'nobody was put through while the member was busy');
+    for (let i = 1; i < served.length; i++) {
+      t.true(served[i]!.answer!.getTime() >= served[i - 1]!.end.getTime(), `${served[i]!.callerNumber} put through only after ${served[i - 1]!.callerNumber}'s call ended`);
+    }
     for (const r of [rb, rc]) t.regex(r.messages, /SIP\/2\.0 183 /, 'queued callers get early media');
 
     // what 201 heard while queued: music, the announcement about 2 s after calling, music again

@@ -1,9 +1,7 @@
 import type { Logger } from '../../core/logger.js';
 import { Dialog } from '../../sip/dialog/dialog.js';
 import { SipRequest, type SipResponse } from '../../sip/message/message.js';
-import { uriTarget } from '../../sip/routing.js';
-import { parseUri } from '../../sip/message/uri.js';
-import { parseAddress } from '../../sip/message/address.js';
+import { registeredTarget } from '../../sip/routing.js';
 import { SdpError } from '../../media/sdp.js';
 import { quote } from '../../sip/message/grammar.js';
 import { SipStack } from '../../sip/stack.js';
@@ -19,7 +17,7 @@ import { OutboundRoute, type NextRoute } from './outbound.js';
 import { incomingParty, trunkInvite } from './trunk-messages.js';
 import { AdHocConferences, CONFERENCE_FACTORY } from './adhoc.js';
 import type { Destination } from '../routing/index.js';
-import type { Caller, CallsOptions, CallTrunk, Ended, MemberState, RegisteredContact } from './types.js';
+import type { Caller, CallsOptions, CallTrunk, Ended, MemberState } from './types.js';
 import { forbidden, PhoneFeatures } from './phone-features.js';
 
 export type { CallHuntGroups, CallsOptions, CallTrunk, CallTrunks, CallUser, CallVoicemail, MemberState, RegisteredContact } from './types.js';
@@ -507,7 +505,7 @@ export class Calls implements CallHost, LocalCallHost {
     const callee = o.users.get(extension)!;
     const forks: Fork[] = [];
     for (const b of o.locate(callee.extension)) {
-      const target = this.#bindingTarget(b);
+      const target = registeredTarget(b, (id) => this.#o.stack.transports.hasFlow(id));
       if (!target) continue;
       const req = new SipRequest('INVITE', b.contact);
       const caller = call.info;
@@ -579,31 +577,6 @@ export class Calls implements CallHost, LocalCallHost {
     if (!trunks) return () => undefined;
     trunks.on('channel-free', cb);
     return () => void trunks.off('channel-free', cb);
-  }
-
-  /** Where to send to a registered contact: its flow, its Path, or where its REGISTER came from. */
-  #bindingTarget(b: RegisteredContact): Target | undefined {
-    const src = b.source;
-    const protocol = src.protocol as TransportProtocol;
-    if (src.flowId !== undefined) {
-      if (this.#o.stack.transports.hasFlow(src.flowId)) return { protocol, address: src.address, port: src.port, flowId: src.flowId };
-      if (protocol === 'ws' || protocol === 'wss') return undefined; // a browser's flow is gone
-    }
-    if (b.path.length) {
-      try {
-        return uriTarget(parseAddress(b.path[0]).uri);
-      } catch {
-        return undefined;
-      }
-    }
-    // UDP: symmetric response routing (RFC 3581), the address the phone registered from;
-    // TCP/TLS without a live connection: connect to the contact itself.
-    if (protocol === 'udp') return { protocol, address: src.address, port: src.port };
-    try {
-      return uriTarget(parseUri(b.contact));
-    } catch {
-      return undefined;
-    }
   }
 
   #contact(protocol: TransportProtocol): string {

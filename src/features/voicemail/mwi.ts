@@ -6,10 +6,9 @@
 import type { Logger } from '../../core/logger.js';
 import type { Authenticator } from '../../core/security/authenticator.js';
 import { Dialog, DialogState } from '../../sip/dialog/dialog.js';
-import { parseAddress } from '../../sip/message/address.js';
 import { SipRequest, type SipResponse } from '../../sip/message/message.js';
 import { parseUri } from '../../sip/message/uri.js';
-import { uriTarget } from '../../sip/routing.js';
+import { registeredTarget } from '../../sip/routing.js';
 import { SipStack } from '../../sip/stack.js';
 import type { ServerTransaction } from '../../sip/transaction/server.js';
 import type { Target, TransportProtocol } from '../../sip/transport/types.js';
@@ -304,7 +303,7 @@ export class MessageWaiting {
 
   #unsolicited(user: string, b: RegisteredContact, counts: MailboxCounts): void {
     const o = this.#o;
-    const target = bindingTarget(o.stack, b);
+    const target = registeredTarget(b, (id) => o.stack.transports.hasFlow(id));
     if (!target) {
       this.#log.debug('message-summary: registered contact not reachable', { user, contact: b.contact });
       return;
@@ -359,23 +358,3 @@ function samePhone(sub: Subscription, b: RegisteredContact): boolean {
   }
 }
 
-/**
- * Where to send to a registered contact: its flow, its Path, or where its REGISTER came from.
- * The same rule as the INVITE forks of calls (calls.ts), which features may not import.
- */
-function bindingTarget(stack: SipStack, b: RegisteredContact): Target | undefined {
-  const src = b.source;
-  const protocol = src.protocol as TransportProtocol;
-  if (src.flowId !== undefined) {
-    if (stack.transports.hasFlow(src.flowId)) return { protocol, address: src.address, port: src.port, flowId: src.flowId };
-    if (protocol === 'ws' || protocol === 'wss') return undefined; // a browser's flow is gone
-  }
-  try {
-    if (b.path.length) return uriTarget(parseAddress(b.path[0]).uri);
-    // UDP: symmetric response routing (RFC 3581); TCP/TLS without a live connection: the contact
-    if (protocol === 'udp') return { protocol, address: src.address, port: src.port };
-    return uriTarget(parseUri(b.contact));
-  } catch {
-    return undefined;
-  }
-}
