@@ -90,7 +90,13 @@ export class MediaEngine {
 
   /** Linux thread id of the media thread (for /proc/self/task/<tid>/stat). */
   get mediaThreadId(): number {
-    return this.#native.stats().mediaTid;
+    // the thread reports its id once it runs: wait for it (at most ~1 s) rather than answer 0
+    for (let i = 0; i < 1000; i++) {
+      const tid = this.#native.stats().mediaTid;
+      if (tid) return tid;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
+    return 0;
   }
 
   get endpoints(): Endpoint[] {

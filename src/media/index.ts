@@ -3,7 +3,7 @@ export { Endpoint, type EndpointOptions, type RemoteAddress, type DtmfEvent, typ
 export { Bridge } from './bridge.js';
 export { Conference, type ConferenceOptions, type ParticipantOptions, type ConferenceEvents } from './conference.js';
 export { Player, type PlayerSource, type PlayOptions, type PlayerEvents } from './player.js';
-export { Recorder, type RecorderEvents } from './recorder.js';
+export { Recorder, type RecorderEvents, type RecordOptions } from './recorder.js';
 export { MediaError, type MediaErrorCode } from './errors.js';
 export { renderTones, type ToneSegment } from './tones.js';
 export { parseWav, type Wav, type WavEncoding } from './wav.js';

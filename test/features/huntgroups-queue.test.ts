@@ -120,6 +120,16 @@ async function until(what: string, cond: () => boolean, timeoutMs = 15_000): Pro
   }
 }
 
+/** Waits until `call` is queued at `position`; fails at once with sipp's output when the call ends first. */
+async function queued(call: Promise<SippResult>, position: number): Promise<void> {
+  let ended: SippResult | undefined;
+  void call.then((r) => (ended = r));
+  await until(`a caller queued at position ${position}`, () => {
+    if (ended) throw new Error(`the caller's sipp ended before queueing: ${why(ended)}`);
+    return logged(new RegExp(`hunt group 310: call queued at position ${position}`))();
+  });
+}
+
 const logged = (re: RegExp) => () => node.logger.records.some((r) => re.test(String(r.message)));
 const recentLog = () => JSON.stringify(node.logger.records.slice(-20).map((x) => x.message));
 const why = (r: SippResult) => `${r.stderr.slice(-500)}${r.messages.slice(-2000)}${recentLog()}`;
@@ -151,9 +161,9 @@ test.serial('queue: three callers wait while the member is busy, hear music and 
     a.command('dial', `sip:310@127.0.0.1:${port(0)}`);
     await until('201 queued', logged(/hunt group 310: call queued at position 1/));
     b = dial('202', '310', 1000);
-    await until('202 queued', logged(/hunt group 310: call queued at position 2/));
+    await queued(b, 2);
     c = dial('203', '310', 1000);
-    await until('203 queued', logged(/hunt group 310: call queued at position 3/));
+    await queued(c, 3);
     t.is(node.server.hunt!.status().find((g) => g.extension === '310')?.queued, 3);
     t.is(node.server.calls.answeredCallsOf('205').length, 1, 'precondition: the member still busy with the direct call');
 

@@ -104,11 +104,16 @@ async function record(call: LocalCall, mailbox: string, maxMs: number, ctx: Depo
       call.off('dtmf', onDtmf);
       call.off('hangup', onHangup);
       call.endpoint.off('close', onHangup);
+      call.endpoint.off('timeout', onTimeout);
       resolve(w);
     };
     call.on('dtmf', onDtmf);
     call.on('hangup', onHangup);
     call.endpoint.on('close', onHangup);
+    // a phone that stops sending RTP (voice activity detection) records nothing: no 'silence'
+    const onTimeout = () => done('no audio from the caller');
+    call.endpoint.once('timeout', onTimeout);
+    call.endpoint.update({ timeoutMs: config.silenceSeconds * 1000 });
     rec.once('silence', () => done('silence'));
     rec.once('full', () => done('maximum length'));
     rec.once('error', (e) => done(`write error ${e.message}`));

@@ -91,7 +91,7 @@ export class Ivr {
    * played to the end. Throws Gone.
    */
   async say(parts: Sound | readonly Sound[], opts: { bargeIn?: boolean } = {}): Promise<boolean> {
-    const list = Array.isArray(parts) ? (parts as readonly Sound[]) : [parts as Sound];
+    const list = joined(Array.isArray(parts) ? (parts as readonly Sound[]) : [parts as Sound]);
     this.#bargeIn = opts.bargeIn !== false;
     for (const part of list) {
       this.#check();
@@ -176,4 +176,35 @@ export class Ivr {
   #check(): void {
     if (this.gone) throw new Gone();
   }
+}
+
+/**
+ * Neighbouring recorded parts as one buffer: one player per sentence, so "extension 2 0 1 is not
+ * available" plays without a round trip through JavaScript between words (which drifts under load).
+ */
+function joined(parts: readonly Sound[]): Sound[] {
+  const out: Sound[] = [];
+  let run: Int16Array[] = [];
+  const flush = () => {
+    if (run.length === 1) out.push(run[0]!);
+    else if (run.length > 1) {
+      const all = new Int16Array(run.reduce((n, p) => n + p.length, 0));
+      let at = 0;
+      for (const p of run) {
+        all.set(p, at);
+        at += p.length;
+      }
+      out.push(all);
+    }
+    run = [];
+  };
+  for (const p of parts) {
+    if (p instanceof Int16Array) run.push(p);
+    else {
+      flush();
+      out.push(p);
+    }
+  }
+  flush();
+  return out;
 }
