@@ -219,3 +219,35 @@ test('a new message is emailed to the mailbox owner with the WAV attached', asyn
     await smtp.close();
   }
 });
+
+test('a user in do not disturb, or busy without call waiting, sends callers straight to voicemail', async (t) => {
+  const users = USERS.replace('extension: "205", password: demo205 }', 'extension: "205", password: demo205, doNotDisturb: true }')
+    .replace('extension: "204", password: demo204 }', 'extension: "204", password: demo204, callWaiting: false }');
+  const node = await startServer({ udp: port(4), users });
+  const phones: Baresip[] = [];
+  try {
+    const a = await phone(node, '201', 7, 1000, port(4));
+    phones.push(a);
+    const d = await phone(node, '204', 8, 440, port(4));
+    phones.push(d);
+    const started = Date.now();
+    a.command('dial', `sip:205@127.0.0.1:${port(4)}`);
+    await a.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 10_000);
+    t.true(Date.now() - started < 3000, 'answered by voicemail at once, without ringing');
+    await until('the DND log line', logged(node, /205 in do not disturb: call goes to voicemail/), 5000);
+    await until('the greeting for 205', logged(node, /voicemail 205: recording message/), 20_000);
+    a.command('hangup');
+    await a.waitEvent((e) => e.type === 'CALL_CLOSED', 10_000);
+    // 204 is on a call (with 201) and has call waiting off: busy goes to voicemail
+    d.command('dial', `sip:8001@127.0.0.1:${port(4)}`);
+    await d.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 10_000);
+    const before = a.events.length;
+    a.command('dial', `sip:204@127.0.0.1:${port(4)}`);
+    await a.waitEvent((e) => a.events.indexOf(e) >= before && e.type === 'CALL_ESTABLISHED', 10_000);
+    await until('the busy log line', logged(node, /204 busy: call goes to voicemail/), 5000);
+    t.pass();
+  } finally {
+    for (const p of phones) await p.stop();
+    await node.close();
+  }
+});

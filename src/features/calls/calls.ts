@@ -434,6 +434,8 @@ export class Calls implements CallHost, LocalCallHost {
   /** True when the extension is a party of a call in progress (calling, or talking). */
   #onCall(extension: string): boolean {
     for (const c of this.#calls.values()) if (c.partyNumbers.includes(extension)) return true;
+    // in a conference, leaving a message, listening to voicemail: on a call too
+    for (const c of this.#locals.keys()) if (!c.ended && c.info.caller === extension) return true;
     return false;
   }
 
@@ -481,6 +483,7 @@ export class Calls implements CallHost, LocalCallHost {
     const leg = this.#locals.get(call);
     this.#locals.delete(call);
     if (leg) setTimeout(() => this.#unregister(leg), 32_000).unref();
+    if (this.#o.users.has(call.info.caller)) this.#o.huntGroups?.memberIdle(call.info.caller);
   }
 
   /** A record for a call refused before it rang anywhere (busy, do not disturb). */
