@@ -152,6 +152,11 @@ export class Call {
     return this.#parties.length ? this.#parties.map((p) => p.leg.party) : [this.a.party];
   }
 
+  /** The extensions this call rings now (none once answered or over). */
+  get ringingNumbers(): string[] {
+    return this.#winner || this.#ended ? [] : this.#forks.map((f) => f.leg.party);
+  }
+
   /** The extension being rung now, or that answered. */
   get target(): string {
     return this.#plan.extension;

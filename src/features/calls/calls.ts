@@ -431,9 +431,9 @@ export class Calls implements CallHost, LocalCallHost {
     };
   }
 
-  /** True when the extension is a party of a call in progress (calling, or talking). */
+  /** True when the extension is a party of a call in progress (calling, being rung, or talking). */
   #onCall(extension: string): boolean {
-    for (const c of this.#calls.values()) if (c.partyNumbers.includes(extension)) return true;
+    for (const c of this.#calls.values()) if (c.partyNumbers.includes(extension) || c.ringingNumbers.includes(extension)) return true;
     // in a conference, leaving a message, listening to voicemail: on a call too
     for (const c of this.#locals.keys()) if (!c.ended && c.info.caller === extension) return true;
     return false;
