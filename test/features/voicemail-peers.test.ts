@@ -120,12 +120,13 @@ test('a message left at 202 holds the tone, lights 202\'s lamp, is played by *17
     await until('the message to play', () => node.server.voicemail!.status().inUse === 1, 1000);
     // intro ("new message from 2 0 1") and the 5 s message
     await sleep(9000);
+    t.deepEqual(store.counts('202'), { new: 0, saved: 1 }, 'played: the message is read');
     await keys(b, '3');
     await until('the delete', logged(node, /voicemail 202: message \d+ deleted/), 10_000);
     t.deepEqual(store.counts('202'), { new: 0, saved: 0 });
     t.false(readdirSync(join(node.dir, 'voicemail', '202')).some((f) => f === `msg-${m.id}.wav`), 'the file is gone');
     await b.waitEvent((e) => b.events.indexOf(e) > before && mwi(false)(e), 5000);
-    t.pass('the lamp went out: Messages-Waiting: no');
+    t.pass('the lamp went out (read, then deleted): Messages-Waiting: no');
     await keys(b, '*');
     await b.waitEvent((e) => b.events.indexOf(e) > before && e.type === 'CALL_CLOSED', 15_000);
     const got = await heard(b);

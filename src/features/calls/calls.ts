@@ -93,6 +93,8 @@ export class Calls implements CallHost, LocalCallHost {
 
   onInvite(req: SipRequest, tx: InviteServerTransaction): void {
     const o = this.#o;
+    // who is busy is looked at afresh for each new call (transfers move parties between calls)
+    this.#changed();
     const stack = o.stack;
     const trunk = o.trunks?.identify(req, tx.source);
     if (trunk) return this.#fromTrunk(req, tx, trunk);
@@ -166,6 +168,7 @@ export class Calls implements CallHost, LocalCallHost {
     this.#callLegs.get(call)?.delete(peer.leg);
     const party = new LocalCall(this, { id: call.info.id, caller: peer.leg.party, callerName: '', dialled: '', target: '' }, peer.leg, peer.side);
     this.#locals.set(party, peer.leg);
+    this.#changed();
     call.end(why);
     return party;
   }
@@ -296,6 +299,7 @@ export class Calls implements CallHost, LocalCallHost {
     const id = `${Date.now().toString(36)}-${(++this.#seq).toString(36)}`;
     const call = new Call(this, { id, callerNumber: from.number, callerName: from.name, calledNumber: dialled, direction, withheld: from.withheld }, a, media, plan);
     this.#calls.set(id, call);
+    this.#changed();
     this.registerLeg(a, call);
     log.info(`call ${from.number} -> ${dialled}${plan.outbound ? ' (out through trunks)' : plan.extension !== dialled ? ` (to ${plan.extension})` : ''}`, { callId: req.callId, call: id, media: anchored ? 'anchored' : 'direct' });
     call.begin();
@@ -396,6 +400,7 @@ export class Calls implements CallHost, LocalCallHost {
     }
     const lc = new LocalCall(this, { id: call.info.id, caller: call.info.callerNumber, callerName: call.info.callerName, dialled: call.info.calledNumber, target: mailbox }, leg, side ?? new AnchoredSide(o.engine));
     this.#locals.set(lc, leg);
+    this.#changed();
     this.log.info(`call ${call.info.callerNumber} -> ${mailbox}: to voicemail (${why})`, { callId: leg.callId, call: call.info.id });
     try {
       vm.deposit.accept(lc);
@@ -433,11 +438,33 @@ export class Calls implements CallHost, LocalCallHost {
 
   /** True when the extension is a party of a call in progress (calling, being rung, or talking). */
   #onCall(extension: string): boolean {
-    for (const c of this.#calls.values()) if (c.partyNumbers.includes(extension) || c.ringingNumbers.includes(extension)) return true;
-    // in a conference, leaving a message, listening to voicemail: on a call too
-    for (const c of this.#locals.keys()) if (!c.ended && c.info.caller === extension) return true;
-    return false;
+    return this.#busyUsers().has(extension);
   }
+
+  /**
+   * Everyone on a call: parties, phones being rung, callers of conferences and voicemail. Built
+   * once and kept until something changes (a phone rung, a call or local call begun or ended),
+   * so a hunt over 100 members costs one pass over the calls, not one per member.
+   */
+  #busyUsers(): Set<string> {
+    if (this.#busy) return this.#busy;
+    const busy = new Set<string>();
+    for (const c of this.#calls.values()) {
+      for (const n of c.partyNumbers) busy.add(n);
+      for (const n of c.ringingNumbers) busy.add(n);
+    }
+    for (const c of this.#locals.keys()) if (!c.ended) busy.add(c.info.caller);
+    this.#busy = busy;
+    return busy;
+  }
+
+  #busy: Set<string> | undefined;
+
+  /** Something changed who is on a call. */
+  #changed(): void {
+    this.#busy = undefined;
+  }
+
 
   /** Hands the caller to a feature that answers it itself (a conference, voicemail). */
   #local(req: SipRequest, tx: InviteServerTransaction, info: Omit<ConstructorParameters<typeof LocalCall>[1], 'id'>, service: LocalService): LocalCall | undefined {
@@ -469,6 +496,7 @@ export class Calls implements CallHost, LocalCallHost {
     }
     this.registerLeg(leg);
     this.#locals.set(call, leg);
+    this.#changed();
     this.log.info(`call ${info.caller} -> ${info.dialled} (answered by the server: ${info.target})`, { callId: req.callId, call: call.info.id });
     try {
       service.accept(call);
@@ -482,6 +510,7 @@ export class Calls implements CallHost, LocalCallHost {
   localEnded(call: LocalCall): void {
     const leg = this.#locals.get(call);
     this.#locals.delete(call);
+    this.#changed();
     if (leg) setTimeout(() => this.#unregister(leg), 32_000).unref();
     if (this.#o.users.has(call.info.caller)) this.#o.huntGroups?.memberIdle(call.info.caller);
   }
@@ -504,6 +533,7 @@ export class Calls implements CallHost, LocalCallHost {
   }
 
   fork(call: Call, extension: string, offer: (side: AnchoredSide | undefined) => Body): Fork[] {
+    this.#changed();
     const o = this.#o;
     const callee = o.users.get(extension)!;
     const forks: Fork[] = [];
@@ -628,6 +658,7 @@ export class Calls implements CallHost, LocalCallHost {
 
   ended(call: Call, record: CallRecord): void {
     this.#calls.delete(call.info.id);
+    this.#changed();
     const hg = this.#o.huntGroups;
     if (hg) for (const u of call.partyNumbers) if (this.#o.users.has(u)) hg.memberIdle(u);
     // keep the dialogs reachable a little longer so late BYE/ACK retransmissions get answers

@@ -29,6 +29,9 @@ export class HuntCalls {
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #live = new Set<GroupCall>();
+  /** Each group's queued calls in arrival order (the queue in HuntGroups is the count and limit). */
+  readonly #queues = new Map<string, GroupCall[]>();
+  #wakeQueued = false;
   #closed = false;
 
   constructor(opts: HuntCallsOptions) {
@@ -69,21 +72,48 @@ export class HuntCalls {
     this.wake();
   }
 
-  /** Lets queued callers try the members again (one freed up, or a caller ahead left or is ringing someone). */
+  /**
+   * Lets queued callers try the members again (one freed up, or a caller ahead left or is
+   * ringing someone): once per turn however often it is asked, each group's queue in order,
+   * stopping at the first caller that still finds nobody (those behind it would too). Cost: the
+   * callers at the front that are ringing, not the length of the queue.
+   */
   wake(): void {
-    for (const gc of [...this.#live]) if (gc.waiting && !this.blocked(gc)) gc.retry();
+    if (this.#wakeQueued || this.#closed) return;
+    this.#wakeQueued = true;
+    queueMicrotask(() => {
+      this.#wakeQueued = false;
+      for (const queue of this.#queues.values()) {
+        for (const gc of [...queue]) {
+          if (!gc.waiting) continue;
+          gc.retry();
+          if (gc.waiting) break;
+        }
+      }
+    });
   }
 
   /** True when a caller queued ahead of `gc` in its group is waiting: it goes first. */
   blocked(gc: GroupCall): boolean {
-    const mine = gc.position;
-    if (mine === undefined) return false;
-    for (const other of this.#live) {
-      if (other === gc || other.group !== gc.group || !other.waiting) continue;
-      const pos = other.position;
-      if (pos !== undefined && pos < mine) return true;
+    for (const other of this.#queues.get(gc.group) ?? []) {
+      if (other === gc) return false;
+      if (other.waiting) return true;
     }
     return false;
+  }
+
+  /** `gc` joined its group's queue (at the back). */
+  queued(gc: GroupCall): void {
+    let q = this.#queues.get(gc.group);
+    if (!q) this.#queues.set(gc.group, (q = []));
+    q.push(gc);
+  }
+
+  /** `gc` left its group's queue. */
+  unqueued(gc: GroupCall): void {
+    const q = this.#queues.get(gc.group);
+    const i = q ? q.indexOf(gc) : -1;
+    if (i >= 0) q!.splice(i, 1);
   }
 
   status(): ReturnType<HuntGroups['status']> {
@@ -94,6 +124,7 @@ export class HuntCalls {
     if (this.#closed) return;
     this.#closed = true;
     for (const gc of [...this.#live]) gc.ended();
+    this.#queues.clear();
     this.groups.close();
   }
 
@@ -142,6 +173,8 @@ class GroupCall implements HuntDriver {
   #announcements = 0;
   #timers: NodeJS.Timeout[] = [];
   #announceTimer: NodeJS.Timeout | undefined;
+  #pause: NodeJS.Timeout | undefined;
+  #passStart = 0;
   #ended = false;
 
   constructor(m: HuntCalls, cfg: HuntGroupConfig, id: string, availability: (user: string) => MemberAvailability) {
@@ -160,11 +193,6 @@ class GroupCall implements HuntDriver {
   /** Queued and waiting (not ringing anyone). */
   get waiting(): boolean {
     return this.#waiting && !this.#ended;
-  }
-
-  /** Place in the group's queue (1 is next); undefined when not queued. */
-  get position(): number | undefined {
-    return this.#queued ? this.#m.groups.position(this.#cfg.extension, this.#id) : undefined;
   }
 
   retry(): void {
@@ -197,6 +225,7 @@ class GroupCall implements HuntDriver {
     const cfg = this.#cfg;
     const groups = this.#m.groups;
     this.#waiting = false;
+    clearTimeout(this.#pause);
     if (this.#voicemailTime || voicemailDue(cfg, this.#elapsed)) {
       this.#m.log.info(`hunt group ${cfg.extension}: voicemail answer time reached, call goes to its mailbox`, { call: this.#id });
       this.#leaveQueue();
@@ -210,13 +239,24 @@ class GroupCall implements HuntDriver {
       if (offer) {
         for (const u of offer.members) groups.offered(offer.group, u);
         // the next queued caller may ring another free member meanwhile
-        if (this.#queued) queueMicrotask(() => this.#m.wake());
+        if (this.#queued) this.#m.wake();
         this.#m.log.debug(`hunt group ${offer.group}: offering the call to ${offer.members.join(', ')}`, { call: this.#id });
         return { kind: 'ring', members: [...offer.members], ms: offer.ms };
       }
       if (this.#inPass) {
         this.#inPass = false;
         this.#passes++;
+        const overflowed = this.#overflowed;
+        this.#maybeOverflow();
+        if (this.#overflowed !== overflowed) continue;
+        // members that refused at once (486) would be rung again at network speed: a pass
+        // lasts at least the no-answer time, the caller hearing ringback meanwhile
+        const rest = this.#passStart + cfg.noAnswerSeconds * 1000 - this.#m.now;
+        if (rest > 50) {
+          this.#pause = setTimeout(() => this.#call?.rehunt(), rest);
+          this.#pause.unref();
+          return { kind: 'wait' };
+        }
         continue;
       }
       for (const g of this.#hunted) {
@@ -225,6 +265,7 @@ class GroupCall implements HuntDriver {
       }
       if (this.#offers.length) {
         this.#inPass = true;
+        this.#passStart = this.#m.now;
         continue;
       }
       // nobody available: a pass with nobody in it counts at once
@@ -239,6 +280,7 @@ class GroupCall implements HuntDriver {
             return step(mailboxOrBusy(cfg, `hunt group ${cfg.extension}: queue full`));
           }
           this.#queued = true;
+          this.#m.queued(this);
           this.#m.log.info(`hunt group ${cfg.extension}: call queued at position ${r.position}`, { call: this.#id });
         }
         return this.#wait();
@@ -260,11 +302,12 @@ class GroupCall implements HuntDriver {
     this.#waiting = false;
     for (const t of this.#timers) clearTimeout(t);
     clearTimeout(this.#announceTimer);
+    clearTimeout(this.#pause);
     const wasQueued = this.#queued;
     this.#leaveQueue();
     this.#m.done(this);
     // the next caller in the queue may take a member now
-    if (wasQueued) queueMicrotask(() => this.#m.wake());
+    if (wasQueued) this.#m.wake();
   }
 
   get #elapsed(): number {
@@ -287,12 +330,16 @@ class GroupCall implements HuntDriver {
       const round = this.#m.groups.hunt(g, this.#availability);
       for (const members of round.offers) this.#offers.push({ group: g, members, ms: round.noAnswerMs });
     }
-    if (this.#offers.length) this.#inPass = true;
+    if (this.#offers.length) {
+      this.#inPass = true;
+      this.#passStart = this.#m.now;
+    }
   }
 
   #leaveQueue(): void {
     if (!this.#queued) return;
     this.#queued = false;
+    this.#m.unqueued(this);
     this.#m.groups.dequeue(this.#cfg.extension, this.#id);
   }
 

@@ -4,7 +4,8 @@
  * starting PIN, or none yet from the owner's phone, must be replaced first), the count of new
  * and saved messages, and the menus:
  *   main:     1 listen (new, then saved)  3 greeting  4 change PIN  * hang up
- *   message:  1 again  2 save  3 delete  # next  * main menu (digits work while it plays)
+ *   message:  1 again  2 save  3 delete  # next  * main menu (digits work while it plays);
+ *             a new message that has been played counts as read (saved), and MWI follows
  *   greeting: 1 hear it  2 record a new one  3 back to the standard greeting  * main menu
  */
 import { readFileSync } from 'node:fs';
@@ -153,12 +154,19 @@ function audioOf(m: MessageInfo): Int16Array | undefined {
 async function listen(ivr: Ivr, mailbox: string, ctx: CollectContext): Promise<void> {
   const { store, prompts: p, log } = ctx;
   const list = store.messages(mailbox);
+  const read = new Set<number>();
   for (let i = 0; i < list.length; ) {
     const m = list[i]!;
     const audio = audioOf(m);
     const intro: Sound[] = [m.state === 'new' ? p['new-message'] : p['saved-message']];
     if (/^[0-9]{1,15}$/.test(m.caller)) intro.push(p.from, ...digitsOf(p, m.caller));
     await ivr.say(audio ? [...intro, audio] : intro);
+    // heard (in part or whole): a new message is read now, and the lamp follows
+    if (m.state === 'new' && !read.has(m.id)) {
+      read.add(m.id);
+      store.markSaved(m.id);
+      log.info(`voicemail ${mailbox}: message ${m.id} read`);
+    }
     const d = await ivr.choose(p['message-menu'], '123#*', p.invalid);
     if (d === undefined || d === '*') return;
     if (d === '1') {
