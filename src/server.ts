@@ -178,10 +178,11 @@ export class Server {
       engine: this.#engine, logger: log, config: c.conference,
       channels: profile.conferenceChannels, maxParties: profile.conferenceChannelsPerConference,
     });
+    const groupNumbers = new Set(c.huntGroups.map((g) => g.extension));
     this.#router = new Router({
       dialPlan: c.dialPlan, users: c.users,
       // hunt group numbers are dialled like extensions
-      isExtension: (n) => users.has(n) || c.huntGroups.some((g) => g.extension === n),
+      isExtension: (n) => users.has(n) || groupNumbers.has(n),
     });
     const router = this.#router;
     const moh = c.calls.musicOnHold ? { wav: readFileSync(c.calls.musicOnHold) } : musicOnHold();
@@ -234,7 +235,7 @@ export class Server {
   }
 
   /**
-   * Mailboxes for every user (hunt groups: later), the voicemail ports of the profile, message
+   * Mailboxes for every user and hunt group, the voicemail ports of the profile, message
    * waiting to phones (SUBSCRIBE and unsolicited NOTIFY), and email forwarding when SMTP is set.
    */
   #startVoicemail(auth: Authenticator): void {
@@ -258,8 +259,12 @@ export class Server {
     const vm = new Voicemail({
       db: this.#store!, logger: this.#log, config: c.voicemail, mailboxes, channels,
       onMessage: (m, box) => {
-        if (email && box.email) {
+        if (!email || !box.email) return;
+        try {
           email.enqueue({ to: box.email, mailbox: box.id, mailboxName: box.name, caller: m.caller, callerName: m.callerName, receivedAt: m.receivedAt, durationMs: m.durationMs, wavPath: m.path });
+        } catch (e) {
+          // the message itself is kept; only its email copy could not be queued
+          this.#log.error(`voicemail ${box.id}: message ${m.id} not queued for email: ${(e as Error).message}`);
         }
       },
     });
