@@ -14,14 +14,11 @@ import { mkdtempSync } from 'node:fs';
 import { runSippLoad } from './sipp-load.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig } from '../src/core/config/index.js';
-import { createLogger } from '../src/core/logger.js';
-import { Server } from '../src/server.js';
+import type { Server } from '../src/server.js';
+import { ROOT, startBenchNode } from './node.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const DURATION = QUICK ? 10 : 60;
-const REPO = new URL('../', import.meta.url).pathname.replace(/dist\/$/, '');
-const ROOT = REPO.endsWith('dist/') ? REPO.slice(0, -5) : REPO;
 const PEERS = join(ROOT, '../shared/peers');
 const SETUP = join(ROOT, 'bench/scenarios/uac_setup.xml');
 const MEDIA = join(ROOT, 'bench/scenarios/uac_media.xml');
@@ -31,6 +28,11 @@ const PBX = 36060;
 const UAS = 36070;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+function startNode(): Promise<Server> {
+  const users = ['201', '202', '203'].map((e) => `  - { extension: "${e}", password: demo${e} }`).join('\n');
+  return startBenchNode({ dir: mkdtempSync(join(tmpdir(), 'bench-node-')), port: PBX, yaml: `calls: { maxChannels: 20000 }\nusers:\n${users}` });
+}
+
 interface Run { ok: boolean; failed: number; achieved: number; p99: number | undefined }
 
 /** sipp at `rate` calls/s for `total` calls; ok when none failed and the pace was kept. */
@@ -39,25 +41,6 @@ async function sipp(args: string[], rate: number, total: number): Promise<Run> {
   // the last calls placed still talk for the -d time (1 s) before sipp ends
   const achieved = r.elapsedS > 1.5 ? r.succeeded / (r.elapsedS - 1.5) : 0;
   return { ok: r.code === 0 && r.failed === 0 && r.succeeded === total && achieved >= 0.9 * rate, failed: r.failed, achieved, p99: r.p99 };
-}
-
-async function startNode() {
-  const dir = mkdtempSync(join(tmpdir(), 'bench-node-'));
-  const users = ['201', '202', '203'].map((e) => `  - { extension: "${e}", password: demo${e} }`).join('\n');
-  const config = parseConfig(`log: { level: warn, format: json }
-sip:
-  listen:
-    - { transport: udp, address: 127.0.0.1, port: ${PBX} }
-storage: { path: ${JSON.stringify(join(dir, 'pbx.sqlite'))} }
-media: { portMin: 50000, portMax: 59999 }
-security: { lockout: { maxFailures: 10000 } }
-calls: { maxChannels: 20000 }
-users:
-${users}
-`, 'bench');
-  const server = new Server(config, createLogger(config.log));
-  await server.start();
-  return server;
 }
 
 function startSipp(args: string[]) {

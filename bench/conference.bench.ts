@@ -17,9 +17,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig } from '../src/core/config/index.js';
-import { createLogger } from '../src/core/logger.js';
-import { Server } from '../src/server.js';
+import type { Server } from '../src/server.js';
+import { procTicks, ROOT, startBenchNode } from './node.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const WINDOW_S = QUICK ? 4 : 12;
@@ -28,38 +27,15 @@ const STEPS = QUICK ? [128, 512] : [128, 256, 512, 768, 1024, 1280, 1536, 2048];
 const PROFILE_CHANNELS = 128;
 const RATE = 200; // joins per second
 const PER_SIPP = 512; // participants per sipp process (all of one process stream from one port)
-const REPO = new URL('../', import.meta.url).pathname;
-const ROOT = REPO.endsWith('dist/') ? REPO.slice(0, -5) : REPO;
 const HOLD = join(ROOT, 'test/scenarios/uac_conf_hold.xml');
 const PBX = 36260;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function procTicks(path: string): number {
-  try {
-    const f = readFileSync(path, 'utf8');
-    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]); // utime + stime, clock ticks (100/s)
-  } catch {
-    return 0;
-  }
-}
-
-async function startNode(dir: string): Promise<Server> {
-  const config = parseConfig(`log: { level: warn, format: json }
-sip:
-  listen:
-    - { transport: udp, address: 127.0.0.1, port: ${PBX} }
-storage: { path: ${JSON.stringify(join(dir, 'pbx.sqlite'))} }
-media: { portMin: 50000, portMax: 59999 }
-security: { lockout: { maxFailures: 10000 } }
-users:
+function startNode(dir: string): Promise<Server> {
+  return startBenchNode({ dir, port: PBX, yaml: `users:
   - { extension: "201", password: demo201 }
 dialPlan: { shortCodes: [{ code: "1XXXX", feature: meetMe, number: "1N" }] }
-conference: { openRooms: { first: "10000", last: "19999" }, maxChannels: 10000, aloneRepeatSeconds: 0 }
-`, 'bench');
-  const server = new Server(config, createLogger(config.log));
-  await server.start();
-  return server;
+conference: { openRooms: { first: "10000", last: "19999" }, maxChannels: 10000, aloneRepeatSeconds: 0 }` });
 }
 
 interface Step {

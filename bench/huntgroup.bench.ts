@@ -13,15 +13,12 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig } from '../src/core/config/index.js';
-import { createLogger } from '../src/core/logger.js';
-import { Server } from '../src/server.js';
+import type { Server } from '../src/server.js';
+import { ROOT, startBenchNode } from './node.js';
 import { runSippLoad } from './sipp-load.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const DURATION = QUICK ? 10 : 30;
-const REPO = new URL('../', import.meta.url).pathname.replace(/dist\/$/, '');
-const ROOT = REPO.endsWith('dist/') ? REPO.slice(0, -5) : REPO;
 const SETUP = join(ROOT, 'bench/scenarios/uac_setup.xml');
 const REG = join(ROOT, 'bench/scenarios/register_inf.xml');
 const UAS_NOW = join(ROOT, 'bench/scenarios/uas_answer_now.xml');
@@ -31,25 +28,13 @@ const MEMBERS = Array.from({ length: 100 }, (_, i) => String(300 + i));
 const RATES = process.env.BENCH_RATES ? process.env.BENCH_RATES.split(',').map(Number) : QUICK ? [50, 100, 200] : [50, 100, 150, 200, 250, 300, 400, 500, 700];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function startNode(dir: string): Promise<Server> {
+function startNode(dir: string): Promise<Server> {
   const users = ['201', '202', ...MEMBERS].map((e) => `  - { extension: "${e}", password: demo${e}, voicemail: { enabled: false } }`).join('\n');
-  const config = parseConfig(`log: { level: ${process.env.BENCH_LOG ?? "warn"}, format: json }
-sip:
-  listen:
-    - { transport: udp, address: 127.0.0.1, port: ${PBX} }
-storage: { path: ${JSON.stringify(join(dir, 'pbx.sqlite'))} }
-voicemail: { dir: ${JSON.stringify(join(dir, 'voicemail'))} }
-media: { portMin: 50000, portMax: 59999 }
-security: { lockout: { maxFailures: 10000 } }
-calls: { maxChannels: 20000 }
+  return startBenchNode({ dir, port: PBX, yaml: `calls: { maxChannels: 20000 }
 users:
 ${users}
 huntGroups:
-  - { extension: "600", name: Sales, ringMode: rotary, members: [${MEMBERS.map((m) => `"${m}"`).join(', ')}], voicemail: { enabled: false } }
-`, 'bench');
-  const server = new Server(config, createLogger(config.log));
-  await server.start();
-  return server;
+  - { extension: "600", name: Sales, ringMode: rotary, members: [${MEMBERS.map((m) => `"${m}"`).join(', ')}], voicemail: { enabled: false } }` });
 }
 
 /** One step: calls to `number` at `rate` for DURATION s; ok when all succeed at the pace asked. */

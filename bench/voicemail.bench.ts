@@ -26,14 +26,13 @@
  * not figures). BENCH_STEPS=100,200,... picks the steps.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig } from '../src/core/config/index.js';
-import { createLogger } from '../src/core/logger.js';
 import { MediaEngine, parseWav, type Endpoint, type Recorder } from '../src/media/index.js';
 import { encodeUlaw } from '../src/media/reference/g711.js';
-import { Server } from '../src/server.js';
+import type { Server } from '../src/server.js';
+import { procTicks, ROOT, startBenchNode } from './node.js';
 import { BEEP, digitsOf, loadVoicemailPrompts } from '../src/features/voicemail/prompts.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -58,8 +57,6 @@ const PBX = 36460;
 const REF_UAS = 36490;
 const NODE_MEDIA = { min: 50000, max: 59999 };
 const REF_MEDIA = { min: 21000, max: 29999 };
-const REPO = new URL('../', import.meta.url).pathname;
-const ROOT = REPO.endsWith('dist/') ? REPO.slice(0, -5) : REPO;
 const UAC = join(ROOT, 'bench/scenarios/uac_voicemail.xml');
 const UAS_REF = join(ROOT, 'bench/scenarios/uas_voicemail_media_only.xml');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -86,34 +83,16 @@ function makeTone(dir: string): string {
 // Voicemail: ports for every step; silence never ends a message here (the tone is continuous);
 // each message being recorded reserves maxMessageSeconds of its mailbox's quota (60 min), so that
 // stays short enough for two at once in one mailbox (steps past 990 calls share mailboxes).
-async function startNode(dir: string): Promise<Server> {
+function startNode(dir: string): Promise<Server> {
   const users = Array.from({ length: MAILBOXES }, (_, i) => `  - { extension: "${MAILBOX0 + i}", password: vm${MAILBOX0 + i} }`).join('\n');
-  const config = parseConfig(`log: { level: warn, format: json }
-sip:
-  listen:
-    - { transport: udp, address: 127.0.0.1, port: ${PBX} }
-storage: { path: ${JSON.stringify(join(dir, 'pbx.sqlite'))} }
-media: { portMin: ${NODE_MEDIA.min}, portMax: ${NODE_MEDIA.max} }
-security: { lockout: { maxFailures: 10000 } }
-calls: { maxChannels: 20000 }
-voicemail: { dir: ${JSON.stringify(join(dir, 'vm'))}, channels: ${MAX_N * 2}, silenceSeconds: 300, maxMessageSeconds: 300, minFreeMegabytes: 0 }
+  return startBenchNode({
+    dir, port: PBX, media: NODE_MEDIA,
+    voicemail: `channels: ${MAX_N * 2}, silenceSeconds: 300, maxMessageSeconds: 300, minFreeMegabytes: 0`,
+    yaml: `calls: { maxChannels: 20000 }
 users:
   - { extension: "100", password: demo100, voicemail: { enabled: false } }
-${users}
-`, 'bench');
-  const server = new Server(config, createLogger(config.log));
-  await server.start();
-  return server;
-}
-
-function procTicks(path: string): number {
-  try {
-    const f = readFileSync(path, 'utf8');
-    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return 0;
-  }
+${users}`,
+  });
 }
 
 /** Kernel drops (receive buffer full) summed over the UDP sockets bound in [min, max]. */
@@ -396,13 +375,11 @@ async function main(): Promise<void> {
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'bench-vm-'));
-  mkdirSync(join(dir, 'vm'));
   const tone = makeTone(dir);
   const server = await startNode(dir);
   if (!server.voicemail) throw new Error('the bench node has no voicemail (voicemail.channels)');
   const ref = new MediaEngine({ address: '127.0.0.1', portMin: REF_MEDIA.min, portMax: REF_MEDIA.max, realtimePriority: RT ? 10 : 0 });
-  let tid = server.engine!.mediaThreadId;
-  for (let i = 0; tid === 0 && i < 50; i++) tid = (await sleep(20), server.engine!.mediaThreadId); // set once the thread runs
+  const tid = server.engine!.mediaThreadId;
   const rt = RT && tid > 0 && spawnSync('chrt', ['-f', '-p', '10', String(tid)]).status === 0;
   console.log(`  media threads: node ${rt ? 'SCHED_FIFO 10' : 'ordinary scheduling'}, reference ${ref.stats().realtime ? 'SCHED_FIFO 10' : 'ordinary scheduling'}`);
   let vmBest = 0;

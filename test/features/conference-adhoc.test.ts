@@ -6,43 +6,21 @@
  * server drops A.
  */
 import test from 'ava';
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { Baresip, makeToneWav } from '../helpers/baresip.js';
+import { lastHeard, startPhone, type Baresip } from '../helpers/baresip.js';
 import { portBlock } from '../helpers/ports.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { startSipp } from '../helpers/sipp.js';
 import { ulawSilence } from '../helpers/audio.js';
 import { hasTone, lacksTone, toneRatio } from '../helpers/tone.js';
-import { readWav } from '../helpers/wav.js';
 
 const port = portBlock(48);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const UNTIL_BYE = new URL('../scenarios/uac_until_bye.xml', import.meta.url).pathname;
 const FOCUS = new URL('../scenarios/uac_focus.xml', import.meta.url).pathname;
 
-async function phone(node: TestServer, ext: string, n: number, freq: number, answer: 'auto' | 'manual', serverPort = port(0)): Promise<Baresip> {
-  const bs = await Baresip.start({
-    listen: `127.0.0.${70 + n}:${port(100 + n)}`,
-    ctrlPort: port(150 + n),
-    source: makeToneWav(join(node.dir, `tone-${ext}.wav`), freq, 60),
-    account: `<sip:${ext}@127.0.0.1:${serverPort}>;auth_pass=demo${ext};regint=600;answermode=${answer}`,
-  });
-  try {
-    await bs.waitRegistered();
-  } catch (e) {
-    await bs.stop();
-    throw e;
-  }
-  return bs;
-}
-
-async function heard(bs: Baresip): Promise<Int16Array> {
-  const dir = join(bs.dir, 'rec');
-  const files = readdirSync(dir).filter((f) => f.endsWith('-dec.wav')).sort();
-  if (!files.length) throw new Error(`no recording in ${dir}`);
-  return (await readWav(join(dir, files[files.length - 1]!))).samples;
-}
+const phone = (node: TestServer, ext: string, n: number, freq: number, answer: 'auto' | 'manual', serverPort = port(0)): Promise<Baresip> =>
+  startPhone({ dir: node.dir, ext, freq, answer, listen: `127.0.0.${70 + n}:${port(100 + n)}`, ctrlPort: port(150 + n), server: `127.0.0.1:${serverPort}` });
+const heard = lastHeard;
 
 const parties = (node: TestServer) => (node.server.status().conferences as { parties: number }).parties;
 

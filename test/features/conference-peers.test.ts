@@ -4,36 +4,18 @@
  * room mixes both. Each must hear the two other tones and never its own.
  */
 import test from 'ava';
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { Baresip, makeToneWav } from '../helpers/baresip.js';
+import { lastHeard, startPhone, type Baresip } from '../helpers/baresip.js';
 import { portBlock } from '../helpers/ports.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { hasTone, lacksTone, rms, toneRatio } from '../helpers/tone.js';
-import { readWav } from '../helpers/wav.js';
 
 const port = portBlock(46);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The dial plan's meet-me short code, as config/default.yaml ships it. */
+const phone = (node: TestServer, ext: string, n: number, freq: number, codecs: string, serverPort = port(0)): Promise<Baresip> =>
+  startPhone({ dir: node.dir, ext, freq, codecs, listen: `127.0.0.${60 + n}:${port(100 + n)}`, ctrlPort: port(150 + n), server: `127.0.0.1:${serverPort}` });
+const heard = lastHeard;
 const MEET_ME_YAML = 'dialPlan: { shortCodes: [{ code: "80XX", feature: meetMe, number: "80N" }] }';
-
-async function phone(node: TestServer, ext: string, n: number, freq: number, codecs: string, serverPort = port(0)): Promise<Baresip> {
-  const bs = await Baresip.start({
-    listen: `127.0.0.${60 + n}:${port(100 + n)}`,
-    ctrlPort: port(150 + n),
-    source: makeToneWav(join(node.dir, `tone-${ext}.wav`), freq, 60),
-    account: `<sip:${ext}@127.0.0.1:${serverPort}>;auth_pass=demo${ext};regint=600;answermode=manual;audio_codecs=${codecs}`,
-  });
-  await bs.waitRegistered();
-  return bs;
-}
-
-async function heard(bs: Baresip): Promise<Int16Array> {
-  const dir = join(bs.dir, 'rec');
-  const files = readdirSync(dir).filter((f) => f.endsWith('-dec.wav')).sort();
-  if (!files.length) throw new Error(`no recording in ${dir}`);
-  return (await readWav(join(dir, files[files.length - 1]!))).samples;
-}
 
 test('three phones (PCMU, PCMA, both) dial 8001: each hears the other two and not itself', async (t) => {
   const node = await startServer({ udp: port(0), yaml: MEET_ME_YAML });

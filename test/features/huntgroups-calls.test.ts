@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ulawSilence } from '../helpers/audio.js';
 import { portBlock } from '../helpers/ports.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { runSipp, startSipp, SCENARIOS, uasStatusScenario, type SippResult, type SippRun } from '../helpers/sipp.js';
+import { callIdOf, runSipp, startSipp, SCENARIOS, traced, uasStatusScenario, type SippResult, type SippRun } from '../helpers/sipp.js';
 
 const port = portBlock(25);
 const scenario = (name: string) => new URL(`../scenarios/${name}`, import.meta.url).pathname;
@@ -77,24 +77,6 @@ function feature(user: string, code: string, localPort: number): Promise<SippRes
     '-i', '127.0.0.1', '-p', String(localPort), '-mi', '127.0.0.1', '-mp', String(localPort + 4), '-m', '1'], { timeoutMs: 20_000, trace: true });
 }
 
-interface Traced {
-  at: number;
-  received: boolean;
-  text: string;
-}
-
-/** The messages of a sipp -trace_msg file, with their times (ms since the epoch). */
-function traced(trace: string): Traced[] {
-  const out: Traced[] = [];
-  // sipp writes local time: "----- 2026-11-25 02:03:00.283215\nUDP message received [724] bytes :\n\n<message>"
-  const re = /^-{10,} (\d{4}-\d\d-\d\d)[ \t](\d\d:\d\d:\d\d\.\d+)\n(?:UDP|TCP) message (received|sent)[^\n]*\n\n([\s\S]*?)(?=^-{10,} \d{4}-|(?![\s\S]))/gm;
-  for (const m of trace.matchAll(re)) {
-    out.push({ at: new Date(`${m[1]}T${m[2]!.slice(0, 12)}`).getTime(), received: m[3] === 'received', text: m[4]! });
-  }
-  return out;
-}
-
-const callIdOf = (text: string) => /^Call-ID:\s*(.+)$/im.exec(text)?.[1]?.trim() ?? '';
 
 /** When each new INVITE arrived (retransmissions left out). */
 function invitesAt(trace: string): number[] {

@@ -13,7 +13,7 @@ import { soxTone, ulawSilence } from '../helpers/audio.js';
 import { Baresip, makeToneWav } from '../helpers/baresip.js';
 import { portBlock } from '../helpers/ports.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { runSipp, startSipp, SCENARIOS, type SippResult, type SippRun } from '../helpers/sipp.js';
+import { callIdOf, runSipp, startSipp, SCENARIOS, traced, type SippResult, type SippRun } from '../helpers/sipp.js';
 import { hasTone, rms, toneRatio } from '../helpers/tone.js';
 import { readWav } from '../helpers/wav.js';
 
@@ -78,25 +78,7 @@ function dial(caller: string, number: string, talkMs: number, rtpFile = `${ulawS
     '-i', '127.0.0.1', '-p', String(at(caller)), '-mi', '127.0.0.1', '-mp', String(at(caller) + 4), '-m', '1'], { timeoutMs: 60_000, trace: true });
 }
 
-interface Traced {
-  at: number;
-  received: boolean;
-  text: string;
-}
-
-/** The messages of a sipp -trace_msg file, with their times (ms since the epoch). */
-function traced(trace: string): Traced[] {
-  const out: Traced[] = [];
-  // sipp writes local time: "----- 2026-11-25 02:03:00.283215\nUDP message received [724] bytes :\n\n<message>"
-  const re = /^-{10,} (\d{4}-\d\d-\d\d)[ \t](\d\d:\d\d:\d\d\.\d+)\n(?:UDP|TCP) message (received|sent)[^\n]*\n\n([\s\S]*?)(?=^-{10,} \d{4}-|(?![\s\S]))/gm;
-  for (const m of trace.matchAll(re)) {
-    out.push({ at: new Date(`${m[1]}T${m[2]!.slice(0, 12)}`).getTime(), received: m[3] === 'received', text: m[4]! });
-  }
-  return out;
-}
-
 const first = (trace: string, re: RegExp, received: boolean) => traced(trace).find((m) => m.received === received && re.test(m.text));
-const callIdOf = (text: string) => /^Call-ID:\s*(.+)$/im.exec(text)?.[1]?.trim() ?? '';
 
 /** The most calls a UAS phone had at once: ringing or talking, from the INVITE to the BYE or CANCEL. */
 function mostAtOnce(trace: string): number {

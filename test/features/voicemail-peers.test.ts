@@ -8,7 +8,7 @@
 import test from 'ava';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Baresip, makeToneWav } from '../helpers/baresip.js';
+import { lastHeard, startPhone, type Baresip } from '../helpers/baresip.js';
 import { portBlock } from '../helpers/ports.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { hasTone, lacksTone, toneRatio } from '../helpers/tone.js';
@@ -27,29 +27,9 @@ const USERS = [
   '  - { extension: "205", password: demo205 }',
 ].join('\n');
 
-async function phone(node: TestServer, ext: string, n: number, freq: number, serverPort: number, mwi = false): Promise<Baresip> {
-  const bs = await Baresip.start({
-    listen: `127.0.0.${70 + n}:${port(100 + n)}`,
-    ctrlPort: port(150 + n),
-    source: makeToneWav(join(node.dir, `tone-${ext}.wav`), freq, 120),
-    account: `<sip:${ext}@127.0.0.1:${serverPort}>;auth_pass=demo${ext};regint=600;answermode=manual;audio_codecs=PCMU${mwi ? ';mwi=yes' : ''}`,
-    extraConfig: mwi ? ['module_app\t\tmwi.so'] : [],
-  });
-  try {
-    await bs.waitRegistered();
-  } catch (e) {
-    await bs.stop();
-    throw e;
-  }
-  return bs;
-}
-
-async function heard(bs: Baresip): Promise<Int16Array> {
-  const dir = join(bs.dir, 'rec');
-  const files = readdirSync(dir).filter((f) => f.endsWith('-dec.wav')).sort();
-  if (!files.length) throw new Error(`no recording in ${dir}`);
-  return (await readWav(join(dir, files[files.length - 1]!))).samples;
-}
+const phone = (node: TestServer, ext: string, n: number, freq: number, serverPort: number, mwi = false): Promise<Baresip> =>
+  startPhone({ dir: node.dir, ext, freq, mwi, listen: `127.0.0.${70 + n}:${port(100 + n)}`, ctrlPort: port(150 + n), server: `127.0.0.1:${serverPort}` });
+const heard = lastHeard;
 
 async function until(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -1,9 +1,10 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, openSync, readFileSync, closeSync, existsSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, openSync, readdirSync, readFileSync, closeSync, existsSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PEERS } from './sipp.js';
+import { readWav } from './wav.js';
 
 export interface BaresipOptions {
   /** SIP listen address:port of this baresip (e.g. 127.0.0.10:30610). */
@@ -160,4 +161,49 @@ export class Baresip {
 export function makeToneWav(path: string, freq: number, seconds: number): string {
   execFileSync('sox', ['-n', '-r', '8000', '-c', '1', '-b', '16', '-e', 'signed', path, 'synth', String(seconds), 'sine', String(freq), 'vol', '0.5']);
   return path;
+}
+
+export interface PhoneOptions {
+  /** Folder for the tone the phone sends. */
+  dir: string;
+  ext: string;
+  /** SIP listen address:port of the phone. */
+  listen: string;
+  ctrlPort: number;
+  /** The tone it sends as its microphone (Hz). */
+  freq: number;
+  /** The server's SIP address:port it registers with. */
+  server: string;
+  /** baresip audio_codecs (default PCMU). */
+  codecs?: string;
+  /** answermode (default manual: the phone rings until told to answer). */
+  answer?: 'auto' | 'manual';
+  /** Subscribe to message waiting (baresip's mwi module). */
+  mwi?: boolean;
+}
+
+/** A registered baresip phone (password demo<ext>) sending its tone; stopped again if it cannot register. */
+export async function startPhone(o: PhoneOptions): Promise<Baresip> {
+  const bs = await Baresip.start({
+    listen: o.listen,
+    ctrlPort: o.ctrlPort,
+    source: makeToneWav(join(o.dir, `tone-${o.ext}-${o.freq}.wav`), o.freq, 120),
+    account: `<sip:${o.ext}@${o.server}>;auth_pass=demo${o.ext};regint=600;answermode=${o.answer ?? 'manual'};audio_codecs=${o.codecs ?? 'PCMU'}${o.mwi ? ';mwi=yes' : ''}`,
+    extraConfig: o.mwi ? ['module_app\t\tmwi.so'] : [],
+  });
+  try {
+    await bs.waitRegistered();
+  } catch (e) {
+    await bs.stop();
+    throw e;
+  }
+  return bs;
+}
+
+/** What the phone heard on its latest call (baresip's `*-dec.wav` recording). */
+export async function lastHeard(bs: Baresip): Promise<Int16Array> {
+  const dir = join(bs.dir, 'rec');
+  const files = readdirSync(dir).filter((f) => f.endsWith('-dec.wav')).sort();
+  if (!files.length) throw new Error(`no recording in ${dir}`);
+  return (await readWav(join(dir, files[files.length - 1]!))).samples;
 }

@@ -92,3 +92,25 @@ export function uasStatusScenario(dir: string, status: number, reason: string): 
   writeFileSync(path, template.replace('SIP/2.0 [status] [reason]', `SIP/2.0 ${status} ${reason}`));
   return path;
 }
+
+/** A message of a sipp -trace_msg file. */
+export interface Traced {
+  /** When sipp logged it (ms since the epoch). */
+  at: number;
+  received: boolean;
+  text: string;
+}
+
+/** The messages of a sipp -trace_msg file, in order, with their times. */
+export function traced(trace: string): Traced[] {
+  const out: Traced[] = [];
+  // sipp writes local time: "----- 2026-11-25 02:03:00.283215\nUDP message received [724] bytes :\n\n<message>"
+  const re = /^-{10,} (\d{4}-\d\d-\d\d)[ \t](\d\d:\d\d:\d\d\.\d+)\n(?:UDP|TCP) message (received|sent)[^\n]*\n\n([\s\S]*?)(?=^-{10,} \d{4}-|(?![\s\S]))/gm;
+  for (const m of trace.matchAll(re)) {
+    out.push({ at: new Date(`${m[1]}T${m[2]!.slice(0, 12)}`).getTime(), received: m[3] === 'received', text: m[4]! });
+  }
+  return out;
+}
+
+/** The Call-ID of a traced message's text. */
+export const callIdOf = (text: string): string => /^Call-ID:\s*(.+)$/im.exec(text)?.[1]?.trim() ?? '';
