@@ -19,10 +19,9 @@ import { ROOT, startBenchNode } from './node.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const DURATION = QUICK ? 10 : 60;
-const PEERS = join(ROOT, '../shared/peers');
 const SETUP = join(ROOT, 'bench/scenarios/uac_setup.xml');
 const MEDIA = join(ROOT, 'bench/scenarios/uac_media.xml');
-const REG = join(ROOT, 'test/scenarios/register_keys.xml');
+const REG = join(ROOT, 'test/peers/sipp/register_keys.xml');
 const UAS_NOW = join(ROOT, 'bench/scenarios/uas_answer_now.xml');
 const PBX = 36060;
 const UAS = 36070;
@@ -80,7 +79,7 @@ async function references(rate: number): Promise<void> {
   if (spawnSync('sh', ['-c', 'command -v kamailio']).status !== 0) return;
   const kdir = mkdtempSync(join(tmpdir(), 'bench-kam-'));
   const uas = startSipp(['-sf', UAS_NOW, '-i', '127.0.0.1', '-p', '36110']);
-  const k = spawnSync('kamailio', ['-f', join(PEERS, 'kamailio/kamailio.cfg'), '-A', 'LISTEN=udp:127.0.0.1:36120', '-A', 'PBX_URI="sip:127.0.0.1:36110"', '-Y', kdir, '-P', join(kdir, 'k.pid'), '-E'], { stdio: 'ignore' });
+  const k = spawnSync('kamailio', ['-f', join(ROOT, 'test/peers/kamailio/kamailio.cfg'), '-A', 'LISTEN=udp:127.0.0.1:36120', '-A', 'PBX_URI="sip:127.0.0.1:36110"', '-Y', kdir, '-P', join(kdir, 'k.pid'), '-E'], { stdio: 'ignore' });
   if (k.status !== 0) {
     uas.stop();
     return;

@@ -27,7 +27,7 @@ const STEPS = QUICK ? [128, 512] : [128, 256, 512, 768, 1024, 1280, 1536, 2048];
 const PROFILE_CHANNELS = 128;
 const RATE = 200; // joins per second
 const PER_SIPP = 512; // participants per sipp process (all of one process stream from one port)
-const HOLD = join(ROOT, 'test/scenarios/uac_conf_hold.xml');
+const HOLD = join(ROOT, 'test/peers/sipp/uac_conf_hold.xml');
 const PBX = 36260;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -2,7 +2,7 @@
  * SIP core benchmark (issue: SIP core and registrar). Prints, measured in this run:
  *  1. parses/s of an INVITE with SDP: our parser, and SIP.js's parser in the same process;
  *  2. the highest REGISTER-with-digest rate sipp sustains against our node for DURATION s with
- *     no failed registration, and Kamailio's (../shared/peers/kamailio) under the same load;
+ *     no failed registration, and Kamailio's (test/peers/kamailio) under the same load;
  *  3. memory for 10,000 bindings.
  * BENCH_QUICK=1 shortens the sustained runs to 5 s (for a smoke run, not for figures).
  */
@@ -18,7 +18,7 @@ import { Store } from '../src/core/store.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname.replace(/dist\/$/, '');
 const REPO = existsSync(join(ROOT, 'package.json')) ? ROOT : new URL('../', import.meta.url).pathname;
-const PEERS = join(REPO, '../shared/peers');
+const PEERS = join(REPO, 'test/peers');
 const QUICK = process.env.BENCH_QUICK === '1';
 const DURATION = QUICK ? 5 : 30;
 
@@ -101,7 +101,7 @@ function sleep(ms: number) {
 
 /** Runs sipp REGISTER at `rate`/s for DURATION s; ok when every registration succeeded at pace. */
 async function sippRegisters(port: number, user: string, pass: string, rate: number, localPort: number): Promise<{ ok: boolean; rate: number; failed: number }> {
-  const r = await runSippLoad([`127.0.0.1:${port}`, '-sf', join(PEERS, 'scenarios/register_auth.xml'), '-s', user, '-au', user, '-ap', pass,
+  const r = await runSippLoad([`127.0.0.1:${port}`, '-sf', join(PEERS, 'sipp/register_auth.xml'), '-s', user, '-au', user, '-ap', pass,
     '-i', '127.0.0.1', '-p', String(localPort)], rate, rate * DURATION, { timeoutS: DURATION + 20, limit: rate * 4 });
   // sustained: every registration succeeded and sipp kept the pace asked of it
   return { ok: r.code === 0 && r.failed === 0 && r.achieved >= 0.95 * rate, rate: r.achieved, failed: r.failed };

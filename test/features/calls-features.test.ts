@@ -8,12 +8,13 @@ import { portBlock } from '../helpers/ports.js';
 import { runSipp, startSipp, SCENARIOS, uasStatusScenario, type SippRun } from '../helpers/sipp.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { ulawSilence } from '../helpers/audio.js';
+import { scenario } from '../helpers/peers.js';
 
 const port = portBlock(9);
-const UAC = new URL('../scenarios/uac_call.xml', import.meta.url).pathname;
-const FEATURE = new URL('../scenarios/uac_feature.xml', import.meta.url).pathname;
-const UAS_RING = new URL('../scenarios/uas_ring.xml', import.meta.url).pathname;
-const REG = new URL('../scenarios/register_keys.xml', import.meta.url).pathname;
+const UAC = scenario('uac_call.xml');
+const FEATURE = scenario('uac_feature.xml');
+const UAS_RING = scenario('uas_ring.xml');
+const REG = scenario('register_keys.xml');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const USERS = [

@@ -9,10 +9,11 @@ import { runSipp, startSipp, SCENARIOS, uasStatusScenario } from '../helpers/sip
 import { startServer, type TestServer } from '../helpers/server.js';
 import { Baresip, makeToneWav } from '../helpers/baresip.js';
 import { soxTone, ulawSilence } from '../helpers/audio.js';
+import { scenario } from '../helpers/peers.js';
 
 const port = portBlock(8);
-const UAC = new URL('../scenarios/uac_call.xml', import.meta.url).pathname;
-const REG = new URL('../scenarios/register_keys.xml', import.meta.url).pathname;
+const UAC = scenario('uac_call.xml');
+const REG = scenario('register_keys.xml');
 
 /** A sipp caller `caller` calling `callee`; returns sipp's result with its message trace. */
 function call(node: TestServer, serverPort: number, caller: string, callee: string, localPort: number, o: { codec?: [number, string]; rtpFile?: string; talkMs?: number; info?: string; dtmf?: string } = {}) {

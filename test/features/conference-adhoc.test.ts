@@ -12,11 +12,12 @@ import { startServer, type TestServer } from '../helpers/server.js';
 import { startSipp } from '../helpers/sipp.js';
 import { ulawSilence } from '../helpers/audio.js';
 import { hasTone, lacksTone, toneRatio } from '../helpers/tone.js';
+import { scenario } from '../helpers/peers.js';
 
 const port = portBlock(48);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const UNTIL_BYE = new URL('../scenarios/uac_until_bye.xml', import.meta.url).pathname;
-const FOCUS = new URL('../scenarios/uac_focus.xml', import.meta.url).pathname;
+const UNTIL_BYE = scenario('uac_until_bye.xml');
+const FOCUS = scenario('uac_focus.xml');
 
 const phone = (node: TestServer, ext: string, n: number, freq: number, answer: 'auto' | 'manual', serverPort = port(0)): Promise<Baresip> =>
   startPhone({ dir: node.dir, ext, freq, answer, listen: `127.0.0.${70 + n}:${port(100 + n)}`, ctrlPort: port(150 + n), server: `127.0.0.1:${serverPort}` });

@@ -9,11 +9,12 @@ import { ulawSilence } from '../helpers/audio.js';
 import { portBlock } from '../helpers/ports.js';
 import { runSipp, startSipp } from '../helpers/sipp.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { scenario } from '../helpers/peers.js';
 
 const port = portBlock(47);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const HOLD = new URL('../scenarios/uac_conf_hold.xml', import.meta.url).pathname;
-const PIN = new URL('../scenarios/uac_conf_pin.xml', import.meta.url).pathname;
+const HOLD = scenario('uac_conf_hold.xml');
+const PIN = scenario('uac_conf_pin.xml');
 const MEET_ME = 'dialPlan: { shortCodes: [{ code: "80XX", feature: meetMe, number: "80N" }] }';
 
 /** Final responses to our INVITEs (the 407 challenge left out), from a sipp message trace. */

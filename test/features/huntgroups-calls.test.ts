@@ -11,9 +11,9 @@ import { ulawSilence } from '../helpers/audio.js';
 import { portBlock } from '../helpers/ports.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { callIdOf, runSipp, startSipp, SCENARIOS, traced, uasStatusScenario, type SippResult, type SippRun } from '../helpers/sipp.js';
+import { scenario } from '../helpers/peers.js';
 
 const port = portBlock(25);
-const scenario = (name: string) => new URL(`../scenarios/${name}`, import.meta.url).pathname;
 const DIAL = scenario('uac_dial.xml');
 const FEATURE = scenario('uac_feature.xml');
 const REG = scenario('register_keys.xml');

@@ -16,9 +16,9 @@ import { startServer, type TestServer } from '../helpers/server.js';
 import { callIdOf, runSipp, startSipp, SCENARIOS, traced, type SippResult, type SippRun } from '../helpers/sipp.js';
 import { hasTone, rms, toneRatio } from '../helpers/tone.js';
 import { readWav } from '../helpers/wav.js';
+import { scenario } from '../helpers/peers.js';
 
 const port = portBlock(26);
-const scenario = (name: string) => new URL(`../scenarios/${name}`, import.meta.url).pathname;
 const DIAL = scenario('uac_dial.xml');
 const REG = scenario('register_keys.xml');
 const RING = scenario('uas_ring.xml');

@@ -8,10 +8,10 @@ import { join } from 'node:path';
 import { portBlock } from '../helpers/ports.js';
 import { runSipp } from '../helpers/sipp.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { scenario } from '../helpers/peers.js';
 
 const port = portBlock(3);
-const SCENARIO = new URL('../scenarios/register_keys.xml', import.meta.url).pathname;
-const INF = new URL('../scenarios/register_inf.xml', import.meta.url).pathname;
+const SCENARIO = scenario('register_keys.xml');
 
 let node: TestServer;
 test.before(async () => {

@@ -4,18 +4,19 @@
  */
 import test from 'ava';
 import { portBlock } from '../helpers/ports.js';
-import { PEERS, runSipp, startSipp, SCENARIOS, uasStatusScenario, type SippRun } from '../helpers/sipp.js';
+import { runSipp, startSipp, SCENARIOS, uasStatusScenario, type SippRun } from '../helpers/sipp.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { ulawSilence } from '../helpers/audio.js';
 import { join } from 'node:path';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
+import { KAMAILIO_CFG, scenario } from '../helpers/peers.js';
 
 const port = portBlock(41);
-const DIAL = new URL('../scenarios/uac_dial.xml', import.meta.url).pathname;
-const CARRIER = new URL('../scenarios/uac_carrier.xml', import.meta.url).pathname;
-const REG = new URL('../scenarios/register_keys.xml', import.meta.url).pathname;
+const DIAL = scenario('uac_dial.xml');
+const CARRIER = scenario('uac_carrier.xml');
+const REG = scenario('register_keys.xml');
 const ANSWER = join(SCENARIOS, 'uas_answer.xml');
 
 // Carriers: each sipp UAS on its own address, so the node tells them apart by source.
@@ -27,7 +28,7 @@ const SILENT = { ip: '127.0.0.6', port: port(5) }; // nothing listens
 const GUARDED = { ip: '127.0.0.10', port: port(8) }; // challenges our INVITE
 const KAM = { ip: '127.0.0.7', port: port(7) }; // Kamailio: the carrier's registrar and proxy
 const FAR = { ip: '127.0.0.8', port: port(6) }; // the far end behind Kamailio
-const CHALLENGE = new URL('../scenarios/uas_challenge.xml', import.meta.url).pathname;
+const CHALLENGE = scenario('uas_challenge.xml');
 
 const yaml = `
 trunks:
@@ -244,7 +245,7 @@ test.serial('a carrier that challenges our INVITE gets the trunk account\'s dige
 test.serial('Kamailio as the carrier: the registration trunk registers, a call goes out through it and one comes in to the routed extension', async (t) => {
   const kdir = mkdtempSync(join(tmpdir(), 'kam-'));
   const far = startSipp(['-sf', ANSWER, '-i', FAR.ip, '-p', String(FAR.port), '-m', '1'], { timeoutMs: 40_000, trace: true });
-  const k = spawnSync('kamailio', ['-f', join(PEERS, 'kamailio/kamailio.cfg'), '-A', `LISTEN=udp:${KAM.ip}:${KAM.port}`, '-A', `PBX_URI="sip:${FAR.ip}:${FAR.port}"`,
+  const k = spawnSync('kamailio', ['-f', KAMAILIO_CFG, '-A', `LISTEN=udp:${KAM.ip}:${KAM.port}`, '-A', `PBX_URI="sip:${FAR.ip}:${FAR.port}"`,
     '-Y', kdir, '-P', join(kdir, 'k.pid'), '-E'], { stdio: 'ignore' });
   t.is(k.status, 0, 'kamailio started');
   try {

@@ -13,12 +13,13 @@ import { SipStack } from '../../src/sip/stack.js';
 import type { TransportProtocol } from '../../src/sip/transport/types.js';
 import { portBlock } from '../helpers/ports.js';
 import { SCENARIOS, startSipp, type SippRun } from '../helpers/sipp.js';
+import { scenario } from '../helpers/peers.js';
 
 const port = portBlock(40);
 const REGISTRAR = `${SCENARIOS}/registrar_uas.xml`;
-const SHORT = new URL('../scenarios/registrar_short.xml', import.meta.url).pathname;
-const RECHALLENGE = new URL('../scenarios/registrar_rechallenge.xml', import.meta.url).pathname;
-const OPTIONS = new URL('../scenarios/uas_options.xml', import.meta.url).pathname;
+const SHORT = scenario('registrar_short.xml');
+const RECHALLENGE = scenario('registrar_rechallenge.xml');
+const OPTIONS = scenario('uas_options.xml');
 const PASSWORD = 'Tr0mbone-s3cret';
 
 const trunk = (t: Record<string, unknown>): TrunkConfig => TrunkSchema.parse({ lineGroup: 1, ...t });

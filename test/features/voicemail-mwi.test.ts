@@ -15,9 +15,9 @@ import { DigestServer } from '../../src/sip/auth/digest.js';
 import { SipStack } from '../../src/sip/stack.js';
 import { portBlock } from '../helpers/ports.js';
 import { runSipp, startSipp, type SippResult } from '../helpers/sipp.js';
+import { scenario } from '../helpers/peers.js';
 
 const port = portBlock(23);
-const scenario = (name: string) => new URL(`../scenarios/${name}`, import.meta.url).pathname;
 const USERS = new Map([['201', 'demo201'], ['202', 'demo202']]);
 /** Hunt group 300's mailbox, watched by its members 201 and 202. */
 const GROUP = '300';

@@ -1,5 +1,5 @@
 /**
- * Test helper: test audio made with sox in a temp dir (see ../shared/peers/audio/make.sh).
+ * Test helper: test audio made with sox in a temp dir.
  *
  *   const dir = await tempDir('media-');
  *   const raw = await soxTone(dir, { freq: 1000, seconds: 10, format: 'ulaw-raw' }); // for sipp rtp_stream

@@ -1,9 +1,8 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, openSync, readdirSync, readFileSync, closeSync, existsSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PEERS } from './sipp.js';
 import { readWav } from './wav.js';
 
 export interface BaresipOptions {
@@ -27,14 +26,38 @@ export interface BaresipEvent {
 }
 
 /**
- * A headless baresip (the tested recipe in ../shared/peers/baresip), driven through ctrl_tcp.
+ * baresip 1.0.0's configuration for a headless phone: no sound card (ALSA null player), its
+ * microphone a WAV file (aufile), every call recorded under `dir/rec` (sndfile: `*-dec.wav` what
+ * it heard, `*-enc.wav` what it sent), controlled through ctrl_tcp (netstring JSON) on loopback.
+ */
+function baresipConfig(dir: string, o: BaresipOptions): string {
+  const host = o.listen.slice(0, o.listen.lastIndexOf(':'));
+  const settings: [string, string | number][] = [
+    ['poll_method', 'epoll'], ['sip_listen', o.listen], ['call_local_timeout', 120], ['call_max_calls', 4],
+    ['audio_path', '/usr/share/baresip'], ['audio_player', 'alsa,null'], ['audio_source', `aufile,${o.source}`],
+    ['audio_alert', 'alsa,null'], ['ausrc_srate', 8000], ['auplay_srate', 8000], ['ausrc_channels', 1],
+    ['auplay_channels', 1], ['audio_level', 'no'], ['ausrc_format', 's16'], ['auplay_format', 's16'],
+    ['auenc_format', 's16'], ['audec_format', 's16'], ['audio_buffer', '20-160'], ['rtp_tos', 0],
+    ['rtp_ports', '20000-20999'], ['rtcp_mux', 'no'], ['jitter_buffer_delay', '1-10'], ['rtp_stats', 'yes'],
+    ['module_path', '/usr/lib/baresip/modules'],
+    ...['g711', 'sndfile', 'alsa', 'aufile'].map((m): [string, string] => ['module', `${m}.so`]),
+    ['module_tmp', 'uuid.so'], ['module_tmp', 'account.so'],
+    ...['contact', 'debug_cmd', 'menu', 'ctrl_tcp'].map((m): [string, string] => ['module_app', `${m}.so`]),
+    ['ctrl_tcp_listen', `127.0.0.1:${o.ctrlPort}`],
+    // Without it the SDP would carry the machine's first interface, not the listen address.
+    ['net_interface', host], ['statmode_default', 'off'], ['snd_path', join(dir, 'rec')],
+  ];
+  return `${[...settings.map(([k, v]) => `${k}\t\t${v}`), ...(o.extraConfig ?? [])].join('\n')}\n`;
+}
+
+/**
+ * A headless baresip, driven through ctrl_tcp.
  * Every call it makes or takes is recorded under `dir/rec` (`*-dec.wav` = what it heard).
  */
 export class Baresip {
   readonly dir: string;
   readonly events: BaresipEvent[] = [];
   #child: ChildProcess | undefined;
-  #holder: ChildProcess | undefined;
   #ctrl: Socket | undefined;
   #buf = Buffer.alloc(0);
   #waiters: (() => void)[] = [];
@@ -46,19 +69,22 @@ export class Baresip {
 
   static async start(opts: BaresipOptions): Promise<Baresip> {
     const dir = mkdtempSync(join(tmpdir(), 'baresip-'));
-    execFileSync('sh', [join(PEERS, 'baresip/mkcfg.sh'), dir, opts.listen, String(opts.ctrlPort), opts.source, opts.account]);
-    if (opts.extraConfig?.length) appendFileSync(join(dir, 'config'), `${opts.extraConfig.join('\n')}\n`);
+    mkdirSync(join(dir, 'rec'));
+    writeFileSync(join(dir, 'config'), baresipConfig(dir, opts));
+    writeFileSync(join(dir, 'accounts'), `${opts.account}\n`);
+    writeFileSync(join(dir, 'contacts'), '');
     const b = new Baresip(dir);
-    const fifo = join(dir, 'in');
-    execFileSync('mkfifo', [fifo]);
-    // Keep the FIFO open so baresip's stdin never sees EOF (its stdio module spins on EOF).
-    b.#holder = spawn('sh', ['-c', `sleep 100000 > '${fifo}'`], { stdio: 'ignore' });
-    const stdin = openSync(fifo, 'r');
+    // No stdio module: baresip is driven through ctrl_tcp alone, so its stdin can be /dev/null
+    // (the stdio module spins on EOF, which once needed a FIFO and a process holding it open).
     const log = openSync(join(dir, 'log'), 'w');
-    b.#child = spawn('baresip', ['-f', dir], { stdio: [stdin, log, log] });
-    closeSync(stdin);
+    b.#child = spawn('baresip', ['-f', dir], { stdio: ['ignore', log, log] });
     closeSync(log);
-    await b.#connect(opts.ctrlPort);
+    try {
+      await b.#connect(opts.ctrlPort);
+    } catch (e) {
+      await b.stop();
+      throw e;
+    }
     return b;
   }
 
@@ -130,9 +156,12 @@ export class Baresip {
     }
   }
 
-  /** Waits for the registration (in the log, so a REGISTER_OK before ctrl_tcp connected counts). */
+  /**
+   * Waits for the registration: the registrar's 200 as baresip logs it (`201@host: {0/UDP/v4}
+   * 200 OK (pbx-core) [1 binding]`), so a registration before ctrl_tcp connected counts too.
+   */
   waitRegistered(timeoutMs = 10_000): Promise<void> {
-    return this.waitLog(/registered successfully/, timeoutMs);
+    return this.waitLog(/\} 200 [^\n]*\[\d+ bindings?\]/, timeoutMs);
   }
 
   log(): string {
@@ -140,7 +169,7 @@ export class Baresip {
     return existsSync(f) ? readFileSync(f, 'utf8') : '';
   }
 
-  /** Stops baresip (TERM, then TERM again), then the FIFO holder. */
+  /** Stops baresip: TERM (un-REGISTERs), TERM again after 2 s (forced), KILL after 5 s. */
   async stop(): Promise<void> {
     this.#ctrl?.destroy();
     const child = this.#child;
@@ -153,7 +182,6 @@ export class Baresip {
       clearTimeout(t1);
       clearTimeout(t2);
     }
-    this.#holder?.kill('SIGKILL');
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * Test helper: a real sipp call whose caller streams a G.711 file (rtp_stream) to a given media
- * address (e.g. a media engine endpoint). A sipp UAS (test/scenarios/uas_media_to.xml) answers
+ * address (e.g. a media engine endpoint). A sipp UAS (test/peers/sipp/uas_media_to.xml) answers
  * with SDP pointing there, and the sipp UAC (peers' uac_rtpstream.xml) streams to it.
  *
  *   await sippStreamCall({ mediaTo: { address, port, pt: 0 }, rtpFile, talkMs: 3000,

@@ -11,9 +11,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** Folder of the shared, tested peer recipes (../shared/peers from the repository root). */
-export const PEERS = new URL('../../../shared/peers/', import.meta.url).pathname;
-export const SCENARIOS = join(PEERS, 'scenarios');
+import { scenario } from './peers.js';
+
+export { SCENARIOS, scenario } from './peers.js';
 
 export interface SippResult {
   code: number | null;
@@ -83,11 +83,11 @@ export function runSipp(args: string[], o: SippOptions = {}): Promise<SippResult
 }
 
 /**
- * A copy of the UAS scenario test/scenarios/uas_status.xml answering `status reason` (sipp
+ * A copy of the UAS scenario test/peers/sipp/uas_status.xml answering `status reason` (sipp
  * cannot take a response code from -key), written into `dir`.
  */
 export function uasStatusScenario(dir: string, status: number, reason: string): string {
-  const template = readFileSync(new URL('../scenarios/uas_status.xml', import.meta.url), 'utf8');
+  const template = readFileSync(scenario('uas_status.xml'), 'utf8');
   const path = join(dir, `uas_${status}.xml`);
   writeFileSync(path, template.replace('SIP/2.0 [status] [reason]', `SIP/2.0 ${status} ${reason}`));
   return path;

@@ -1,5 +1,5 @@
 /**
- * RFC 4475 torture messages, driven by ../shared/conformance/rfc4475/manifest.json: every
+ * RFC 4475 torture messages, driven by test/vectors/rfc4475/manifest.json (the RFC's messages, one file each): every
  * message is parsed, then sent over UDP to a running node, and the answer checked against what
  * the manifest expects. Invalid messages must leave no state behind.
  */
@@ -11,8 +11,9 @@ import { SipResponse, type SipRequest } from '../../src/sip/message/message.js';
 import { DigestClient } from '../../src/sip/auth/digest.js';
 import { portBlock } from '../helpers/ports.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { RFC4475 } from '../helpers/peers.js';
 
-const DIR = new URL('../../../shared/conformance/rfc4475/', import.meta.url).pathname;
+const DIR = `${RFC4475}/`;
 interface Entry { file: string; kind: string; expected: string; title: string }
 const manifest = JSON.parse(readFileSync(DIR + 'manifest.json', 'utf8')) as Entry[];
 const load = (f: string) => readFileSync(DIR + f);
