@@ -26,9 +26,8 @@ export interface StreamCallOptions {
 export async function sippStreamCall(o: StreamCallOptions): Promise<{ uac: SippResult; uas: SippResult }> {
   const ip = o.address ?? '127.0.0.1';
   const timeoutMs = o.timeoutMs ?? o.talkMs + 20_000;
-  const own = new URL('../scenarios/', import.meta.url).pathname;
   const uas = startSipp(
-    ['-sf', `${own}uas_media_to.xml`, '-i', ip, '-p', String(o.uasPort), '-mp', String(o.uasPort + 10),
+    ['-sf', `${SCENARIOS}/uas_media_to.xml`, '-i', ip, '-p', String(o.uasPort), '-mp', String(o.uasPort + 10),
       '-key', 'media_to_ip', o.mediaTo.address, '-key', 'media_to_port', String(o.mediaTo.port),
       '-key', 'media_pt', String(o.mediaTo.pt), '-m', '1'],
     { timeoutMs },

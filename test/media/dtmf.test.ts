@@ -7,10 +7,11 @@ import { MediaEngine, type DtmfEvent } from '../../src/media/index.js';
 import { portBlock } from '../helpers/ports.js';
 import { RtpPeer } from '../helpers/rtp-peer.js';
 import { runSipp, startSipp } from '../helpers/sipp.js';
+import { SCENARIOS } from '../helpers/peers.js';
 
 const port = portBlock(12);
 const ADDR = '127.0.0.1';
-const scenarios = new URL('../scenarios/', import.meta.url).pathname;
+const scenarios = `${SCENARIOS}/`;
 
 test.serial('sipp RFC 2833 pcaps are detected as 1234567890*#', async (t) => {
   const engine = new MediaEngine({ address: ADDR, portMin: port(0), portMax: port(19) });
