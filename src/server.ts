@@ -25,110 +25,153 @@ import { openCallRecords, type CallRecords } from './features/cdr/index.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SipStack } from './sip/stack.js';
+import { Lifecycle } from './core/lifecycle.js';
 import type { ServerTransaction } from './sip/transaction/server.js';
 
 /** Methods this node answers; the stack refuses the rest with 405/501. */
 const METHODS = ['REGISTER', 'OPTIONS', 'INVITE', 'ACK', 'BYE', 'CANCEL', 'INFO', 'UPDATE', 'REFER', 'NOTIFY', 'SUBSCRIBE'];
 
+/** What a started node is made of; built together in `start()`, so nothing here is optional. */
+interface Parts {
+  store: Store;
+  stack: SipStack;
+  location: LocationStore;
+  auth: Authenticator;
+  registrar: Registrar;
+  engine: MediaEngine;
+  records: CallRecords;
+  conferences: Conferences;
+  router: Router;
+  hunt: HuntCalls;
+  trunks: Trunks;
+  calls: Calls;
+  /** Absent when the node's profile has no voicemail channels. */
+  voicemail: VoicemailParts | undefined;
+}
+
+interface VoicemailParts {
+  voicemail: Voicemail;
+  mwi: MessageWaiting;
+  email: EmailForwarder | undefined;
+}
+
 /**
- * One node of the solution: the store, the SIP stack and the features, wired from one
- * validated configuration. `close()` leaves no socket, timer or database handle behind.
+ * One node of the solution: the store, the SIP stack and the features, built from one
+ * validated configuration (the composition root). Each part is added to one lifecycle list with
+ * its start and close; `close()` closes them in reverse order and leaves no socket, timer or
+ * database handle behind.
  */
 export class Server {
   readonly config: Config;
   readonly #log: Logger;
-  #store: Store | undefined;
-  #stack: SipStack | undefined;
-  #location: LocationStore | undefined;
-  #registrar: Registrar | undefined;
-  #engine: MediaEngine | undefined;
-  #calls: Calls | undefined;
-  #conferences: Conferences | undefined;
-  #voicemail: Voicemail | undefined;
-  #hunt: HuntCalls | undefined;
-  #mwi: MessageWaiting | undefined;
-  #email: EmailForwarder | undefined;
-  #router: Router | undefined;
-  #trunks: Trunks | undefined;
-  #records: CallRecords | undefined;
+  readonly #lifecycle: Lifecycle;
+  #parts: Parts | undefined;
   #users = new Map<string, string>();
   #closed = false;
-  #statusTimer: NodeJS.Timeout | undefined;
 
   constructor(config: Config, logger: Logger) {
     this.config = config;
     this.#log = logger;
+    this.#lifecycle = new Lifecycle(logger);
+  }
+
+  get #p(): Parts {
+    if (!this.#parts) throw new Error('server not started');
+    return this.#parts;
   }
 
   get stack(): SipStack {
-    if (!this.#stack) throw new Error('server not started');
-    return this.#stack;
+    return this.#p.stack;
   }
 
   /** The node's hunt groups and the calls to them. */
-  get hunt(): HuntCalls | undefined {
-    return this.#hunt;
+  get hunt(): HuntCalls {
+    return this.#p.hunt;
   }
 
   /** The node's voicemail; undefined when its profile has no voicemail channels. */
   get voicemail(): Voicemail | undefined {
-    return this.#voicemail;
+    return this.#parts?.voicemail?.voicemail;
   }
 
   get location(): LocationStore {
-    if (!this.#location) throw new Error('server not started');
-    return this.#location;
+    return this.#p.location;
   }
 
   get trunks(): Trunks {
-    if (!this.#trunks) throw new Error('server not started');
-    return this.#trunks;
+    return this.#p.trunks;
   }
 
   get calls(): Calls {
-    if (!this.#calls) throw new Error('server not started');
-    return this.#calls;
+    return this.#p.calls;
   }
 
   /** Call records (CDR) of this node. */
   get records(): CallRecords {
-    if (!this.#records) throw new Error('server not started');
-    return this.#records;
+    return this.#p.records;
   }
 
   get engine(): MediaEngine | undefined {
-    return this.#engine;
+    return this.#parts?.engine;
   }
 
   get registrar(): Registrar {
-    if (!this.#registrar) throw new Error('server not started');
-    return this.#registrar;
+    return this.#p.registrar;
+  }
+
+  /** The names of the node's parts in start order (they close in the reverse order). */
+  get parts(): string[] {
+    return this.#lifecycle.names;
   }
 
   async start(): Promise<void> {
+    try {
+      this.#parts = await this.#build();
+      await this.#lifecycle.start();
+    } catch (e) {
+      await this.#lifecycle.close();
+      throw e;
+    }
+    const c = this.config;
+    this.#log.info('server started', {
+      node: c.node.name,
+      role: c.node.role,
+      profile: c.node.profile,
+      listen: c.sip.listen.map((l) => `${l.transport}:${l.address}:${l.port}`),
+      users: c.users.length,
+      bindings: this.#p.location.size,
+    });
+  }
+
+  /** Builds every part and adds it to the lifecycle, the parts each later one is built on first. */
+  async #build(): Promise<Parts> {
     const c = this.config;
     const log = this.#log;
+    const life = this.#lifecycle;
     const profile = getProfile(c.node.profile);
     for (const u of c.users) this.#users.set(u.extension, u.password);
 
-    this.#store = Store.open(c.storage.path);
+    const store = life.add('store', Store.open(c.storage.path), { close: (s) => s.close() });
     const secret = c.security.secret !== null
       ? Buffer.from(c.security.secret, 'utf8')
-      : Buffer.from(this.#store.getOrCreateMeta('digest.secret', () => randomBytes(32).toString('hex')), 'hex');
+      : Buffer.from(store.getOrCreateMeta('digest.secret', () => randomBytes(32).toString('hex')), 'hex');
     const digest = new DigestServer({
       realm: c.sip.domain,
       secret,
       nonceLifetimeMs: c.security.digest.nonceLifetimeSeconds * 1000,
       algorithms: [...c.security.digest.algorithms],
     });
-    this.#location = new LocationStore(this.#store);
+    const location = life.add('location', new LocationStore(store), { close: (l) => l.close() });
+    location.onRemoved = (b, why) => log.info(`binding removed (${why})`, { aor: b.aor, contact: b.contact });
     const lockout = new Lockout({
       maxFailures: c.security.lockout.maxFailures,
       windowMs: c.security.lockout.windowSeconds * 1000,
       lockoutMs: c.security.lockout.lockoutSeconds * 1000,
     });
 
-    const stack = new SipStack({
+    // Requests reach the features through these late-bound hooks: the stack is built first.
+    let calls: Calls | undefined;
+    const stack: SipStack = new SipStack({
       listen: c.sip.listen.map((l) => ({ ...l })),
       maxMessageSize: c.sip.maxMessageSize,
       t1: c.sip.timers.t1,
@@ -140,18 +183,18 @@ export class Server {
       supported: ['path', 'outbound', 'replaces'],
       accept: ['application/sdp', 'application/dtmf-relay', 'application/dtmf', 'message/sipfrag'],
       onRequest: (req, tx) => this.#onRequest(req, tx),
-      onAck: (ack) => this.#calls?.onAck(ack),
-      onStrayResponse: (res) => this.#calls?.onStrayResponse(res),
-      onFlowClosed: (flowId) => this.#location?.flowClosed(flowId),
+      onAck: (ack) => calls?.onAck(ack),
+      onStrayResponse: (res) => calls?.onStrayResponse(res),
+      onFlowClosed: (flowId) => location.flowClosed(flowId),
     });
-    this.#stack = stack;
+    life.add('sip', stack, { start: () => stack.start(), close: (s) => s.close() });
 
     const domains = new Set<string>([c.sip.domain.toLowerCase(), 'localhost']);
     for (const l of c.sip.listen) domains.add(l.address.toLowerCase());
     const auth = new Authenticator({ stack, digest, lockout, logger: log, password: (u) => this.#users.get(u) });
-    this.#registrar = new Registrar({
+    const registrar = new Registrar({
       stack,
-      location: this.#location,
+      location,
       auth,
       logger: log,
       domains,
@@ -162,39 +205,36 @@ export class Server {
       userCapacity: profile.users,
       isUser: (ext) => this.#users.has(ext),
     });
-    this.#location.onRemoved = (b, why) => log.info(`binding removed (${why})`, { aor: b.aor, contact: b.contact });
 
-    this.#engine = new MediaEngine({ address: c.media.address, portMin: c.media.portMin, portMax: c.media.portMax });
-    this.#records = await openCallRecords(c.cdr, this.#store, log);
-    const records = this.#records;
+    const engine = life.add('media', new MediaEngine({ address: c.media.address, portMin: c.media.portMin, portMax: c.media.portMax }), { close: (e) => e.close() });
+    const records = life.add('cdr', await openCallRecords(c.cdr, store, log), { close: (r) => r.close() });
     const users = new Map<string, CallUser>(c.users.map((u) => [u.extension, { extension: u.extension, name: u.name, media: u.media, voicemail: u.voicemail.enabled }]));
-    const settings = new SettingsStore(this.#store, new Map(c.users.map((u) => [u.extension, {
+    const settings = new SettingsStore(store, new Map(c.users.map((u) => [u.extension, {
       forwardAll: u.forward.all, forwardBusy: u.forward.busy, forwardNoAnswer: u.forward.noAnswer,
       noAnswerSeconds: u.forward.noAnswerSeconds, doNotDisturb: u.doNotDisturb, callWaiting: u.callWaiting,
       withholdCallerId: u.withholdCallerId,
     }])));
-    const location = this.#location;
-    this.#conferences = new Conferences({
-      engine: this.#engine, logger: log, config: c.conference,
+    const conferences = life.add('conference', new Conferences({
+      engine, logger: log, config: c.conference,
       channels: profile.conferenceChannels, maxParties: profile.conferenceChannelsPerConference,
-    });
+    }), { close: (x) => x.close() });
     const groupNumbers = new Set(c.huntGroups.map((g) => g.extension));
-    this.#router = new Router({
+    const router = new Router({
       dialPlan: c.dialPlan, users: c.users,
       // hunt group numbers are dialled like extensions
       isExtension: (n) => users.has(n) || groupNumbers.has(n),
     });
-    const router = this.#router;
     const moh = c.calls.musicOnHold ? { wav: readFileSync(c.calls.musicOnHold) } : musicOnHold();
-    this.#hunt = new HuntCalls({
-      groups: new HuntGroups({ groups: c.huntGroups, store: this.#store, inTimeProfile: (p, at) => router.timeProfileActive(p, at) }),
+    const hunt = life.add('huntgroups', new HuntCalls({
+      groups: new HuntGroups({ groups: c.huntGroups, store, inTimeProfile: (p, at) => router.timeProfileActive(p, at) }),
       logger: log, music: moh, announcement: loadAnnouncements(c.huntGroups),
-    });
-    this.#startVoicemail(auth);
-    this.#trunks = new Trunks({ stack, logger: log, trunks: c.trunks });
-    this.#calls = new Calls({
+    }), { close: (h) => h.close() });
+    const voicemail = this.#buildVoicemail(store, stack, location, auth);
+    const trunks = new Trunks({ stack, logger: log, trunks: c.trunks });
+    life.add('trunks', trunks, { start: () => trunks.start(), close: (t) => t.close() });
+    calls = life.add('calls', new Calls({
       stack,
-      engine: this.#engine,
+      engine,
       auth,
       logger: log,
       domain: c.sip.domain,
@@ -205,45 +245,38 @@ export class Server {
       ringTimeoutMs: c.calls.ringTimeoutSeconds * 1000,
       musicOnHold: moh,
       onRecord: (r) => records.record(r),
-      services: { meetMe: this.#conferences, voicemail: this.#voicemail },
+      services: { meetMe: conferences, voicemail: voicemail?.voicemail },
       voicemailCode: c.voicemail.collectCode,
       voicemailBusyFallback: c.voicemail.busyFallback,
-      adHoc: this.#conferences,
-      router: this.#router,
-      trunks: this.#trunks,
-      huntGroups: this.#hunt,
-    });
+      adHoc: conferences,
+      router,
+      trunks,
+      huntGroups: hunt,
+    }), { close: (x) => x.close() });
 
-    try {
-      await stack.start();
-    } catch (e) {
-      await this.close();
-      throw e;
-    }
-    await this.#trunks.start();
     // a status line a minute for operators (and the figures a metrics endpoint will serve)
-    this.#statusTimer = setInterval(() => log.info('status', this.status()), 60_000);
-    this.#statusTimer.unref();
-    log.info('server started', {
-      node: c.node.name,
-      role: c.node.role,
-      profile: c.node.profile,
-      listen: c.sip.listen.map((l) => `${l.transport}:${l.address}:${l.port}`),
-      users: c.users.length,
-      bindings: this.#location.size,
+    let statusTimer: NodeJS.Timeout | undefined;
+    life.addPart({
+      name: 'status',
+      start: () => {
+        statusTimer = setInterval(() => log.info('status', this.status()), 60_000);
+      },
+      close: () => clearInterval(statusTimer),
     });
+    return { store, stack, location, auth, registrar, engine, records, conferences, router, hunt, trunks, calls, voicemail };
   }
 
   /**
    * Mailboxes for every user and hunt group, the voicemail ports of the profile, message
    * waiting to phones (SUBSCRIBE and unsolicited NOTIFY), and email forwarding when SMTP is set.
    */
-  #startVoicemail(auth: Authenticator): void {
+  #buildVoicemail(store: Store, stack: SipStack, location: LocationStore, auth: Authenticator): VoicemailParts | undefined {
     const c = this.config;
+    const life = this.#lifecycle;
     const channels = c.voicemail.channels ?? getProfile(c.node.profile).voicemailChannels;
     if (channels === 0) {
       this.#log.info('voicemail: off (no voicemail channels on this node)', { profile: c.node.profile });
-      return;
+      return undefined;
     }
     const mailboxes: MailboxDef[] = [
       ...c.users.map((u): MailboxDef => ({
@@ -254,10 +287,11 @@ export class Server {
       })),
     ];
     const smtp = c.voicemail.smtp;
-    const email = smtp ? new EmailForwarder({ store: this.#store!, smtp, dir: join(c.voicemail.dir, 'outbox'), logger: this.#log }) : undefined;
-    this.#email = email;
-    const vm = new Voicemail({
-      db: this.#store!, logger: this.#log, config: c.voicemail, mailboxes, channels,
+    const email = smtp
+      ? life.add('voicemail-email', new EmailForwarder({ store, smtp, dir: join(c.voicemail.dir, 'outbox'), logger: this.#log }), { close: (e) => e.close() })
+      : undefined;
+    const vm = life.add('voicemail', new Voicemail({
+      db: store, logger: this.#log, config: c.voicemail, mailboxes, channels,
       onMessage: (m, box) => {
         if (!email || !box.email) return;
         try {
@@ -267,11 +301,8 @@ export class Server {
           this.#log.error(`voicemail ${box.id}: message ${m.id} not queued for email: ${(e as Error).message}`);
         }
       },
-    });
-    this.#voicemail = vm;
-    const location = this.#location!;
-    const stack = this.#stack!;
-    this.#mwi = new MessageWaiting({
+    }), { close: (v) => v.close() });
+    const mwi = life.add('message-waiting', new MessageWaiting({
       stack, auth, logger: this.#log, domain: c.sip.domain,
       locate: (user) => location.lookup(user),
       counts: (mailbox) => (vm.has(mailbox) ? vm.store.counts(mailbox) : undefined),
@@ -281,20 +312,20 @@ export class Server {
         const l = stack.local(protocol);
         return `<sip:${l.address}:${l.port}${protocol === 'udp' ? '' : `;transport=${protocol}`}>`;
       },
-    });
-    const mwi = this.#mwi;
+    }), { close: (m) => m.close() });
     vm.store.on('change', (mailbox) => mwi.update(mailbox));
+    return { voicemail: vm, mwi, email };
   }
 
   #onRequest(req: SipRequest, tx: ServerTransaction): void {
-    const stack = this.#stack!;
+    const { stack, registrar, calls, voicemail } = this.#p;
     if (req.method === 'SUBSCRIBE') {
-      if (!this.#mwi?.handle(req, tx)) stack.respond(tx, stack.createResponse(req, 489, 'Bad Event'));
+      if (!voicemail?.mwi.handle(req, tx)) stack.respond(tx, stack.createResponse(req, 489, 'Bad Event'));
       return;
     }
     switch (req.method) {
       case 'REGISTER':
-        this.#registrar!.handle(req, tx);
+        registrar.handle(req, tx);
         return;
       case 'OPTIONS': {
         const res = stack.createResponse(req, 200);
@@ -306,9 +337,9 @@ export class Server {
       }
       default:
         if (req.to.tag !== undefined) {
-          if (!this.#calls!.onInDialog(req, tx)) stack.respond(tx, stack.createResponse(req, 481));
+          if (!calls.onInDialog(req, tx)) stack.respond(tx, stack.createResponse(req, 481));
         } else if (req.method === 'INVITE' && tx instanceof InviteServerTransaction) {
-          this.#calls!.onInvite(req, tx);
+          calls.onInvite(req, tx);
         } else {
           stack.respond(tx, stack.createResponse(req, req.method === 'BYE' || req.method === 'INFO' || req.method === 'UPDATE' ? 481 : 405));
         }
@@ -317,38 +348,29 @@ export class Server {
 
   /** What the node is doing now: registrations, calls, busy-hour attempts, SIP and media counters. */
   status(): Record<string, unknown> {
-    const e = this.#engine?.stats();
+    const p = this.#parts;
+    const e = p?.engine.stats();
+    const vm = p?.voicemail;
     return {
       node: this.config.node.name,
-      bindings: this.#location?.size ?? 0,
-      registeredUsers: this.#location?.aorCount ?? 0,
-      calls: this.#calls?.active ?? 0,
-      conferences: this.#conferences?.status(),
-      huntGroups: this.#hunt?.status().map((g) => ({ extension: g.extension, service: g.service, loggedIn: g.loggedIn.length, queued: g.queued })),
-      voicemail: this.#voicemail ? { ...this.#voicemail.status(), ...this.#mwi?.status(), email: this.#email?.status() } : undefined,
-      trunks: this.#trunks?.status(),
-      callAttemptsLastHour: this.#calls?.attemptsLastHour ?? 0,
-      sip: this.#stack ? { ...this.#stack.stats, transactions: this.#stack.transactions.serverCount + this.#stack.transactions.clientCount } : undefined,
-      media: e ? { endpoints: this.#engine!.endpoints.length, rxPackets: e.rxPackets, txPackets: e.txPackets, lateP99Ms: e.lateP99Ms } : undefined,
+      bindings: p?.location.size ?? 0,
+      registeredUsers: p?.location.aorCount ?? 0,
+      calls: p?.calls.active ?? 0,
+      conferences: p?.conferences.status(),
+      huntGroups: p?.hunt.status().map((g) => ({ extension: g.extension, service: g.service, loggedIn: g.loggedIn.length, queued: g.queued })),
+      voicemail: vm ? { ...vm.voicemail.status(), ...vm.mwi.status(), email: vm.email?.status() } : undefined,
+      trunks: p?.trunks.status(),
+      callAttemptsLastHour: p?.calls.attemptsLastHour ?? 0,
+      sip: p ? { ...p.stack.stats, transactions: p.stack.transactions.serverCount + p.stack.transactions.clientCount } : undefined,
+      media: p && e ? { endpoints: p.engine.endpoints.length, rxPackets: e.rxPackets, txPackets: e.txPackets, lateP99Ms: e.lateP99Ms } : undefined,
     };
   }
 
+  /** Closes every part in the reverse order of start; idempotent. */
   async close(): Promise<void> {
-    if (this.#closed) return;
+    const first = !this.#closed;
     this.#closed = true;
-    clearInterval(this.#statusTimer);
-    this.#calls?.close();
-    this.#conferences?.close();
-    this.#hunt?.close();
-    this.#voicemail?.close();
-    this.#mwi?.close();
-    this.#email?.close();
-    await this.#trunks?.close();
-    await this.#records?.close();
-    await this.#stack?.close();
-    this.#engine?.close();
-    this.#location?.close();
-    this.#store?.close();
-    this.#log.info('server stopped', { node: this.config.node.name });
+    await this.#lifecycle.close();
+    if (first) this.#log.info('server stopped', { node: this.config.node.name });
   }
 }
