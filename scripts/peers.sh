@@ -9,6 +9,7 @@ command -v sox >/dev/null 2>&1 || need+=(sox libsox-fmt-all)
 command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 command -v kamailio >/dev/null 2>&1 || need+=(kamailio)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "== installing peers: ${need[*]}"
 if [ "$(id -u)" != 0 ]; then
