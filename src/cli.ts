@@ -4,7 +4,7 @@
  * for the router's decision trace, say) is one entry with its summary, usage and run().
  * Exit codes: 0 success, 1 refused (bad configuration, start failure), 2 usage error.
  */
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, defaultConfigPath, loadConfig, type Config } from './core/config/index.js';
@@ -126,7 +126,8 @@ function tryLoad(file: string): Config | undefined {
 async function startServer(config: Config, file: string): Promise<number | undefined> {
   const logger = createLogger(config.log);
   const { Server } = await import('./server.js');
-  const server = new Server(config, logger);
+  // the text as well: the revision history keeps it and the admin API edits it
+  const server = new Server(config, logger, { source: { text: readFileSync(file, 'utf8'), path: file } });
   let closing = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (closing) {
