@@ -130,16 +130,18 @@ export function edit(text: string, next: unknown, source: string): { text: strin
   const prev = dataOf(text);
   const data = structuredClone(next);
   const missing = restoreSecrets(data, prev);
-  if (missing.length) throw new ChangeRefused(422, 'configuration refused', missing);
   const doc = parseDocument(text);
   sync(doc, [], prev, data);
   const out = doc.toString();
+  let config: Config;
   try {
-    return { text: out, config: parseConfig(out, source) };
+    config = parseConfig(out, source);
   } catch (e) {
-    if (e instanceof ConfigError) throw new ChangeRefused(422, 'configuration refused', e.problems);
+    if (e instanceof ConfigError) throw new ChangeRefused(422, 'configuration refused', [...e.problems, ...missing]);
     throw e;
   }
+  if (missing.length) throw new ChangeRefused(422, 'configuration refused', missing);
+  return { text: out, config };
 }
 
 /** Replaces `path` with `text` so that a crash or a full disk leaves either the old file or the new one. */
