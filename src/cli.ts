@@ -43,6 +43,20 @@ const commands: Record<string, Command> = {
       return startServer(config, file);
     },
   },
+  status: {
+    summary: "print a running node's state (from its admin API)",
+    usage: 'status [--config file] [--url http://127.0.0.1:8090] [--user admin] [--password-file file] [--json]   (the password is read from standard input otherwise)',
+    async run(args) {
+      return status(args);
+    },
+  },
+  account: {
+    summary: 'admin accounts in the node\'s store: list, add, password, remove (the first administrator of a node whose API is not on loopback is made here)',
+    usage: 'account list | add NAME --role administrator|operator|read-only | password NAME | remove NAME   [--config file] [--password-file file]',
+    async run(args) {
+      return account(args);
+    },
+  },
   explain: {
     summary: "print the router's decision for a dialled or incoming number",
     usage: 'explain [--config file] (--from 201 | --line-group 1 [--caller 0207... | --withheld]) --number N [--at 2026-11-25T10:00:00Z]',
@@ -95,6 +109,77 @@ async function explain(args: string[]): Promise<number> {
   }
   console.log(result.text);
   return result.found ? 0 : 1;
+}
+
+/** `status`: 0 when the node answered, 1 when it could not be reached or refused the login. */
+async function status(args: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, user: { type: 'string' }, 'password-file': { type: 'string' }, json: { type: 'boolean' } } }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const config = tryLoad(values.config ?? defaultConfigPath());
+  if (!config) return 1;
+  const { api, formatStatus, loginTo, targetOf } = await import('./admin/cli-status.js');
+  const { readPassword } = await import('./admin/cli-input.js');
+  const target = values.url !== undefined ? { url: values.url, ...(targetOf(config).ca ? { ca: targetOf(config).ca } : {}) } : targetOf(config);
+  const user = values.user ?? 'admin';
+  try {
+    const token = await loginTo(target, user, await readPassword(`password of ${user} at ${target.url}: `, values['password-file']));
+    const [s, regs, calls] = await Promise.all(['/api/status', '/api/registrations', '/api/calls'].map((p) => api(target, 'GET', p, { token })));
+    await api(target, 'POST', '/api/logout', { token });
+    if (s!.status !== 200) throw new Error(`status refused (${s!.status}): ${s!.body.error}`);
+    console.log(values.json ? JSON.stringify({ status: s!.body, registrations: regs!.body, calls: calls!.body }, null, 2) : formatStatus(s!.body, regs!.body, calls!.body));
+    return 0;
+  } catch (err) {
+    console.error(`pbx status: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+/** `account`: 0 done, 1 refused (with the reason), 2 usage. */
+async function account(args: string[]): Promise<number> {
+  let values;
+  let positionals;
+  try {
+    ({ values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, role: { type: 'string' }, 'password-file': { type: 'string' } } }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const [verb, name, ...extra] = positionals;
+  if (extra.length > 0) throw new UsageError(`unexpected ${extra.join(' ')}`);
+  if (verb === undefined || !['list', 'add', 'password', 'remove'].includes(verb)) throw new UsageError('give list, add, password or remove');
+  if (verb !== 'list' && name === undefined) throw new UsageError(`${verb} needs an account name`);
+  if ((verb === 'add') !== (values.role !== undefined)) throw new UsageError(verb === 'add' ? 'add needs --role' : '--role is for add');
+  const config = tryLoad(values.config ?? defaultConfigPath());
+  if (!config) return 1;
+  const { Store } = await import('./core/store.js');
+  const { Accounts, AccountError, ROLES } = await import('./admin/accounts.js');
+  const { readPassword } = await import('./admin/cli-input.js');
+  if (values.role !== undefined && !ROLES.includes(values.role as never)) throw new UsageError(`--role: one of ${ROLES.join(', ')}`);
+  const store = Store.open(config.storage.path);
+  try {
+    const accounts = new Accounts(store);
+    if (verb === 'list') {
+      for (const a of accounts.list()) console.log(`${a.name}\t${a.role}${a.defaultPassword ? '\t(default password: change it)' : ''}`);
+      return 0;
+    }
+    if (verb === 'remove') accounts.remove(name!);
+    else {
+      const pw = await readPassword(`new password of ${name}: `, values['password-file']);
+      if (verb === 'add') await accounts.add(name!, values.role as never, pw);
+      else await accounts.setPassword(name!, pw);
+    }
+    console.log(`account ${name}: ${verb === 'add' ? 'added' : verb === 'remove' ? 'removed' : 'password set'} (${config.storage.path}); sessions on a running node end at their idle timeout`);
+    return 0;
+  } catch (err) {
+    if (!(err instanceof AccountError)) throw err;
+    console.error(`pbx account ${verb}: ${err.message}`);
+    return 1;
+  } finally {
+    store.close();
+  }
 }
 
 /** The configuration file named by `--config file` (or, if `positional`, a bare argument). */
