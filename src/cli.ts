@@ -50,6 +50,39 @@ const commands: Record<string, Command> = {
       return status(args);
     },
   },
+  backup: {
+    summary: 'write a backup set: configuration, store (online), voicemail messages and greetings, custom prompts, with a manifest of checksums',
+    usage: 'backup [--config file] [--out folder]   (default: admin.backup.dir/pbx-backup-<node>-<time>)',
+    async run(args) {
+      let values;
+      try {
+        ({ values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, out: { type: 'string' } } }));
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      const file = values.config ?? defaultConfigPath();
+      const config = tryLoad(file);
+      if (!config) return 1;
+      const { backupCommand } = await import('./admin/cli-backup.js');
+      return backupCommand(config, file, values.out);
+    },
+  },
+  restore: {
+    summary: 'check a backup set and restore it onto a node that is not running (refuses a damaged or foreign set)',
+    usage: 'restore --from folder --config file [--storage file] [--voicemail-dir folder] [--force]',
+    async run(args) {
+      let values;
+      try {
+        ({ values } = parseArgs({ args, options: { from: { type: 'string' }, config: { type: 'string', short: 'c' }, storage: { type: 'string' }, 'voicemail-dir': { type: 'string' }, force: { type: 'boolean' } } }));
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      if (values.from === undefined) throw new UsageError('--from is required (the backup set\'s folder)');
+      if (values.config === undefined) throw new UsageError('--config is required (where the node\'s configuration goes)');
+      const { restoreCommand } = await import('./admin/cli-backup.js');
+      return restoreCommand({ from: values.from, config: values.config, storage: values.storage, voicemailDir: values['voicemail-dir'], force: values.force === true });
+    },
+  },
   account: {
     summary: 'admin accounts in the node\'s store: list, add, password, remove (the first administrator of a node whose API is not on loopback is made here)',
     usage: 'account list | add NAME --role administrator|operator|read-only | password NAME | remove NAME   [--config file] [--password-file file]',

@@ -34,6 +34,7 @@ import type { ServerTransaction } from './sip/transaction/server.js';
 import type { CallRecord } from './core/call-record.js';
 import { applyLive, callUserOf, mailboxesOf, planChanges, settingsOf, type LiveState, type ReconfigureResult } from './reconfigure.js';
 import { AdminServer } from './admin/server.js';
+import { BackupSchedule } from './admin/backup-schedule.js';
 
 export type { ReconfigureResult } from './reconfigure.js';
 
@@ -304,6 +305,8 @@ export class Server {
 
     const store = life.add('store', Store.open(c.storage.path), { close: (s) => s.close() });
     const revisions = new ConfigRevisions(store);
+    // which installation a store (and so a backup of it) belongs to: a restore refuses a foreign one
+    store.getOrCreateMeta('installation.id', () => randomBytes(16).toString('hex'));
     const secret = c.security.secret !== null
       ? Buffer.from(c.security.secret, 'utf8')
       : Buffer.from(store.getOrCreateMeta('digest.secret', () => randomBytes(32).toString('hex')), 'hex');
@@ -428,6 +431,10 @@ export class Server {
       setAnnouncer: (a) => (this.#announcer = a),
       setMaxCalls: (n) => (this.#maxCalls = n),
     };
+    if (c.admin.backup.everyHours > 0) {
+      const schedule = new BackupSchedule(this, log);
+      life.add('backup-schedule', schedule, { start: () => schedule.start(), close: (b) => b.close() });
+    }
     if (c.admin.enabled) {
       const admin = new AdminServer({ node: this, logger: log });
       life.add('admin', admin, { start: () => admin.start(), close: (a) => a.close() });

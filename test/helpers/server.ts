@@ -36,8 +36,8 @@ export async function startServer(opts: { udp: number; tcp?: number; ws?: number
     'media: { portMin: 40000, portMax: 49999 }',
     // messages in the test's folder; `voicemail` adds settings to this section
     `voicemail: { dir: ${JSON.stringify(join(dir, 'voicemail'))}${opts.voicemail ? `, ${opts.voicemail}` : ''} }`,
-    // the admin API only where a test asks for it (`admin`: its settings, e.g. `port: 30100`)
-    `admin: { ${opts.admin ? `address: 127.0.0.1, ${opts.admin}` : 'enabled: false'} }`,
+    // the admin API only where a test asks for it (`admin`: the section's settings, e.g. `port: 30100`)
+    `admin: { ${opts.admin ?? 'enabled: false'} }`,
     'users:',
     users,
     opts.yaml ?? '',
