@@ -9,7 +9,7 @@
  */
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
-import { isCollection, isMap, isSeq, parseDocument, type Document } from 'yaml';
+import { isCollection, isMap, isSeq, parseDocument, type Document, type YAMLSeq } from 'yaml';
 import { ConfigError, parseConfig, type Config } from '../core/config/index.js';
 import { isSecretKey, REDACTED } from '../core/logger.js';
 
@@ -79,28 +79,34 @@ function sync(doc: Document, path: (string | number)[], a: unknown, b: unknown):
     }
     return;
   }
-  if (Array.isArray(a) && Array.isArray(b) && isSeq(node)) {
-    const common = Math.min(a.length, b.length);
-    const removedAt = a.length === b.length + 1 ? a.findIndex((x, i) => !isDeepStrictEqual(x, b[i])) : -1;
-    if (removedAt >= 0 && isDeepStrictEqual(a.slice(removedAt + 1), b.slice(removedAt))) {
-      doc.deleteIn([...path, removedAt]);
-      return;
-    }
-    if (a.length <= b.length) {
-      for (let i = 0; i < common; i++) sync(doc, [...path, i], a[i], b[i]);
-      for (let i = common; i < b.length; i++) {
-        const added = doc.createNode(b[i]);
-        // a new item looks like its neighbours: a flow map among flow maps
-        const last = node.items[node.items.length - 1];
-        if (isCollection(added) && isCollection(last) && last.flow) added.flow = true;
-        node.add(added);
-      }
-      return;
-    }
-  }
-  if (path.length === 0) doc.contents = doc.createNode(b) as Document['contents'];
+  if (Array.isArray(a) && Array.isArray(b) && isSeq(node)) syncList(doc, path, node, a, b);
+  else if (path.length === 0) doc.contents = doc.createNode(b) as Document['contents'];
   else if (b === undefined) doc.deleteIn(path);
   else doc.setIn(path, doc.createNode(b));
+}
+
+/** A list: removed items deleted by their name, the rest synced in place, new ones appended in the style of their neighbours. */
+function syncList(doc: Document, path: (string | number)[], node: YAMLSeq, a: unknown[], b: unknown[]): void {
+  // items removed: those whose name (extension, name, id) is gone, so the others keep their lines
+  const key = (v: unknown) => (isPlain(v) ? ['extension', 'name', 'id'].map((k) => v[k]).find((x) => typeof x === 'string') : undefined);
+  for (let i = a.length - 1; i >= 0 && a.length > b.length; i--) {
+    const k = key(a[i]);
+    if (k !== undefined && !b.some((x) => key(x) === k)) {
+      doc.deleteIn([...path, i]);
+      a = a.filter((_, j) => j !== i);
+    }
+  }
+  if (a.length > b.length) {
+    doc.setIn(path, doc.createNode(b));
+    return;
+  }
+  for (let i = 0; i < a.length; i++) sync(doc, [...path, i], a[i], b[i]);
+  for (let i = a.length; i < b.length; i++) {
+    const added = doc.createNode(b[i]);
+    const last = node.items[node.items.length - 1];
+    if (isCollection(added) && isCollection(last) && last.flow) added.flow = true;
+    node.add(added);
+  }
 }
 
 export class ChangeRefused extends Error {
