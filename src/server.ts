@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { stringify } from 'yaml';
 import type { Config } from './core/config/index.js';
-import { ConfigRevisions, digestOf } from './core/config/revisions.js';
+import { ConfigRevisions } from './core/config/revisions.js';
 import { Alarms } from './core/alarms.js';
 import type { Logger } from './core/logger.js';
 import { getProfile } from './core/profiles.js';
@@ -32,11 +31,13 @@ import { SipStack } from './sip/stack.js';
 import { Lifecycle } from './core/lifecycle.js';
 import type { ServerTransaction } from './sip/transaction/server.js';
 import type { CallRecord } from './core/call-record.js';
-import { applyLive, callUserOf, mailboxesOf, planChanges, settingsOf, type LiveState, type ReconfigureResult } from './reconfigure.js';
+import { callUserOf, mailboxesOf, settingsOf, type LiveState, type ReconfigureResult } from './reconfigure.js';
+import { ConfigState, type ReconfigureOptions } from './config-state.js';
 import { AdminServer } from './admin/server.js';
 import { BackupSchedule } from './admin/backup-schedule.js';
 
 export type { ReconfigureResult } from './reconfigure.js';
+export type { ReconfigureOptions } from './config-state.js';
 
 export interface ServerOptions {
   /**
@@ -47,14 +48,6 @@ export interface ServerOptions {
   source?: { text: string; path?: string };
 }
 
-export interface ReconfigureOptions {
-  /** The document's text, kept with the revision (default: the configuration written out as YAML). */
-  text?: string;
-  /** Who made the change, for the revision history (an admin account, 'bus'). Default 'api'. */
-  actor?: string;
-  /** The revision to give it (the solution bus's); must be above the one in force. Default: the next. */
-  revision?: number;
-}
 
 /** Methods this node answers; the stack refuses the rest with 405/501. */
 const METHODS = ['REGISTER', 'OPTIONS', 'INVITE', 'ACK', 'BYE', 'CANCEL', 'INFO', 'UPDATE', 'REFER', 'NOTIFY', 'SUBSCRIBE'];
@@ -92,16 +85,11 @@ interface VoicemailParts {
  * database handle behind.
  */
 export class Server {
-  /** The configuration the node started on (what a restart-only change is measured against). */
-  readonly started: Config;
   readonly alarms = new Alarms();
   readonly #log: Logger;
   readonly #lifecycle: Lifecycle;
+  readonly #state: ConfigState;
   #parts: Parts | undefined;
-  #config: Config;
-  #source: { text: string; path: string | undefined };
-  #revision = 0;
-  #pending: string[] = [];
   #users = new Map<string, string>();
   #maxCalls = 0;
   #announcer: ReturnType<typeof loadAnnouncements> | undefined;
@@ -112,26 +100,29 @@ export class Server {
   constructor(config: Config, logger: Logger, options: ServerOptions = {}) {
     if (!config || typeof config !== 'object' || !Array.isArray(config.users)) throw new TypeError('config: a validated configuration expected (loadConfig, parseConfig)');
     if (options.source !== undefined && typeof options.source?.text !== 'string') throw new TypeError('options.source.text: must be a string');
-    this.started = config;
-    this.#config = config;
-    this.#source = { text: options.source?.text ?? stringify(config), path: options.source?.path };
+    this.#state = new ConfigState(config, options.source);
     this.#log = logger;
     this.#lifecycle = new Lifecycle(logger);
   }
 
   /** The configuration in force: the last one applied by reconfigure() (see pending for what still waits for a restart). */
   get config(): Config {
-    return this.#config;
+    return this.#state.config;
+  }
+
+  /** The configuration the node started on (what a restart-only change is measured against). */
+  get started(): Config {
+    return this.#state.started;
   }
 
   /** The text of the document in force and its file, if the node was started on one. */
   get source(): { readonly text: string; readonly path: string | undefined } {
-    return this.#source;
+    return this.#state.source;
   }
 
   /** The revision of the configuration in force (see ConfigRevisions). */
   get revision(): number {
-    return this.#revision;
+    return this.#state.revision;
   }
 
   /** When start() finished. */
@@ -147,7 +138,7 @@ export class Server {
 
   /** Paths changed since the start that wait for a restart. */
   get pending(): readonly string[] {
-    return this.#pending;
+    return this.#state.pending;
   }
 
   get #p(): Parts {
@@ -229,7 +220,7 @@ export class Server {
   async start(): Promise<void> {
     try {
       this.#parts = await this.#build();
-      this.#recordStart();
+      this.#state.recordStart(this.#parts.revisions);
       await this.#lifecycle.start();
     } catch (e) {
       await this.#lifecycle.close();
@@ -247,52 +238,18 @@ export class Server {
     });
   }
 
-  /** The document the node started on is a new revision unless it is the one kept last. */
-  #recordStart(): void {
-    const revs = this.#p.revisions;
-    const latest = revs.latest();
-    this.#revision = latest && latest.digest === digestOf(this.#source.text) ? latest.revision : revs.record(this.#source.text, 'start').revision;
-  }
-
   /**
    * Applies a new validated configuration without dropping calls: users and their passwords,
    * hunt groups, the dial plan, conference rooms, mailboxes and the channel limit at once (calls
    * in progress keep going on what they started with); what only a restart can change (listen
    * addresses, the store, the media ports...) is reported as pending and keeps its old value.
    * The new document is kept as the next revision. Nothing is half-applied: a failure throws
-   * and leaves the node as it was. Calls are serialised by the caller's awaiting (it is synchronous inside).
+   * and leaves the node as it was. (The one mechanism: the admin API and the solution bus call it.)
    */
   async reconfigure(next: Config, options: ReconfigureOptions = {}): Promise<ReconfigureResult> {
-    if (!next || typeof next !== 'object' || !Array.isArray(next.users) || typeof next.sip !== 'object') {
-      throw new TypeError('next: a validated configuration expected (loadConfig, parseConfig)');
-    }
-    if (!options || typeof options !== 'object') throw new TypeError('options: object expected');
-    if (options.revision !== undefined && !Number.isSafeInteger(options.revision)) throw new TypeError('options.revision: must be an integer');
-    if (options.text !== undefined && typeof options.text !== 'string') throw new TypeError('options.text: must be a string');
-    if (options.actor !== undefined && (typeof options.actor !== 'string' || options.actor === '')) throw new TypeError('options.actor: must be a non-empty string');
     const p = this.#p;
     if (this.#closed) throw new Error('server closed');
-    if (options.revision !== undefined && options.revision <= this.#revision) {
-      return { status: 'stale', revision: this.#revision, applied: [], pending: [...this.#pending] };
-    }
-    const plan = planChanges(this.started, this.#config, next);
-    const text = options.text ?? stringify(next);
-    if (plan.applied.length === 0 && plan.pending.length === this.#pending.length && plan.pending.every((x) => this.#pending.includes(x)) && digestOf(text) === digestOf(this.#source.text)) {
-      return { status: 'unchanged', revision: this.#revision, applied: [], pending: [...this.#pending] };
-    }
-    const maxDefault = getProfile(this.started.node.profile).sipTrunkChannels;
-    // one transaction: the revision is kept only if everything applied
-    const rev = p.store.transaction(() => {
-      const r = p.revisions.record(text, options.actor ?? 'api', options.revision);
-      applyLive(p.live, next, plan.applied, maxDefault);
-      return r;
-    })();
-    this.#config = next;
-    this.#source = { text, path: this.#source.path };
-    this.#revision = rev.revision;
-    this.#pending = plan.pending;
-    this.#log.info('configuration applied', { revision: rev.revision, actor: rev.actor, applied: plan.applied, pending: plan.pending });
-    return { status: 'applied', revision: rev.revision, applied: plan.applied, pending: plan.pending };
+    return this.#state.apply(next, options, { store: p.store, revisions: p.revisions, live: p.live, log: this.#log });
   }
 
   /** Builds every part and adds it to the lifecycle, the parts each later one is built on first. */
