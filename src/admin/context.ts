@@ -112,7 +112,7 @@ async function basicLogin(ctx: AdminContext, req: FastifyRequest, b64: string, a
   const ok = name !== '' && (await ctx.accounts.verify(name, password));
   const { lockedNow } = admission.release(ok);
   if (!ok) {
-    failedLogin(ctx, name || text.slice(0, Math.max(colon, 0)), req.ip, lockedNow, 'basic');
+    failedLogin(ctx, name, req.ip, lockedNow, 'basic');
     throw new HttpError(401, 'wrong account name or password', { 'www-authenticate': 'Basic realm="pbx"' });
   }
   const account = ctx.accounts.get(name)!;
@@ -120,14 +120,21 @@ async function basicLogin(ctx: AdminContext, req: FastifyRequest, b64: string, a
   if (access !== 'session' && access !== 'public' && !allows(account.role, access)) throw new HttpError(403, `needs the ${access} role`);
 }
 
+/** The account `name` names, or '(unknown account)'. */
+export function knownAccount(ctx: AdminContext, name: string): string {
+  return ctx.accounts.get(name)?.name ?? '(unknown account)';
+}
+
 /** Counts, audits and raises the alarms of a failed login (a lockout it started among them). */
 export function failedLogin(ctx: AdminContext, name: string, address: string, lockedNow: string[], via: 'login' | 'basic'): void {
   ctx.counters.loginFailures++;
   ctx.counters.lockouts += lockedNow.length;
   const entries = [{ action: 'login-failed', target: '' }, ...lockedNow.map((what) => ({ action: 'lockout', target: what }))];
+  // a name that is no account is not written down: people type their password there by mistake
+  const who = knownAccount(ctx, name);
   for (const e of entries) {
     try {
-      ctx.audit.record({ actor: name.slice(0, 64) || '(none)', address, action: e.action, target: e.target, outcome: 'refused', detail: { via } });
+      ctx.audit.record({ actor: who, address, action: e.action, target: e.target, outcome: 'refused', detail: { via } });
     } catch (err) {
       ctx.log.error(`admin: audit entry not written: ${(err as Error).message}`);
     }

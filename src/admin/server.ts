@@ -39,6 +39,7 @@ export class AdminServer {
   #ctx: AdminContext | undefined;
   #watch: AlarmWatch | undefined;
   #unrecord: (() => void) | undefined;
+  #port: number | undefined;
   #closed = false;
 
   constructor(o: AdminServerOptions) {
@@ -53,8 +54,6 @@ export class AdminServer {
     const host = a.address.includes(':') ? `[${a.address}]` : a.address;
     return `${a.certificate ? 'https' : 'http'}://${host}:${this.#port ?? a.port}`;
   }
-
-  #port: number | undefined;
 
   async start(): Promise<void> {
     const n = this.#node;

@@ -29,7 +29,10 @@ test('a fresh node: admin/admin must choose a new password before anything else,
     t.is((await http(base, 'POST', '/api/login', { body: { name: 'admin', password: 'admin' } })).status, 401, 'the default password is gone');
     await login(base, 'Admin', 'a-good-password');
     t.pass('the new password works, the name however it is capitalised');
+    t.is((await http(base, 'POST', '/api/login', { body: { name: 'hunter2-typed-here', password: 'x' } })).status, 401);
     const audit = await http(base, 'GET', '/api/audit', { token: first.token });
+    t.false(audit.text.includes('hunter2'), 'a name that is no account (a password typed in the wrong field) is not written down');
+    t.true(audit.body.some((e: { actor: string; action: string }) => e.actor === '(unknown account)' && e.action === 'login-failed'));
     const actions = audit.body.map((e: { action: string; outcome: string }) => `${e.action}:${e.outcome}`);
     t.true(actions.includes('login:ok'));
     t.true(actions.includes('password-change:ok'));

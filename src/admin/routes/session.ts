@@ -1,7 +1,7 @@
 /** Logging in and out, the current session, and changing one's own password. */
 import type { FastifyInstance } from 'fastify';
 import { normalizeName, PASSWORD_RULE } from '../accounts.js';
-import { audit, failedLogin, HttpError, sessionCookie, type AdminContext } from '../context.js';
+import { audit, failedLogin, HttpError, knownAccount, sessionCookie, type AdminContext } from '../context.js';
 
 const SessionInfo = {
   type: 'object',
@@ -37,7 +37,11 @@ export function sessionRoutes(app: FastifyInstance, ctx: AdminContext): void {
     const name = normalizeName(raw) ?? '';
     const admission = ctx.guard.admit(name, req.ip);
     if (!admission.ok) {
-      audit(ctx, req, 'login-failed', '', { name: raw.slice(0, 64), reason: admission.reason }, 'refused');
+      try {
+        ctx.audit.record({ actor: knownAccount(ctx, name), address: req.ip, action: 'login-failed', target: '', outcome: 'refused', detail: { reason: admission.reason } });
+      } catch (e) {
+        ctx.log.error(`admin: audit entry not written: ${(e as Error).message}`);
+      }
       if (admission.reason === 'locked') {
         const s = Math.ceil(admission.retryAfterMs / 1000);
         throw new HttpError(429, `locked out after repeated failed logins: try again in ${s} s`, { 'retry-after': String(s) });
@@ -47,7 +51,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: AdminContext): void {
     const ok = name !== '' && (await ctx.accounts.verify(name, password));
     const { lockedNow } = admission.release(ok);
     if (!ok) {
-      failedLogin(ctx, name || raw, req.ip, lockedNow, 'login');
+      failedLogin(ctx, name, req.ip, lockedNow, 'login');
       throw new HttpError(401, 'wrong account name or password');
     }
     const account = ctx.accounts.get(name)!;
