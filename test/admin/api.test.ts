@@ -139,6 +139,8 @@ test('OpenAPI document and /metrics: Prometheus text, behind a login (HTTP Basic
   try {
     const doc = await http(base, 'GET', '/api/openapi.json');
     t.is(doc.body.openapi, '3.0.3');
+    t.deepEqual(doc.body.paths['/api/login'].post.security, [], 'logging in needs no session');
+    t.deepEqual(doc.body.security, [{ session: [] }], 'everything else does');
     for (const p of ['/api/login', '/api/status', '/api/calls', '/api/config', '/api/config/users/{extension}', '/api/audit', '/metrics']) t.truthy(doc.body.paths[p], p);
     t.is((await http(base, 'GET', '/metrics')).status, 401);
     const basic = `Basic ${Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64')}`;

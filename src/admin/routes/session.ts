@@ -26,6 +26,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: AdminContext): void {
     schema: {
       summary: 'Log in: a session token (also set as an HttpOnly cookie for the console)',
       tags: ['session'],
+      security: [],
       body: {
         type: 'object', required: ['name', 'password'], additionalProperties: false,
         properties: { name: { type: 'string', maxLength: 64 }, password: { type: 'string', maxLength: 256 } },
