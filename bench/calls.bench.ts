@@ -17,8 +17,12 @@ import { join } from 'node:path';
 import type { Server } from '../src/server.js';
 import { ROOT, startBenchNode } from './node.js';
 
+import { BenchResults } from './results.js';
 const QUICK = process.env.BENCH_QUICK === '1';
 const DURATION = QUICK ? 10 : 60;
+const results = new BenchResults('calls', QUICK);
+results.chart('setup', 'Call set-up latency against call rate', 'calls/s offered', 'p99 set-up time (ms)');
+results.chart('concurrent', 'Concurrent anchored calls: RTP short against calls', 'concurrent calls', 'packets short (%)');
 const SETUP = join(ROOT, 'bench/scenarios/uac_setup.xml');
 const MEDIA = join(ROOT, 'bench/scenarios/uac_media.xml');
 const REG = join(ROOT, 'test/peers/sipp/register_keys.xml');
@@ -59,6 +63,7 @@ async function setupRates(server: Server): Promise<{ best: number; p99: number |
   for (const rate of RATES) {
     const r = await sipp(uac, rate, rate * DURATION);
     const active = server.calls.active;
+    if (r.ok) results.point('setup', 'pbx-core (digest, anchored media)', rate, r.p99);
     console.log(`  pbx-core: ${rate} calls/s for ${DURATION} s: ${r.failed} failed, achieved ${Math.round(r.achieved)}/s, p99 setup ${r.p99 ?? '?'} ms${r.ok ? '' : ' (not sustained)'}${active ? `, ${active} calls left` : ''}`);
     if (!r.ok) break;
     best = rate;
@@ -69,12 +74,15 @@ async function setupRates(server: Server): Promise<{ best: number; p99: number |
   return { best, p99: bestP99, bestUnder50 };
 }
 
+let kamailioBest = 0;
+
 async function references(rate: number): Promise<void> {
   if (!rate) return;
   const direct = startSipp(['-sn', 'uas', '-i', '127.0.0.1', '-p', '36100']);
   await sleep(500);
   const d = await sipp(['127.0.0.1:36100', '-sn', 'uac', '-s', '202', '-i', '127.0.0.1', '-p', '36101', '-d', '1000'], rate, rate * DURATION);
   direct.stop();
+  if (d.ok) results.point('setup', 'sipp -> sipp (ceiling)', rate, d.p99, true);
   console.log(`  sipp -> sipp directly (ceiling): ${rate} calls/s: ${d.failed} failed, achieved ${Math.round(d.achieved)}/s, p99 setup ${d.p99 ?? '?'} ms`);
   if (spawnSync('sh', ['-c', 'command -v kamailio']).status !== 0) return;
   const kdir = mkdtempSync(join(tmpdir(), 'bench-kam-'));
@@ -90,12 +98,14 @@ async function references(rate: number): Promise<void> {
   for (const r of RATES.filter((x) => x <= Math.max(rate, 50) * 2)) {
     const kr = await sipp(['127.0.0.1:36120', '-sf', SETUP, '-s', 'authbench', '-au', 'bench', '-ap', 'secret', '-key', 'caller', 'bench',
       '-key', 'codec_pt', '0', '-key', 'codec', 'PCMU', '-i', '127.0.0.1', '-p', '36121', '-mi', '127.0.0.1', '-mp', '38200', '-d', '1000'], r, r * DURATION);
+    if (kr.ok) results.point('setup', 'Kamailio proxy with digest', r, kr.p99, true);
     console.log(`  through Kamailio (stateful proxy, digest on INVITE, media not anchored): ${r} calls/s: ${kr.failed} failed, achieved ${Math.round(kr.achieved)}/s, p99 setup ${kr.p99 ?? '?'} ms${kr.ok ? '' : ' (not sustained)'}`);
     if (!kr.ok) break;
     kbest = r;
     await sleep(2000);
   }
   console.log(`  Kamailio sustained ${kbest} calls/s`);
+  kamailioBest = kbest;
   spawnSync('sh', ['-c', `kill $(cat ${join(kdir, 'k.pid')})`]);
   uas.stop();
 }
@@ -121,6 +131,7 @@ async function concurrent(server: Server): Promise<number> {
     // each call: 3 x 236 packets from the caller, echoed back by the callee
     const expected = n * 3 * 236 * 2;
     const lost = expected - Math.min(rx, tx);
+    results.point('concurrent', 'pbx-core', peak, (100 * lost) / expected);
     console.log(`  ${n} calls (peak ${peak} at once), RTP echoed: ${r.failed} failed calls; engine received ${rx} and relayed ${tx} of ${expected} packets (${(100 * lost / expected).toFixed(2)}% short); frame lateness p99 ${after.lateP99Ms} ms`);
     if (r.failed !== 0 || lost > expected * 0.001) break;
     best = peak;
@@ -147,6 +158,10 @@ async function main(): Promise<void> {
     const setup = parts.includes('setup') ? await setupRates(server) : { best: 0, p99: undefined, bestUnder50: 0 };
     if (parts.includes('setup')) await references(setup.best);
     const conc = parts.includes('concurrent') ? await concurrent(server) : 0;
+    results.figure({ label: `call set-ups/s sustained ${DURATION} s (anchored media)`, value: setup.best, unit: '/s', ...(kamailioBest ? { reference: { label: 'Kamailio proxy with digest', value: kamailioBest } } : {}), goal: '≥ 200/s' });
+    results.figure({ label: 'highest rate with p99 set-up < 50 ms', value: setup.bestUnder50, unit: '/s', goal: '≥ 200/s' });
+    if (conc) results.figure({ label: 'concurrent anchored calls, RTP echoed, no loss', value: conc, unit: 'calls', goal: '≥ 1,000' });
+    results.save();
     console.log(`calls: ${setup.best} call setups/s sustained for ${DURATION} s with no failed call, p99 setup ${setup.p99 ?? '?'} ms; highest rate with p99 < 50 ms: ${setup.bestUnder50}/s (goals >= 200/s with p99 < 50 ms); ${conc} concurrent anchored calls with RTP and no loss (goal >= 1,000)`);
   } finally {
     uas.stop();

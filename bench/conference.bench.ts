@@ -20,7 +20,12 @@ import { join } from 'node:path';
 import type { Server } from '../src/server.js';
 import { procTicks, ROOT, startBenchNode } from './node.js';
 
+import { BenchResults } from './results.js';
+
 const QUICK = process.env.BENCH_QUICK === '1';
+const figures = new BenchResults('conference', QUICK);
+figures.chart('lateness', 'Conferences through SIP: media-thread lateness against participants', 'participants (sipp callers)', 'p99 lateness (ms)');
+figures.chart('cpu', 'Conferences through SIP: media-thread CPU against participants', 'participants (sipp callers)', 'media thread CPU (% of a core)');
 const WINDOW_S = QUICK ? 4 : 12;
 const SIZES = (process.env.BENCH_SIZES ?? '3,10,64').split(',').map(Number);
 const STEPS = QUICK ? [128, 512] : [128, 256, 512, 768, 1024, 1280, 1536, 2048];
@@ -140,15 +145,19 @@ async function main(): Promise<void> {
         const r = await step(server, dir, size, n, tone);
         console.log(`  rooms of ${size}: ${n} participants (${n / size} rooms): joined ${r.joined}, failed calls ${r.failedCalls}, lateness p99 ${r.p99} ms, ` +
           `lost ${r.lost}, concealed ${r.concealed}, tx short ${(100 * r.txShort).toFixed(2)}%, media thread ${r.mediaCpu.toFixed(0)}% of a core, sipp ${r.sippCpu.toFixed(0)}%${r.ok ? '' : '  (not carried)'}`);
+        figures.point('lateness', `rooms of ${size}`, n, r.p99);
+        figures.point('cpu', `rooms of ${size}`, n, r.mediaCpu);
         await sleep(2000);
         if (!r.ok) break;
         best = n;
       }
+      figures.figure({ label: `participants in rooms of ${size} through SIP, p99 lateness < 2 ms, no loss`, value: best, unit: '', reference: { label: 'the profile\'s conference channels', value: PROFILE_CHANNELS }, goal: '≥ 1,024' });
       results.push(`${size}-party: ${best} (${(best / PROFILE_CHANNELS).toFixed(1)}x)`);
     }
   } finally {
     await server.close();
   }
+  figures.save();
   console.log(`conference: largest number of participants carried through SIP with p99 lateness < 2 ms and no loss: ${results.join(', ')} ` +
     `beside the profile's ${PROFILE_CHANNELS} conference channels (goal >= 1,024 on one core; sipp load generators share the machine's 2 cores; media thread ${rt ? 'SCHED_FIFO' : 'not realtime'})`);
 }

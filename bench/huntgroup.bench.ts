@@ -17,7 +17,11 @@ import type { Server } from '../src/server.js';
 import { ROOT, startBenchNode } from './node.js';
 import { runSippLoad } from './sipp-load.js';
 
+import { BenchResults } from './results.js';
+
 const QUICK = process.env.BENCH_QUICK === '1';
+const results = new BenchResults('huntgroup', QUICK);
+results.chart('setup', 'Hunt group against extension: set-up latency against call rate', 'calls/s offered', 'p99 set-up time (ms)');
 const DURATION = QUICK ? 10 : 30;
 const SETUP = join(ROOT, 'bench/scenarios/uac_setup.xml');
 const REG = join(ROOT, 'bench/scenarios/register_inf.xml');
@@ -44,6 +48,7 @@ async function step(number: string, label: string, rate: number): Promise<boolea
   const r = await runSippLoad(uac, rate, rate * DURATION);
   const achieved = r.elapsedS > 1.5 ? r.succeeded / (r.elapsedS - 1.5) : 0;
   const ok = r.code === 0 && r.failed === 0 && r.succeeded === rate * DURATION && achieved >= 0.9 * rate;
+  if (ok) results.point('setup', number === '202' ? 'extension 202 (reference)' : 'hunt group of 100 members, rotary', rate, r.p99, number === '202');
   console.log(`  ${label}: ${rate} calls/s for ${DURATION} s: ${r.failed} failed, achieved ${Math.round(achieved)}/s, p99 setup ${r.p99 ?? '?'} ms${ok ? '' : ' (not sustained)'}`);
   await sleep(2000);
   return ok;
@@ -83,6 +88,8 @@ async function main(): Promise<void> {
     // the member choice really moves: rotary spreads the group's calls over every member
     const answeredBy = new Set(server.records.query({ number: '600', limit: 1000 }).map((r) => r.connectedNumber).filter((n) => n !== undefined));
     console.log(`  the last ${Math.min(1000, server.records.count())} calls to 600 were answered by ${answeredBy.size} different members`);
+    results.figure({ label: 'calls/s through a 100-member rotary group, none failed', value: hunt, unit: '/s', reference: { label: 'calls to one extension', value: ext }, goal: '≥ 0.90× the extension' });
+    results.save();
     console.log(`huntgroup: ${hunt} calls/s through a 100-member group (member chosen per call) vs ${ext} calls/s to an extension in the same run: ratio ${ratio.toFixed(2)} (goal >= 0.90)`);
   } finally {
     uas.kill('SIGKILL');

@@ -18,7 +18,12 @@ import { encodeUlaw } from '../src/media/reference/g711.js';
 const ADDR = '127.0.0.1';
 const PORT_MIN = 10000;
 const PORT_MAX = 29999;
-const quick = process.argv.includes('--quick');
+import { BenchResults } from './results.js';
+
+const quick = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';
+const figures = new BenchResults('media', quick);
+figures.chart('lateness', 'Media thread: frame-clock lateness against load (own RTP generator)', 'participants mixed, or relayed legs', 'p99 lateness (ms)');
+figures.chart('cpu', 'Media thread CPU against load', 'participants mixed, or relayed legs', 'media thread CPU (% of a core)');
 // The media thread runs SCHED_FIFO 10 (as a production media engine would) unless --no-rt:
 // on this shared 2-core machine, other processes otherwise dominate the frame-clock lateness.
 const rtPriority = process.argv.includes('--no-rt') ? 0 : 10;
@@ -80,6 +85,7 @@ function kernel(): void {
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < tsFrames; i++) mixMinus(inputs);
     const ts = Number(process.hrtime.bigint() - t0) / (tsFrames * n);
+    figures.figure({ label: `mix-minus kernel, ns per participant-frame, n=${n}`, value: nat, unit: 'ns', reference: { label: 'TypeScript reference', value: ts }, goal: '≤ 0.4× the reference' });
     console.log(`  n=${String(n).padStart(3)}: native ${nat.toFixed(1)} ns, TS reference ${ts.toFixed(1)} ns, ratio ${(nat / ts).toFixed(3)}x (goal <= 0.4x)`);
   }
 }
@@ -157,6 +163,9 @@ async function capacity(kind: 'conference' | 'relay', steps: number[], confSize 
   for (const n of steps) {
     const legs = kind === 'relay' ? n * 2 : n - (n % confSize);
     const r = await run(kind, legs, confSize);
+    const series = kind === 'relay' ? 'relayed calls (2 legs each)' : `conferences of ${confSize}`;
+    if (r.ok || r.p99Ms < 6.4) figures.point('lateness', series, legs, r.p99Ms);
+    figures.point('cpu', series, legs, r.cpu * 100);
     console.log(line(kind === 'relay' ? `${String(n).padStart(5)} calls` : `${String(legs).padStart(5)} participants`, r));
     if (!r.ok) break;
     best = kind === 'relay' ? n : legs;
@@ -173,14 +182,17 @@ async function main(): Promise<void> {
     console.log(`# conferences of ${size}`);
     const best = await capacity('conference', steps, size);
     results.push(`conferences of ${size}: ${best} participants`);
+    figures.figure({ label: `participants mixed in conferences of ${size}, p99 lateness < 2 ms, no loss`, value: best, unit: '', goal: '≥ 1,024' });
   }
   if (!process.argv.includes('--no-relay')) {
     console.log('# relayed calls (2 legs each)');
     const relay = await capacity('relay', argList('calls') ?? (quick ? [250, 1000] : [250, 500, 1000, 1500, 2000, 2500, 3000]));
     results.push(`relay: ${relay} calls`);
+    figures.figure({ label: 'relayed calls with no loss', value: relay, unit: 'calls', goal: '≥ 1,000' });
   }
   if (rtPriority) results.push(`media thread realtime: ${realtime ? 'granted' : 'NOT granted'}`);
   console.log(`# summary (goal >= 1024 participants, >= 1000 calls): ${results.join('; ')}`);
+  figures.save();
 }
 
 await main();

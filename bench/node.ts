@@ -37,6 +37,7 @@ storage: { path: ${JSON.stringify(join(o.dir, 'pbx.sqlite'))} }
 voicemail: { dir: ${JSON.stringify(join(o.dir, 'voicemail'))}${o.voicemail ? `, ${o.voicemail}` : ''} }
 media: { portMin: ${media.min}, portMax: ${media.max} }
 security: { lockout: { maxFailures: 10000 } }
+admin: { enabled: false }
 ${o.yaml}
 `, 'bench');
   const server = new Server(config, createLogger(config.log));

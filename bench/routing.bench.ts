@@ -11,6 +11,8 @@
 import { DialPlanSchema, type DialPlanConfig, type ShortCodeConfig } from '../src/core/config/dialplan-schema.js';
 import { Router, type Destination } from '../src/features/routing/index.js';
 
+import { BenchResults } from './results.js';
+
 const QUICK = process.env.BENCH_QUICK === '1';
 const DURATION_MS = QUICK ? 1000 : 5000;
 const NAIVE_MS = QUICK ? 500 : 2000;
@@ -250,6 +252,10 @@ function main(): void {
   console.log(`routing: sample of ${SAMPLE} decisions: ${[...kinds].map(([k, n]) => `${k} ${n}`).join(', ')}; router and naive reference agree on ${SAMPLE - disagree}/${SAMPLE}`);
   console.log(`routing: dial() + selectRoutes() with trace: ${Math.round(traced).toLocaleString('en')} decisions/s; without trace: ${Math.round(untraced).toLocaleString('en')} decisions/s`);
   console.log(`routing: naive linear scan in the same process: ${Math.round(naiveRate).toLocaleString('en')} decisions/s; ratio ${(traced / naiveRate).toFixed(0)}x (goal >= 100,000/s)`);
+  const figures = new BenchResults('routing', QUICK);
+  figures.figure({ label: 'dial plan decisions/s (dial + ARS, with trace)', value: traced, unit: '/s', reference: { label: 'naive linear scan', value: naiveRate }, goal: '≥ 100,000/s' });
+  figures.figure({ label: 'decisions/s without trace', value: untraced, unit: '/s' });
+  figures.save();
   if (disagree > 0) process.exitCode = 1;
 }
 

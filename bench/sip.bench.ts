@@ -15,12 +15,15 @@ import { Grammar, Parser } from 'sip.js/lib/core/index.js';
 import { parseMessage } from '../src/sip/message/parser.js';
 import { LocationStore, type Binding } from '../src/features/registrar/location.js';
 import { Store } from '../src/core/store.js';
+import { BenchResults } from './results.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname.replace(/dist\/$/, '');
 const REPO = existsSync(join(ROOT, 'package.json')) ? ROOT : new URL('../', import.meta.url).pathname;
 const PEERS = join(REPO, 'test/peers');
 const QUICK = process.env.BENCH_QUICK === '1';
 const DURATION = QUICK ? 5 : 30;
+const results = new BenchResults('sip', QUICK);
+results.chart('register', 'REGISTER with digest: achieved rate against offered rate', 'offered REGISTERs/s', 'achieved REGISTERs/s (no failure)');
 
 const INVITE = Buffer.from([
   'INVITE sip:202@127.0.0.1:5060 SIP/2.0',
@@ -65,6 +68,7 @@ function benchParse(): void {
   const quiet = { log() {}, warn() {}, error() {}, debug() {} } as never;
   void Grammar;
   const sipjs = parsesPerSecond(() => Parser.parseMessage(text, quiet));
+  results.figure({ label: `parses/s of a ${INVITE.length}-byte INVITE with SDP`, value: ours, unit: '/s', reference: { label: 'SIP.js parser', value: sipjs }, goal: '≥ 200,000/s' });
   console.log(`parse: INVITE with SDP (${INVITE.length} bytes): ${Math.round(ours).toLocaleString('en')} parses/s; SIP.js parser in the same process: ${Math.round(sipjs).toLocaleString('en')} parses/s; ratio ${(ours / sipjs).toFixed(1)}x (goal >= 200,000/s)`);
 }
 
@@ -90,6 +94,7 @@ function benchMemory(): void {
   const after = process.memoryUsage();
   const heapMb = (after.heapUsed - before.heapUsed) / 1048576;
   const rssMb = (after.rss - before.rss) / 1048576;
+  results.figure({ label: 'JS heap for 10,000 bindings', value: heapMb, unit: 'MB', goal: '< 50 MB' });
   console.log(`memory: 10,000 bindings: ${heapMb.toFixed(1)} MB JS heap, ${rssMb.toFixed(1)} MB RSS growth incl. SQLite cache (goal < 50 MB)${gc ? '' : ' (run with --expose-gc for exact figures)'}`);
   loc.close();
   store.close();
@@ -114,6 +119,7 @@ async function highestRate(name: string, port: number, user: string, pass: strin
   while (rate <= 30000) {
     const r = await sippRegisters(port, user, pass, rate, localPort);
     console.log(`  ${name}: ${rate}/s for ${DURATION} s: ${r.failed ? `${r.failed} failed` : 'no failure'}, achieved ${Math.round(r.rate)}/s${r.ok ? '' : ' (not sustained)'}`);
+    results.point('register', name, rate, r.failed ? 0 : r.rate, name !== 'pbx-core');
     if (!r.ok) {
       failedAt = rate;
       break;
@@ -179,6 +185,8 @@ async function main(): Promise<void> {
       kam.stop();
     }
   }
+  results.figure({ label: `REGISTER with digest sustained ${DURATION} s, no failure`, value: ours, unit: '/s', ...(theirs ? { reference: { label: 'Kamailio (2 workers)', value: theirs } } : {}), goal: '≥ 3,000/s, ≥ 0.5× Kamailio' });
+  results.save();
   console.log(`register: highest REGISTER-with-digest rate with no failure for ${DURATION} s: pbx-core ${ours}/s, Kamailio ${theirs ? `${theirs}/s` : 'not available'}; ratio ${theirs ? (ours / theirs).toFixed(2) : 'n/a'} (goals >= 3,000/s and >= 0.5x Kamailio)`);
 }
 

@@ -35,7 +35,12 @@ import type { Server } from '../src/server.js';
 import { procTicks, ROOT, startBenchNode } from './node.js';
 import { BEEP, digitsOf, loadVoicemailPrompts } from '../src/features/voicemail/prompts.js';
 
+import { BenchResults } from './results.js';
+
 const QUICK = process.env.BENCH_QUICK === '1';
+const figures = new BenchResults('voicemail', QUICK);
+figures.chart('cpu', 'Messages recorded at once: media-thread CPU against messages', 'messages recorded at once', 'media thread CPU (% of a core)');
+figures.chart('lateness', 'Messages recorded at once: frame-clock lateness', 'messages recorded at once', 'p99 lateness (ms)');
 const RT = process.env.BENCH_NO_RT !== '1';
 const STEPS = process.env.BENCH_STEPS?.split(',').map(Number) ?? (QUICK ? [100, 200] : [100, 200, 400, 600, 800, 1000, 1200, 1600, 2000]);
 const MAX_N = Math.max(...STEPS);
@@ -404,6 +409,8 @@ async function main(): Promise<void> {
       if (!refFailed) {
         const r = await referenceStep(ref, dir, n, tone, holdMs);
         console.log(line('media-only reference', n, r));
+        figures.point('cpu', 'Endpoint.record() alone (reference)', n, r.mediaCpu, true);
+        figures.point('lateness', 'Endpoint.record() alone (reference)', n, r.lateP99, true);
         if (r.ok) refBest = n;
         else refFailed = true;
         await sleep(2000);
@@ -411,6 +418,8 @@ async function main(): Promise<void> {
       if (!vmFailed) {
         const r = await voicemailStep(server, dir, n, tone, greet);
         console.log(line('voicemail', n, r));
+        figures.point('cpu', 'voicemail through SIP', n, r.mediaCpu);
+        figures.point('lateness', 'voicemail through SIP', n, r.lateP99);
         if (r.ok) vmBest = n;
         else vmFailed = true;
         await sleep(2000);
@@ -423,6 +432,8 @@ async function main(): Promise<void> {
   }
   const refText = refFailed ? `${refBest}` : `>= ${refBest} (every step)`;
   const ratio = refBest ? (vmBest / refBest).toFixed(2) : 'n/a';
+  figures.figure({ label: 'messages recorded at once through SIP, no loss, no gap', value: vmBest, unit: '', reference: { label: 'the same callers into Endpoint.record()', value: refBest }, goal: '≥ 500' });
+  figures.save();
   console.log(`voicemail: ${vmFailed ? vmBest : `>= ${vmBest} (every step)`} messages recorded at once through SIP with no loss and no gap ` +
     `(${(vmBest / SEED).toFixed(1)}x the seed's ${SEED}; goal >= 500); media-only reference (same sipp callers into Endpoint.record()): ${refText}, ` +
     `ratio ${ratio}; sipp load generators share the machine's cores; media threads ${rt ? 'SCHED_FIFO' : 'not realtime'}`);

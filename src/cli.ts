@@ -4,7 +4,7 @@
  * for the router's decision trace, say) is one entry with its summary, usage and run().
  * Exit codes: 0 success, 1 refused (bad configuration, start failure), 2 usage error.
  */
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, defaultConfigPath, loadConfig, type Config } from './core/config/index.js';
@@ -41,6 +41,53 @@ const commands: Record<string, Command> = {
       const config = tryLoad(file);
       if (!config) return 1;
       return startServer(config, file);
+    },
+  },
+  status: {
+    summary: "print a running node's state (from its admin API)",
+    usage: 'status [--config file] [--url http://127.0.0.1:8090] [--user admin] [--password-file file] [--json]   (the password is read from standard input otherwise)',
+    async run(args) {
+      return status(args);
+    },
+  },
+  backup: {
+    summary: 'write a backup set: configuration, store (online), voicemail messages and greetings, custom prompts, with a manifest of checksums',
+    usage: 'backup [--config file] [--out folder]   (default: admin.backup.dir/pbx-backup-<node>-<time>)',
+    async run(args) {
+      let values;
+      try {
+        ({ values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, out: { type: 'string' } } }));
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      const file = values.config ?? defaultConfigPath();
+      const config = tryLoad(file);
+      if (!config) return 1;
+      const { backupCommand } = await import('./admin/cli-backup.js');
+      return backupCommand(config, file, values.out);
+    },
+  },
+  restore: {
+    summary: 'check a backup set and restore it onto a node that is not running (refuses a damaged or foreign set)',
+    usage: 'restore --from folder --config file [--storage file] [--voicemail-dir folder] [--force]',
+    async run(args) {
+      let values;
+      try {
+        ({ values } = parseArgs({ args, options: { from: { type: 'string' }, config: { type: 'string', short: 'c' }, storage: { type: 'string' }, 'voicemail-dir': { type: 'string' }, force: { type: 'boolean' } } }));
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      if (values.from === undefined) throw new UsageError('--from is required (the backup set\'s folder)');
+      if (values.config === undefined) throw new UsageError('--config is required (where the node\'s configuration goes)');
+      const { restoreCommand } = await import('./admin/cli-backup.js');
+      return restoreCommand({ from: values.from, config: values.config, storage: values.storage, voicemailDir: values['voicemail-dir'], force: values.force === true });
+    },
+  },
+  account: {
+    summary: 'admin accounts in the node\'s store: list, add, password, remove (the first administrator of a node whose API is not on loopback is made here)',
+    usage: 'account list | add NAME --role administrator|operator|read-only | password NAME | remove NAME   [--config file] [--password-file file]',
+    async run(args) {
+      return account(args);
     },
   },
   explain: {
@@ -97,6 +144,77 @@ async function explain(args: string[]): Promise<number> {
   return result.found ? 0 : 1;
 }
 
+/** `status`: 0 when the node answered, 1 when it could not be reached or refused the login. */
+async function status(args: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, user: { type: 'string' }, 'password-file': { type: 'string' }, json: { type: 'boolean' } } }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const config = tryLoad(values.config ?? defaultConfigPath());
+  if (!config) return 1;
+  const { api, formatStatus, loginTo, targetOf } = await import('./admin/cli-status.js');
+  const { readPassword } = await import('./admin/cli-input.js');
+  const target = values.url !== undefined ? { url: values.url, ...(targetOf(config).ca ? { ca: targetOf(config).ca } : {}) } : targetOf(config);
+  const user = values.user ?? 'admin';
+  try {
+    const token = await loginTo(target, user, await readPassword(`password of ${user} at ${target.url}: `, values['password-file']));
+    const [s, regs, calls] = await Promise.all(['/api/status', '/api/registrations', '/api/calls'].map((p) => api(target, 'GET', p, { token })));
+    await api(target, 'POST', '/api/logout', { token });
+    if (s!.status !== 200) throw new Error(`status refused (${s!.status}): ${s!.body.error}`);
+    console.log(values.json ? JSON.stringify({ status: s!.body, registrations: regs!.body, calls: calls!.body }, null, 2) : formatStatus(s!.body, regs!.body, calls!.body));
+    return 0;
+  } catch (err) {
+    console.error(`pbx status: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+/** `account`: 0 done, 1 refused (with the reason), 2 usage. */
+async function account(args: string[]): Promise<number> {
+  let values;
+  let positionals;
+  try {
+    ({ values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, role: { type: 'string' }, 'password-file': { type: 'string' } } }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const [verb, name, ...extra] = positionals;
+  if (extra.length > 0) throw new UsageError(`unexpected ${extra.join(' ')}`);
+  if (verb === undefined || !['list', 'add', 'password', 'remove'].includes(verb)) throw new UsageError('give list, add, password or remove');
+  if (verb !== 'list' && name === undefined) throw new UsageError(`${verb} needs an account name`);
+  if ((verb === 'add') !== (values.role !== undefined)) throw new UsageError(verb === 'add' ? 'add needs --role' : '--role is for add');
+  const config = tryLoad(values.config ?? defaultConfigPath());
+  if (!config) return 1;
+  const { Store } = await import('./core/store.js');
+  const { Accounts, AccountError, ROLES } = await import('./admin/accounts.js');
+  const { readPassword } = await import('./admin/cli-input.js');
+  if (values.role !== undefined && !ROLES.includes(values.role as never)) throw new UsageError(`--role: one of ${ROLES.join(', ')}`);
+  const store = Store.open(config.storage.path);
+  try {
+    const accounts = new Accounts(store);
+    if (verb === 'list') {
+      for (const a of accounts.list()) console.log(`${a.name}\t${a.role}${a.defaultPassword ? '\t(default password: change it)' : ''}`);
+      return 0;
+    }
+    if (verb === 'remove') accounts.remove(name!);
+    else {
+      const pw = await readPassword(`new password of ${name}: `, values['password-file']);
+      if (verb === 'add') await accounts.add(name!, values.role as never, pw);
+      else await accounts.setPassword(name!, pw);
+    }
+    console.log(`account ${name}: ${verb === 'add' ? 'added' : verb === 'remove' ? 'removed' : 'password set'} (${config.storage.path}); sessions on a running node end at their idle timeout`);
+    return 0;
+  } catch (err) {
+    if (!(err instanceof AccountError)) throw err;
+    console.error(`pbx account ${verb}: ${err.message}`);
+    return 1;
+  } finally {
+    store.close();
+  }
+}
+
 /** The configuration file named by `--config file` (or, if `positional`, a bare argument). */
 function configArg(args: string[], positional: boolean): string {
   let parsed;
@@ -126,7 +244,8 @@ function tryLoad(file: string): Config | undefined {
 async function startServer(config: Config, file: string): Promise<number | undefined> {
   const logger = createLogger(config.log);
   const { Server } = await import('./server.js');
-  const server = new Server(config, logger);
+  // the text as well: the revision history keeps it and the admin API edits it
+  const server = new Server(config, logger, { source: { text: readFileSync(file, 'utf8'), path: file } });
   let closing = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (closing) {

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from './core/config/index.js';
+import { ConfigRevisions } from './core/config/revisions.js';
+import { Alarms } from './core/alarms.js';
 import type { Logger } from './core/logger.js';
 import { getProfile } from './core/profiles.js';
 import { Store } from './core/store.js';
@@ -9,8 +11,9 @@ import { Authenticator } from './core/security/authenticator.js';
 import { Registrar } from './features/registrar/registrar.js';
 import { DigestServer } from './sip/auth/digest.js';
 import { Calls, type CallUser } from './features/calls/calls.js';
+import type { PhoneSettings } from './features/calls/settings.js';
 import { Conferences } from './features/conference/conferences.js';
-import { Voicemail, type MailboxDef } from './features/voicemail/voicemail.js';
+import { Voicemail } from './features/voicemail/voicemail.js';
 import { MessageWaiting } from './features/voicemail/mwi.js';
 import { EmailForwarder } from './features/voicemail/email.js';
 import { Router } from './features/routing/index.js';
@@ -27,6 +30,24 @@ import { join } from 'node:path';
 import { SipStack } from './sip/stack.js';
 import { Lifecycle } from './core/lifecycle.js';
 import type { ServerTransaction } from './sip/transaction/server.js';
+import type { CallRecord } from './core/call-record.js';
+import { callUserOf, mailboxesOf, settingsOf, type LiveState, type ReconfigureResult } from './reconfigure.js';
+import { ConfigState, type ReconfigureOptions } from './config-state.js';
+import { AdminServer } from './admin/server.js';
+import { BackupSchedule } from './admin/backup-schedule.js';
+
+export type { ReconfigureResult } from './reconfigure.js';
+export type { ReconfigureOptions } from './config-state.js';
+
+export interface ServerOptions {
+  /**
+   * The text of the configuration document (YAML) and the file it was read from, if any: the
+   * revision history keeps the text, and the admin API edits it (writing the file back).
+   * Default: the configuration written out as YAML, with no file.
+   */
+  source?: { text: string; path?: string };
+}
+
 
 /** Methods this node answers; the stack refuses the rest with 405/501. */
 const METHODS = ['REGISTER', 'OPTIONS', 'INVITE', 'ACK', 'BYE', 'CANCEL', 'INFO', 'UPDATE', 'REFER', 'NOTIFY', 'SUBSCRIBE'];
@@ -47,6 +68,8 @@ interface Parts {
   calls: Calls;
   /** Absent when the node's profile has no voicemail channels. */
   voicemail: VoicemailParts | undefined;
+  revisions: ConfigRevisions;
+  live: LiveState;
 }
 
 interface VoicemailParts {
@@ -62,17 +85,60 @@ interface VoicemailParts {
  * database handle behind.
  */
 export class Server {
-  readonly config: Config;
+  readonly alarms = new Alarms();
   readonly #log: Logger;
   readonly #lifecycle: Lifecycle;
+  readonly #state: ConfigState;
   #parts: Parts | undefined;
   #users = new Map<string, string>();
+  #maxCalls = 0;
+  #announcer: ReturnType<typeof loadAnnouncements> | undefined;
+  readonly #recordListeners = new Set<(r: CallRecord) => void>();
+  #startedAt: Date | undefined;
   #closed = false;
 
-  constructor(config: Config, logger: Logger) {
-    this.config = config;
+  constructor(config: Config, logger: Logger, options: ServerOptions = {}) {
+    if (!config || typeof config !== 'object' || !Array.isArray(config.users)) throw new TypeError('config: a validated configuration expected (loadConfig, parseConfig)');
+    if (options.source !== undefined && typeof options.source?.text !== 'string') throw new TypeError('options.source.text: must be a string');
+    this.#state = new ConfigState(config, options.source);
     this.#log = logger;
     this.#lifecycle = new Lifecycle(logger);
+  }
+
+  /** The configuration in force: the last one applied by reconfigure() (see pending for what still waits for a restart). */
+  get config(): Config {
+    return this.#state.config;
+  }
+
+  /** The configuration the node started on (what a restart-only change is measured against). */
+  get started(): Config {
+    return this.#state.started;
+  }
+
+  /** The text of the document in force and its file, if the node was started on one. */
+  get source(): { readonly text: string; readonly path: string | undefined } {
+    return this.#state.source;
+  }
+
+  /** The revision of the configuration in force (see ConfigRevisions). */
+  get revision(): number {
+    return this.#state.revision;
+  }
+
+  /** When start() finished. */
+  get startedAt(): Date | undefined {
+    return this.#startedAt;
+  }
+
+  /** Calls `fn` with each call record as its call ends (metrics); returns the unsubscribe function. */
+  onCallRecord(fn: (r: CallRecord) => void): () => void {
+    this.#recordListeners.add(fn);
+    return () => void this.#recordListeners.delete(fn);
+  }
+
+  /** Paths changed since the start that wait for a restart. */
+  get pending(): readonly string[] {
+    return this.#state.pending;
   }
 
   get #p(): Parts {
@@ -119,6 +185,33 @@ export class Server {
     return this.#p.registrar;
   }
 
+  get conferences(): Conferences {
+    return this.#p.conferences;
+  }
+
+  get router(): Router {
+    return this.#p.router;
+  }
+
+  /** Digest authentication of SIP requests (its stats: challenges, failures, lockouts). */
+  get auth(): Authenticator {
+    return this.#p.auth;
+  }
+
+  get store(): Store {
+    return this.#p.store;
+  }
+
+  /** The configuration's revisions kept in the store. */
+  get revisions(): ConfigRevisions {
+    return this.#p.revisions;
+  }
+
+  /** The node's relayed-call channels now (configured, or the profile's). */
+  get maxCalls(): number {
+    return this.#maxCalls;
+  }
+
   /** The names of the node's parts in start order (they close in the reverse order). */
   get parts(): string[] {
     return this.#lifecycle.names;
@@ -127,11 +220,13 @@ export class Server {
   async start(): Promise<void> {
     try {
       this.#parts = await this.#build();
+      this.#state.recordStart(this.#parts.revisions);
       await this.#lifecycle.start();
     } catch (e) {
       await this.#lifecycle.close();
       throw e;
     }
+    this.#startedAt = new Date();
     const c = this.config;
     this.#log.info('server started', {
       node: c.node.name,
@@ -143,6 +238,20 @@ export class Server {
     });
   }
 
+  /**
+   * Applies a new validated configuration without dropping calls: users and their passwords,
+   * hunt groups, the dial plan, conference rooms, mailboxes and the channel limit at once (calls
+   * in progress keep going on what they started with); what only a restart can change (listen
+   * addresses, the store, the media ports...) is reported as pending and keeps its old value.
+   * The new document is kept as the next revision. Nothing is half-applied: a failure throws
+   * and leaves the node as it was. (The one mechanism: the admin API and the solution bus call it.)
+   */
+  async reconfigure(next: Config, options: ReconfigureOptions = {}): Promise<ReconfigureResult> {
+    const p = this.#p;
+    if (this.#closed) throw new Error('server closed');
+    return this.#state.apply(next, options, { store: p.store, revisions: p.revisions, live: p.live, log: this.#log });
+  }
+
   /** Builds every part and adds it to the lifecycle, the parts each later one is built on first. */
   async #build(): Promise<Parts> {
     const c = this.config;
@@ -152,6 +261,9 @@ export class Server {
     for (const u of c.users) this.#users.set(u.extension, u.password);
 
     const store = life.add('store', Store.open(c.storage.path), { close: (s) => s.close() });
+    const revisions = new ConfigRevisions(store);
+    // which installation a store (and so a backup of it) belongs to: a restore refuses a foreign one
+    store.getOrCreateMeta('installation.id', () => randomBytes(16).toString('hex'));
     const secret = c.security.secret !== null
       ? Buffer.from(c.security.secret, 'utf8')
       : Buffer.from(store.getOrCreateMeta('digest.secret', () => randomBytes(32).toString('hex')), 'hex');
@@ -208,17 +320,16 @@ export class Server {
 
     const engine = life.add('media', new MediaEngine({ address: c.media.address, portMin: c.media.portMin, portMax: c.media.portMax }), { close: (e) => e.close() });
     const records = life.add('cdr', await openCallRecords(c.cdr, store, log), { close: (r) => r.close() });
-    const users = new Map<string, CallUser>(c.users.map((u) => [u.extension, { extension: u.extension, name: u.name, media: u.media, voicemail: u.voicemail.enabled }]));
-    const settings = new SettingsStore(store, new Map(c.users.map((u) => [u.extension, {
-      forwardAll: u.forward.all, forwardBusy: u.forward.busy, forwardNoAnswer: u.forward.noAnswer,
-      noAnswerSeconds: u.forward.noAnswerSeconds, doNotDisturb: u.doNotDisturb, callWaiting: u.callWaiting,
-      withholdCallerId: u.withholdCallerId,
-    }])));
+    const users = new Map<string, CallUser>(c.users.map((u) => [u.extension, callUserOf(u)]));
+    const settingsBase = new Map<string, PhoneSettings>(c.users.map((u) => [u.extension, settingsOf(u)]));
+    const settings = new SettingsStore(store, settingsBase);
     const conferences = life.add('conference', new Conferences({
       engine, logger: log, config: c.conference,
       channels: profile.conferenceChannels, maxParties: profile.conferenceChannelsPerConference,
     }), { close: (x) => x.close() });
     const groupNumbers = new Set(c.huntGroups.map((g) => g.extension));
+    this.#announcer = loadAnnouncements(c.huntGroups);
+    this.#maxCalls = c.calls.maxChannels ?? profile.sipTrunkChannels;
     const router = new Router({
       dialPlan: c.dialPlan, users: c.users,
       // hunt group numbers are dialled like extensions
@@ -227,10 +338,12 @@ export class Server {
     const moh = c.calls.musicOnHold ? { wav: readFileSync(c.calls.musicOnHold) } : musicOnHold();
     const hunt = life.add('huntgroups', new HuntCalls({
       groups: new HuntGroups({ groups: c.huntGroups, store, inTimeProfile: (p, at) => router.timeProfileActive(p, at) }),
-      logger: log, music: moh, announcement: loadAnnouncements(c.huntGroups),
+      // late-bound: a reconfiguration swaps the announcements
+      logger: log, music: moh, announcement: (g, which) => this.#announcer!(g, which),
     }), { close: (h) => h.close() });
     const voicemail = this.#buildVoicemail(store, stack, location, auth);
     const trunks = new Trunks({ stack, logger: log, trunks: c.trunks });
+    const maxCalls = () => this.#maxCalls;
     life.add('trunks', trunks, { start: () => trunks.start(), close: (t) => t.close() });
     calls = life.add('calls', new Calls({
       stack,
@@ -241,10 +354,16 @@ export class Server {
       users,
       locate: (ext) => location.lookup(ext),
       settings,
-      maxCalls: c.calls.maxChannels ?? profile.sipTrunkChannels,
+      // a getter: a reconfiguration changes the limit for the next call
+      get maxCalls(): number {
+        return maxCalls();
+      },
       ringTimeoutMs: c.calls.ringTimeoutSeconds * 1000,
       musicOnHold: moh,
-      onRecord: (r) => records.record(r),
+      onRecord: (r) => {
+        records.record(r);
+        for (const fn of this.#recordListeners) fn(r);
+      },
       services: { meetMe: conferences, voicemail: voicemail?.voicemail },
       voicemailCode: c.voicemail.collectCode,
       voicemailBusyFallback: c.voicemail.busyFallback,
@@ -263,7 +382,21 @@ export class Server {
       },
       close: () => clearInterval(statusTimer),
     });
-    return { store, stack, location, auth, registrar, engine, records, conferences, router, hunt, trunks, calls, voicemail };
+    const live: LiveState = {
+      passwords: this.#users, callUsers: users, settings: settingsBase, groupNumbers, router, hunt, conferences,
+      voicemail: voicemail?.voicemail, location,
+      setAnnouncer: (a) => (this.#announcer = a),
+      setMaxCalls: (n) => (this.#maxCalls = n),
+    };
+    if (c.admin.backup.everyHours > 0) {
+      const schedule = new BackupSchedule(this, log);
+      life.add('backup-schedule', schedule, { start: () => schedule.start(), close: (b) => b.close() });
+    }
+    if (c.admin.enabled) {
+      const admin = new AdminServer({ node: this, logger: log });
+      life.add('admin', admin, { start: () => admin.start(), close: (a) => a.close() });
+    }
+    return { store, stack, location, auth, registrar, engine, records, conferences, router, hunt, trunks, calls, voicemail, revisions, live };
   }
 
   /**
@@ -278,14 +411,7 @@ export class Server {
       this.#log.info('voicemail: off (no voicemail channels on this node)', { profile: c.node.profile });
       return undefined;
     }
-    const mailboxes: MailboxDef[] = [
-      ...c.users.map((u): MailboxDef => ({
-        id: u.extension, kind: 'user', name: u.name, pin: u.voicemail.pin, email: u.voicemail.email, quotaMinutes: u.voicemail.quotaMinutes,
-      })),
-      ...c.huntGroups.map((g): MailboxDef => ({
-        id: g.extension, kind: 'group', name: g.name, pin: g.voicemail.pin, email: g.voicemail.email, quotaMinutes: g.voicemail.quotaMinutes,
-      })),
-    ];
+    const mailboxes = mailboxesOf(c);
     const smtp = c.voicemail.smtp;
     const email = smtp
       ? life.add('voicemail-email', new EmailForwarder({ store, smtp, dir: join(c.voicemail.dir, 'outbox'), logger: this.#log }), { close: (e) => e.close() })
@@ -307,7 +433,7 @@ export class Server {
       locate: (user) => location.lookup(user),
       counts: (mailbox) => (vm.has(mailbox) ? vm.store.counts(mailbox) : undefined),
       // a user watches their own mailbox and those of the hunt groups they belong to
-      mayWatch: (user, mailbox) => user === mailbox || (c.huntGroups.find((g) => g.extension === mailbox)?.members.some((m) => m.extension === user) ?? false),
+      mayWatch: (user, mailbox) => user === mailbox || (this.config.huntGroups.find((g) => g.extension === mailbox)?.members.some((m) => m.extension === user) ?? false),
       contact: (protocol) => {
         const l = stack.local(protocol);
         return `<sip:${l.address}:${l.port}${protocol === 'udp' ? '' : `;transport=${protocol}`}>`;

@@ -151,6 +151,21 @@ export class Store {
     })();
   }
 
+  /**
+   * A consistent copy of the whole database at `destination`, made with SQLite's online backup
+   * API while the node keeps writing (a page range at a time, so the event loop is never held
+   * long). `progress` gets the pages copied so far and the total.
+   */
+  async backup(destination: string, progress?: (done: number, total: number) => void): Promise<void> {
+    if (typeof destination !== 'string' || destination === '') throw new TypeError('destination: must be a non-empty path');
+    await this.#conn.backup(destination, {
+      progress: ({ totalPages, remainingPages }) => {
+        progress?.(totalPages - remainingPages, totalPages);
+        return 200;
+      },
+    });
+  }
+
   close(): void {
     const db = this.#db;
     if (!db) return;

@@ -9,7 +9,8 @@
  * 21 features/voicemail-peers, 22 features/voicemail-crash, 23 features/voicemail-mwi, 24 features/voicemail-email,
  * 25 features/huntgroups-calls, 26 features/huntgroups-queue,
  * 30 features/cdr, 40 features/trunks, 41 features/trunk-calls, 45 features/conference, 46 features/conference-peers,
- * 47 features/conference-sipp, 48 features/conference-adhoc (49 kept for conference; blocks 50-99 would fall in the test nodes' media range). Media engines of test nodes use 40000-49999 (test/helpers/server.ts);
+ * 47 features/conference-sipp, 48 features/conference-adhoc (49 kept for conference; blocks 50-99 would fall in the test nodes' media range),
+ * 119-126 admin (119 api, 120 reconfigure-peers, 121 config, 122 console, 123 backup, 124 cli status, 125 alarms/metrics with peers). Media engines of test nodes use 40000-49999 (test/helpers/server.ts);
  * baresip takes RTP ports in 20000-20999.
  */
 export function portBlock(block: number): (offset: number) => number {

@@ -32,5 +32,6 @@ export {
   type UserRightsConfig,
   type CallClassConfig,
   type IncomingCallRouteConfig,
+  type AdminConfig,
 } from './schema.js';
 export { DialPlanSchema, SHORT_CODE_FEATURES, shortCodeProblem } from './dialplan-schema.js';

@@ -12,6 +12,7 @@ import { DialPlanSchema, ShortCodeSchema } from './dialplan-schema.js';
 import { ConferenceSchema } from './conference-schema.js';
 import { MailboxSchema, VoicemailSchema } from './voicemail-schema.js';
 import { HuntGroupSchema } from './huntgroup-schema.js';
+import { AdminSchema } from './admin-schema.js';
 
 const ipAddress = z
   .string({ error: need('must be an IPv4 or IPv6 address') })
@@ -245,6 +246,8 @@ export const ConfigSchema = z.strictObject({
   huntGroups: z.array(HuntGroupSchema, { error: 'must be a list of hunt groups' }).default(() => []),
   /** The dial plan: short codes, ARS, incoming call routes, time profiles, barring (dialplan-schema.ts). */
   dialPlan: DialPlanSchema.prefault({}),
+  /** The admin API, web console, /metrics and scheduled backups (src/core/config/admin-schema.ts). */
+  admin: AdminSchema.prefault({}),
 });
 
 export type Config = z.output<typeof ConfigSchema>;
@@ -263,6 +266,7 @@ export type CdrConfig = Config['cdr'];
 export type UserConfig = Config['users'][number];
 export type LogLevel = LogConfig['level'];
 export type { TrunkConfig, NumberingConfig } from './trunk-schema.js';
+export type { AdminConfig } from './admin-schema.js';
 export type { HuntGroupConfig, HuntMemberConfig, RingMode, ServiceState } from './huntgroup-schema.js';
 export type { VoicemailConfig, MailboxConfig, SmtpConfig } from './voicemail-schema.js';
 export type {

@@ -19,7 +19,9 @@ import { AdHocConferences, CONFERENCE_FACTORY } from './adhoc.js';
 import type { Destination } from '../routing/index.js';
 import type { Caller, CallsOptions, CallTrunk, Ended, MemberState } from './types.js';
 import { forbidden, PhoneFeatures } from './phone-features.js';
+import { describeCall, describeLocal, type CallSnapshot } from './snapshot.js';
 
+export type { CallSnapshot, CallPartySnapshot } from './snapshot.js';
 export type { CallHuntGroups, CallsOptions, CallTrunk, CallTrunks, CallUser, CallVoicemail, MemberState, RegisteredContact } from './types.js';
 
 /**
@@ -82,6 +84,11 @@ export class Calls implements CallHost, LocalCallHost {
 
   get active(): number {
     return this.#calls.size;
+  }
+
+  /** The calls in progress, with each party's codec and RTCP quality (the admin API's live calls). */
+  list(): CallSnapshot[] {
+    return [...[...this.#calls.values()].map(describeCall), ...[...this.#locals.keys()].map(describeLocal)];
   }
 
   /** Call attempts in the last hour (busy-hour call attempts, BHCA). */

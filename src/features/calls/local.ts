@@ -41,6 +41,8 @@ export interface LocalCallHost {
 
 export class LocalCall extends EventEmitter<LocalCallEvents> {
   readonly info: LocalCallInfo;
+  /** When the node took the caller (the status of calls in progress shows it). */
+  readonly since = new Date();
   readonly #leg: Leg;
   readonly #side: AnchoredSide;
   readonly #host: LocalCallHost;

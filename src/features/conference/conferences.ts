@@ -56,7 +56,9 @@ export class Conferences implements LocalService {
   readonly #prompts: Prompts;
   readonly #pool: ChannelPool;
   readonly #maxParties: number;
-  readonly #configured: Map<string, ConferenceRoomConfig>;
+  #configured: Map<string, ConferenceRoomConfig>;
+  /** The conference section in force (reconfigure() swaps it). */
+  #config: ConferenceConfig;
   readonly #rooms = new Map<string, Room>();
   /** Answered callers still typing a PIN (hung up by close()). */
   readonly #entering = new Set<LocalCall>();
@@ -75,6 +77,30 @@ export class Conferences implements LocalService {
     this.#pool = new ChannelPool(opts.config.maxChannels ?? opts.channels);
     this.#maxParties = opts.config.maxParties ?? opts.maxParties;
     this.#configured = new Map(opts.config.rooms.map((r) => [r.id, r]));
+    this.#config = opts.config;
+  }
+
+  /**
+   * A configuration change: rooms (PINs, limits), open rooms, PIN attempts and timeout, tones and
+   * the alone prompt apply to callers who arrive from now on; parties already in a room stay.
+   * The channel and party limits and the prompts folder stay as they were at start: a change
+   * to them waits for a restart.
+   */
+  reconfigure(config: ConferenceConfig): void {
+    if (!config || typeof config !== 'object' || !Array.isArray(config.rooms)) throw new TypeError('config: conference configuration expected');
+    this.#configured = new Map(config.rooms.map((r) => [r.id, r]));
+    this.#config = config;
+  }
+
+  /** Mutes or unmutes a party (by its label: the caller's number) in a live room; false when there is no such party. */
+  setMuted(room: string, party: string, muted: boolean): boolean {
+    if (typeof muted !== 'boolean') throw new TypeError('muted: must be a boolean');
+    return this.#rooms.get(room)?.setMutedByLabel(party, muted) ?? false;
+  }
+
+  /** Takes a party (by its label) out of a live room and hangs it up; false when there is no such party. */
+  drop(room: string, party: string): boolean {
+    return this.#rooms.get(room)?.kickByLabel(party) ?? false;
   }
 
   /** A meet-me caller: refuse it with a clear response, or answer it, ask the PIN if any, and join it. */
@@ -94,15 +120,15 @@ export class Conferences implements LocalService {
     askPin(call, {
       pin: cfg.pin,
       moderatorPin: cfg.moderatorPin,
-      attempts: this.#o.config.pinAttempts,
-      timeoutMs: this.#o.config.pinTimeoutSeconds * 1000,
+      attempts: this.#config.pinAttempts,
+      timeoutMs: this.#config.pinTimeoutSeconds * 1000,
       prompts: this.#prompts,
     }).then(
       (r) => {
         this.#entering.delete(call);
         if (r === 'participant' || r === 'moderator') return this.#join(call, id, cfg, r === 'moderator');
         if (r === 'failed') {
-          this.#log.info(`conference ${id}: ${call.info.caller} gave no right PIN in ${this.#o.config.pinAttempts} tries`);
+          this.#log.info(`conference ${id}: ${call.info.caller} gave no right PIN in ${this.#config.pinAttempts} tries`);
           call.hangup();
         }
       },
@@ -155,7 +181,7 @@ export class Conferences implements LocalService {
   #roomConfig(id: string): ConferenceRoomConfig | undefined {
     const configured = this.#configured.get(id);
     if (configured) return configured;
-    const open = this.#o.config.openRooms;
+    const open = this.#config.openRooms;
     if (open && id.length === open.first.length && id >= open.first && id <= open.last) return { id };
     return undefined;
   }
@@ -197,7 +223,7 @@ export class Conferences implements LocalService {
   }
 
   #open(id: string, kind: 'meet-me' | 'ad-hoc', maxParties: number, dropLastParty: boolean): Room {
-    const c = this.#o.config;
+    const c = this.#config;
     const room = new Room({
       id,
       kind,

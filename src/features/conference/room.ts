@@ -192,6 +192,21 @@ export class Room extends EventEmitter<RoomEvents> {
     return true;
   }
 
+  /** Mutes or unmutes the party labelled `label` (an operator's command); false when none is. */
+  setMutedByLabel(label: string, muted: boolean): boolean {
+    const m = [...this.#members.values()].find((x) => x.label === label);
+    if (!m) return false;
+    this.#setMuted(m, muted);
+    this.#o.log.info(`conference ${this.id}: ${label} ${muted ? 'muted' : 'unmuted'} by an operator`);
+    return true;
+  }
+
+  /** Drops the party labelled `label` (an operator's command) and hangs it up; false when none is. */
+  kickByLabel(label: string): boolean {
+    const m = [...this.#members.values()].find((x) => x.label === label);
+    return m ? this.kick(m.party) : false;
+  }
+
   /** Takes the party out without ending its call (an ad-hoc leg going back to a two-party call). */
   remove(party: Party): boolean {
     return this.#leave(party, 'removed', false);

@@ -60,6 +60,8 @@ export class HuntGroups {
   readonly #now: () => number;
   readonly #inTimeProfile: ((profile: string, at: Date) => boolean) | undefined;
   readonly #persist: HuntGroupPersistence | undefined;
+  /** Groups removed by reconfigure(): no new calls, but the calls still in them can finish. */
+  readonly #retired = new Map<string, GroupState>();
   #closed = false;
 
   constructor(opts: HuntGroupsOptions) {
@@ -74,31 +76,72 @@ export class HuntGroups {
     this.#inTimeProfile = opts.inTimeProfile;
     this.#startedAt = this.#now();
     this.#persist = opts.store ? new HuntGroupPersistence(opts.store) : undefined;
+    const built = this.#compile(opts.groups, 'opts.groups', undefined);
+    for (const [k, v] of built.groups) this.#groups.set(k, v);
+    for (const [k, v] of built.byUser) this.#byUser.set(k, v);
+  }
+
+  /**
+   * The hunt groups after a configuration change. A group that stays keeps its members' log-ins,
+   * its rotary position and its queued callers (the queue's new limits apply to callers who join
+   * later); its service state set by feature code stays unless the configured state changed. A
+   * new member starts logged in. A removed group takes no new calls, while the calls already in
+   * it finish by its last rules. Checked like the constructor's: a bad list throws and changes nothing.
+   */
+  reconfigure(groups: readonly HuntGroupConfig[]): void {
+    this.#open();
+    if (!Array.isArray(groups)) throw new TypeError('groups: must be an array of hunt groups (config.huntGroups)');
+    const built = this.#compile(groups, 'groups', this.#groups);
+    for (const [ext, g] of this.#groups) {
+      if (built.groups.has(ext)) continue;
+      if (this.#retired.size >= 1000) this.#retired.delete(this.#retired.keys().next().value!);
+      this.#retired.set(ext, g);
+    }
+    for (const ext of built.groups.keys()) this.#retired.delete(ext);
+    this.#groups.clear();
+    for (const [k, v] of built.groups) this.#groups.set(k, v);
+    this.#byUser.clear();
+    for (const [k, v] of built.byUser) this.#byUser.set(k, v);
+  }
+
+  #compile(list: readonly HuntGroupConfig[], field: string, previous: Map<string, GroupState> | undefined): { groups: Map<string, GroupState>; byUser: Map<string, string[]> } {
     const logins = this.#persist?.logins() ?? new Map<string, Map<string, boolean>>();
     const services = this.#persist?.services() ?? new Map();
-    opts.groups.forEach((cfg, i) => {
-      const at = `opts.groups[${i}]`;
+    const groups = new Map<string, GroupState>();
+    const byUser = new Map<string, string[]>();
+    list.forEach((cfg, i) => {
+      const at = `${field}[${i}]`;
       if (typeof cfg !== 'object' || cfg === null) throw new TypeError(`${at}: must be a hunt group configuration`);
       const ext = checkExtension(cfg.extension, `${at}.extension`);
-      if (this.#groups.has(ext)) throw new TypeError(`${at}.extension: duplicate hunt group ${ext}`);
+      if (groups.has(ext)) throw new TypeError(`${at}.extension: duplicate hunt group ${ext}`);
       if (!Array.isArray(cfg.members)) throw new TypeError(`${at}.members: must be an array`);
       if (cfg.service.timeProfile !== undefined && this.#inTimeProfile === undefined) {
         throw new TypeError(`opts.inTimeProfile: required, ${at} names time profile ${JSON.stringify(cfg.service.timeProfile)}`);
       }
+      const was = previous?.get(ext);
       const kept = logins.get(ext);
       const loggedIn = new Map<string, boolean>();
       cfg.members.forEach((m: HuntGroupConfig['members'][number] | undefined, j: number) => {
         const user = checkExtension(m?.extension, `${at}.members[${j}].extension`);
         if (loggedIn.has(user)) throw new TypeError(`${at}.members[${j}]: ${user} is already a member`);
-        loggedIn.set(user, kept?.get(user) ?? true);
-        const of = this.#byUser.get(user);
+        loggedIn.set(user, was?.loggedIn.get(user) ?? kept?.get(user) ?? true);
+        const of = byUser.get(user);
         if (of) of.push(ext);
-        else this.#byUser.set(user, [ext]);
+        else byUser.set(user, [ext]);
       });
-      const stored = services.get(ext);
-      const state = stored !== undefined && stored.configured === cfg.service.state ? stored.state : cfg.service.state;
-      this.#groups.set(ext, { cfg, loggedIn, state, lastOffered: undefined, queue: new HuntQueue(cfg.queue) });
+      let state: ServiceState;
+      if (was !== undefined) {
+        state = was.cfg.service.state === cfg.service.state ? was.state : cfg.service.state;
+      } else {
+        const stored = services.get(ext);
+        state = stored !== undefined && stored.configured === cfg.service.state ? stored.state : cfg.service.state;
+      }
+      const queue = was?.queue ?? new HuntQueue(cfg.queue);
+      if (was) queue.setLimits(cfg.queue);
+      const lastOffered = was?.lastOffered !== undefined && loggedIn.has(was.lastOffered) ? was.lastOffered : undefined;
+      groups.set(ext, { cfg, loggedIn, state, lastOffered, queue });
     });
+    return { groups, byUser };
   }
 
   /** The group's configuration; undefined when `extension` is not a hunt group. */
@@ -263,11 +306,12 @@ export class HuntGroups {
     if (this.#closed) return;
     this.#closed = true;
     for (const g of this.#groups.values()) g.queue.clear();
+    for (const g of this.#retired.values()) g.queue.clear();
   }
 
   #get(group: string): GroupState {
     checkExtension(group, 'group');
-    const g = this.#groups.get(group);
+    const g = this.#groups.get(group) ?? this.#retired.get(group);
     if (!g) throw new TypeError(`group: unknown hunt group ${JSON.stringify(group)}`);
     return g;
   }

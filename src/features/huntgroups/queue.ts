@@ -19,8 +19,8 @@ function checkCallId(callId: unknown): string {
 }
 
 export class HuntQueue {
-  readonly #enabled: boolean;
-  readonly #max: number;
+  #enabled: boolean;
+  #max: number;
   readonly #ids: string[] = [];
 
   constructor(opts: HuntQueueOptions) {
@@ -31,6 +31,13 @@ export class HuntQueue {
     }
     this.#enabled = opts.enabled;
     this.#max = opts.maxLength ?? Infinity;
+  }
+
+  /** New limits (a configuration change): callers already queued keep their places, even beyond a lower limit. */
+  setLimits(opts: HuntQueueOptions): void {
+    const checked = new HuntQueue(opts);
+    this.#enabled = checked.#enabled;
+    this.#max = checked.#max;
   }
 
   /** Adds a caller at the end; a caller already queued keeps its place. Position 1 is next. */

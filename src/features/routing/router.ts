@@ -76,16 +76,17 @@ function checkNumber(number: unknown, field = 'number'): string {
 }
 
 export class Router {
-  readonly #system = new CodeIndex<ShortCodeEntry>();
-  readonly #users = new Map<string, CompiledUser>();
-  readonly #forms = new Map<string, CompiledForm>();
-  readonly #outOfService = new Set<string>();
-  readonly #classes: { name: string; patterns: CompiledCode[] }[] = [];
-  readonly #incoming: CompiledIncoming;
-  readonly #time: TimeProfiles;
-  readonly #isExtension: (n: string) => boolean;
+  // Not readonly: reload() swaps in a whole newly compiled plan at once.
+  #system = new CodeIndex<ShortCodeEntry>();
+  #users = new Map<string, CompiledUser>();
+  #forms = new Map<string, CompiledForm>();
+  #outOfService = new Set<string>();
+  #classes: { name: string; patterns: CompiledCode[] }[] = [];
+  #incoming: CompiledIncoming;
+  #time: TimeProfiles;
+  #isExtension: (n: string) => boolean;
   #formRefs: { form: string; field: string }[] = [];
-  readonly #ars: ArsState = {
+  #ars: ArsState = {
     forms: this.#forms,
     inService: (f) => !this.#outOfService.has(f),
     profileActive: (p, at) => this.#time.active(p, at) === true,
@@ -143,6 +144,32 @@ export class Router {
     this.#incoming = compileIncoming(plan.incomingCallRoutes, (p) => this.#time.has(p));
     const extensions = new Set(this.#users.keys());
     this.#isExtension = opts.isExtension ?? ((n) => extensions.has(n));
+  }
+
+  /**
+   * Swaps in a new dial plan and users (a live reconfiguration). The new plan is compiled first,
+   * so one that does not compile throws and changes nothing; decisions already made are not
+   * affected. A form switched out of service by short code stays out while its configured
+   * inService is unchanged.
+   */
+  reload(opts: RouterOptions): void {
+    const next = new Router(opts);
+    for (const [form, f] of next.#forms) {
+      const was = this.#forms.get(form);
+      if (was === undefined || was.cfg.inService !== f.cfg.inService) continue;
+      if (this.#outOfService.has(form)) next.#outOfService.add(form);
+      else next.#outOfService.delete(form);
+    }
+    this.#system = next.#system;
+    this.#users = next.#users;
+    this.#forms = next.#forms;
+    this.#outOfService = next.#outOfService;
+    this.#classes = next.#classes;
+    this.#incoming = next.#incoming;
+    this.#time = next.#time;
+    this.#isExtension = next.#isExtension;
+    // the ARS state reads next's (now this one's) maps through its own closures
+    this.#ars = next.#ars;
   }
 
   #addShortCode(index: CodeIndex<ShortCodeEntry>, sc: ShortCodeConfig, field: string, tier: string): void {

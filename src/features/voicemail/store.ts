@@ -113,6 +113,21 @@ export class MailboxStore extends EventEmitter<{ change: [mailbox: string, count
     return [...this.#defs.values()];
   }
 
+  /**
+   * The node's mailboxes after a configuration change: new ones are usable at once, changed ones
+   * (name, quota, email, starting PIN) take effect for the next caller, and a removed mailbox takes
+   * no new messages; its messages stay in the store and on disk until it comes back or is cleaned.
+   */
+  setMailboxes(mailboxes: readonly MailboxDef[]): void {
+    if (!Array.isArray(mailboxes)) throw new TypeError('mailboxes: array expected');
+    const next = new Map(mailboxes.map((m) => [m.id, Object.freeze({ ...m })]));
+    this.#defs.clear();
+    for (const [id, def] of next) {
+      this.#defs.set(id, def);
+      if (!this.#greetings.has(id) && existsSync(join(this.#folder(id), GREETING))) this.#greetings.add(id);
+    }
+  }
+
   /** New and saved messages of `mailbox` (from memory: cheap enough for every MWI check). */
   counts(mailbox: string): MailboxCounts {
     const u = this.#usage.get(mailbox) ?? EMPTY_USAGE;
