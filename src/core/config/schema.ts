@@ -181,7 +181,13 @@ export const UserSchema = z
      * on hold, recording) or direct (SDP end to end; used only when both parties are direct).
      */
     media: z.enum(['anchored', 'direct'], { error: 'must be anchored or direct' }).default('anchored'),
-    /** Call forwarding to other extensions; the user changes it from the phone too (*21, *67, *61). */
+    /**
+     * How this user's phones are reached over UDP: auto (at the address a registration came
+     * from when it came through NAT, else at its Contact), source (always where it came from:
+     * forced NAT traversal), contact (always at its Contact).
+     */
+    nat: z.enum(['auto', 'source', 'contact'], { error: 'must be auto, source or contact' }).default('auto'),
+    /** Call forwarding to extensions or numbers the dial plan routes; the user changes it from the phone too (*21, *67, *61). */
     forward: z.strictObject({
       /** Every call goes to this extension. */
       all: z.string().regex(/^[0-9]{2,15}$/, { error: EXTENSION_ERROR }).optional(),
