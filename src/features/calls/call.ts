@@ -323,6 +323,16 @@ export class Call implements TransferCall {
     else this.#onEnd.push(fn);
   }
 
+  /** Ends the call from our side; a caller still waiting gets `status` (a node shutting down: 503 and Retry-After). */
+  abort(status: number, reason: string, headers: Record<string, string>, why: string): void {
+    if (this.#sm.over) return;
+    if (this.a.state !== 'confirmed') {
+      this.#cause = String(status);
+      this.a.reject(status, reason, headers);
+    }
+    this.end(why);
+  }
+
   /** Ends the call: hangs up every leg still up (BYEs awaited in `closed`), frees media, writes the record. */
   end(why: string): void {
     if (this.#sm.over) return;

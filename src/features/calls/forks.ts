@@ -49,7 +49,7 @@ export class ForkFactory implements ForkMaker {
     const info = src.info;
     const forks: Fork[] = [];
     for (const b of o.locate(callee.extension)) {
-      const target = registeredTarget(b, (id) => o.stack.transports.hasFlow(id), b.nat);
+      const target = registeredTarget(b, (id) => o.stack.transports.hasFlow(id), callee.nat);
       if (!target) continue;
       // RFC 3323: an anonymous From, Privacy: id, and no asserted identity towards a phone
       const identity: Record<string, string> = info.withheld
