@@ -233,13 +233,16 @@ export class Call implements TransferCall {
     return true;
   }
 
-  /** Our early media to the waiting caller (a queue's music, camp-on tone). */
-  #hold(source: PlayerSource | undefined, onEnd?: () => void): void {
-    if (!this.#sm.setup) return;
+  /** Our early media to the waiting caller (a queue's music, camp-on tone); true when it is heard. */
+  #hold(source: PlayerSource | undefined, onEnd?: () => void): boolean {
+    if (!this.#sm.setup) return false;
     this.#stopHold();
-    if (!source) return;
+    if (!source) return false;
     const body = this.session.ownEarly();
-    if (!this.media || !body) return this.a.progress(180);
+    if (!this.media || !body) {
+      this.a.progress(180);
+      return false;
+    }
     if (!this.#earlySent) {
       this.#earlySent = true;
       this.a.progress(183, body);
@@ -248,8 +251,10 @@ export class Call implements TransferCall {
       const p = this.media.a.endpoint.play(source, { loop: onEnd === undefined });
       if (onEnd) p.once('end', (e) => e.completed && onEnd());
       this.#holdPlayer = p;
+      return true;
     } catch (e) {
       this.log.warn(`cannot play to a waiting caller: ${(e as Error).message}`, { callId: this.a.callId });
+      return false;
     }
   }
 

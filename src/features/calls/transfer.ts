@@ -152,7 +152,10 @@ export class Transfers {
       },
       progress: () => undefined,
       earlyMedia: () => false,
-      hold: (source: PlayerSource | undefined) => call.media?.hold(otherSide, source ?? RINGBACK),
+      hold: (source: PlayerSource | undefined) => {
+        call.media?.hold(otherSide, source ?? RINGBACK);
+        return source !== undefined;
+      },
       phase: () => undefined,
       register: (f: Fork) => call.register(f.leg),
       answered: (f: Fork, res: SipResponse) => this.#answered(t, f, res),

@@ -48,8 +48,8 @@ export interface RingingOwner extends ForkSource {
   progress(status: 180 | 181): void;
   /** A fork's early media (183 with SDP); true when it is heard. Throws SdpError when unusable. */
   earlyMedia(f: Fork, body: Body): boolean;
-  /** Our own early media; undefined stops it. */
-  hold(source: PlayerSource | undefined, onEnd?: () => void): void;
+  /** Our own early media; undefined stops it. True when the caller hears it (anchored media). */
+  hold(source: PlayerSource | undefined, onEnd?: () => void): boolean;
   phase(p: RingPhase): void;
   /** A fork's dialog exists now (in-dialog requests from it reach the call). */
   register(f: Fork): void;
@@ -167,8 +167,7 @@ export class Ringing implements Ringer {
 
   hold(source: PlayerSource | undefined, onEnd?: () => void): void {
     if (this.#done) return;
-    this.#holding = source !== undefined;
-    this.#owner.hold(source, onEnd);
+    this.#holding = this.#owner.hold(source, onEnd) && source !== undefined;
     this.#updatePhase();
   }
 
