@@ -11,21 +11,12 @@ import type { AnchoredMedia } from './media.js';
 import type { LocalCall } from './local.js';
 import type { Party } from './session.js';
 import { notify, parseReferTo } from './transfer.js';
-import { refusal, type Decision } from './types.js';
+import { refusal, type AdHocRoom, type AdHocRooms, type Decision } from './types.js';
 
 /** The user part of the conference factory URI (RFC 4579): sip:conference@<domain>. */
 export const CONFERENCE_FACTORY = 'conference';
 
-/** An ad-hoc conference room as the B2BUA fills it (src/features/conference fits). */
-export interface AdHocRoom {
-  readonly id: string;
-  readonly closed: boolean;
-  add(party: LocalCall): boolean;
-}
-
-export interface AdHocRooms {
-  createAdHoc(): AdHocRoom;
-}
+export type { AdHocRoom, AdHocRooms } from './types.js';
 
 /** A call as merging sees it (Call fits). */
 export interface MergedCall {

@@ -6,7 +6,7 @@
  * ends with it. A throw in any of its handlers ends this call, and only this call.
  */
 import type { Clock } from '../../core/clock.js';
-import type { CallDisposition, CallRecord, LegRecord } from '../../core/call-record.js';
+import type { CallDisposition, CallRecord } from '../../core/call-record.js';
 import type { Logger } from '../../core/logger.js';
 import type { PlayerSource, Player } from '../../media/index.js';
 import { SdpError } from '../../media/sdp.js';
@@ -17,6 +17,7 @@ import { sdpOf, type InboundLeg, type Leg } from './leg.js';
 import type { AnchoredMedia, AnchoredSide } from './media.js';
 import { Ringing, type ForkMaker, type RingingOwner, type RingPhase } from './ring/ringing.js';
 import type { CallInfo, RingOutcome, RingStrategy } from './ring/strategy.js';
+import { callRecord } from './records.js';
 import { CallSession, type Fork, type Party } from './session.js';
 import { CallTimers } from './timers.js';
 import { Transfers, type TransferCall, type TransferHost } from './transfer.js';
@@ -365,19 +366,11 @@ export class Call implements TransferCall {
   }
 
   #record(): CallRecord {
-    const end = new Date(this.#host.clock.now());
-    const answer = this.#answer;
-    const legs: LegRecord[] = [{ role: 'caller', sipCallId: this.a.callId, party: this.a.party, codec: this.media?.a.codec, quality: this.media ? quality(this.media.a) : undefined }];
     const w = this.#winner;
-    if (w) legs.push({ role: 'callee', sipCallId: w.leg.callId, party: w.leg.party, codec: w.side?.codec, quality: w.side ? quality(w.side) : undefined });
-    return {
-      id: this.info.id, start: this.start, answer, end,
-      callerNumber: this.info.callerNumber, callerName: this.info.callerName, calledNumber: this.info.calledNumber,
-      connectedNumber: w ? this.target : undefined, direction: this.info.direction, legs,
-      durationSec: answer ? Math.round((end.getTime() - answer.getTime()) / 1000) : 0,
-      ringSec: Math.round(((answer ?? end).getTime() - this.start.getTime()) / 1000),
-      disposition: this.#disposition, cause: this.#cause,
-    };
+    return callRecord({
+      info: this.info, start: this.start, answer: this.#answer, end: new Date(this.#host.clock.now()), caller: { leg: this.a, side: this.media?.a },
+      callee: w && { leg: w.leg, side: w.side }, connected: w ? this.target : undefined, disposition: this.#disposition, cause: this.#cause,
+    });
   }
 
   #to(next: CallState, why: string): void {
@@ -405,9 +398,4 @@ export class Call implements TransferCall {
       return undefined;
     }
   }
-}
-
-function quality(side: AnchoredSide): LegRecord['quality'] {
-  const q = side.endpoint.quality;
-  return { packetsLost: q.totalLost, fractionLost: q.fractionLost, jitterMs: q.jitterMs, rttMs: q.rttMs ?? undefined };
 }

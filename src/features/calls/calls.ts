@@ -9,7 +9,8 @@ import type { CallRecord } from '../../core/call-record.js';
 import type { Logger } from '../../core/logger.js';
 import type { SipRequest, SipResponse } from '../../sip/message/message.js';
 import type { InviteServerTransaction, ServerTransaction } from '../../sip/transaction/server.js';
-import { AdHocConferences, CONFERENCE_FACTORY } from './adhoc.js';
+import { AdHocConferences } from './adhoc.js';
+import { CallEdge, RETRY_AFTER_SHUTDOWN } from './edge.js';
 import { Call, type CallHost } from './call.js';
 import { ForkFactory } from './forks.js';
 import { InboundLeg, type Leg } from './leg.js';
@@ -18,18 +19,13 @@ import { LocalCall, type LocalCallHost, type LocalCallInfo, type LocalService } 
 import { AnchoredMedia, AnchoredSide } from './media.js';
 import { PhoneFeatures } from './phone-features.js';
 import { Destinations, type RouteContext } from './routing.js';
-import { CallRecords, recordRefused } from './records.js';
-import { parseFeatureCode } from './settings.js';
+import { CallRecords } from './records.js';
 import type { Party } from './session.js';
 import { CallTimers } from './timers.js';
 import type { TransferCall, TransferHost, TransferRoute } from './transfer.js';
-import { incomingParty } from './trunk-messages.js';
-import { refusal, type Caller, type CallsOptions, type CallTrunk, type Decision, type Ended, type MemberState } from './types.js';
+import type { CallsOptions, Decision, MemberState } from './types.js';
 
 export type { CallHuntGroups, CallsOptions, CallTrunk, CallTrunks, CallUser, CallVoicemail, MemberState, RegisteredContact } from './types.js';
-
-/** Phones and trunks told to try again later while the node shuts down (seconds). */
-const RETRY_AFTER_SHUTDOWN = '30';
 
 export class Calls implements CallHost, TransferHost, LocalCallHost {
   readonly log: Logger;
@@ -45,6 +41,7 @@ export class Calls implements CallHost, TransferHost, LocalCallHost {
   readonly #features: PhoneFeatures;
   readonly #destinations: Destinations;
   readonly #records: CallRecords;
+  readonly #edge: CallEdge;
   #busy: Set<string> | undefined;
   #seq = 0;
   #draining = false;
@@ -83,6 +80,23 @@ export class Calls implements CallHost, TransferHost, LocalCallHost {
       },
       local: (p) => this.#o.stack.local(p === 'wss' ? 'wss' : p),
     }, opts.adHoc) : undefined;
+    this.#edge = new CallEdge({
+      options: opts, log: opts.logger, clock: this.clock, destinations: this.#destinations, features: this.#features, adHoc: this.#adHoc,
+      records: this.#records, stats: this.stats,
+      get draining() {
+        return self.#draining;
+      },
+      get active() {
+        return self.#calls.size;
+      },
+      changed: () => this.#changed(),
+      nextId: () => this.#nextId(),
+      startCall: (req, tx, ctx, d) => this.#startCall(req, tx, ctx, d),
+      local: (req, tx, info, service) => this.#local(req, tx, info, service),
+      failed: (tx, e) => {
+        for (const c of this.#calls.values()) if (c.a.tx === tx) c.end(`internal error: ${e.message}`);
+      },
+    });
   }
 
   get transfers(): TransferHost {
@@ -122,120 +136,9 @@ export class Calls implements CallHost, TransferHost, LocalCallHost {
     return [...this.#calls.values()].filter((c) => !c.over && c.media && c.parties.length === 2 && c.parties.some((p) => p.leg.party === user && p.side));
   }
 
-  // The edge: every new INVITE comes in here and is refused here, or goes on.
-
+  /** A new INVITE (the edge decides what becomes of it). */
   onInvite(req: SipRequest, tx: InviteServerTransaction): void {
-    try {
-      this.#onInvite(req, tx);
-    } catch (e) {
-      // the error boundary: only the call this INVITE made ends; the dispatcher answers 500
-      for (const c of this.#calls.values()) if (c.a.tx === tx) c.end(`internal error: ${(e as Error).message}`);
-      throw e;
-    }
-  }
-
-  #onInvite(req: SipRequest, tx: InviteServerTransaction): void {
-    const o = this.#o;
-    // who is busy is looked at afresh for each new call (transfers move parties between calls)
-    this.#changed();
-    const trunk = o.trunks?.identify(req, tx.source);
-    if (trunk) return this.#fromTrunk(req, tx, trunk);
-    const callerExt = req.from.uri.isSip ? req.from.uri.userDecoded ?? '' : '';
-    const caller = o.users.get(callerExt);
-    if (!caller) {
-      this.log.warn('security: INVITE refused: not from a trunk peer and not from a user', {
-        callId: req.callId, source: `${tx.source.protocol}:${tx.source.address}:${tx.source.port}`, from: req.from.uri.toString(),
-      });
-      return this.#refuse(tx, 403, 'Forbidden (not a user of this PBX or a trunk peer)');
-    }
-    const auth = o.auth.authenticate(req, tx.source, callerExt);
-    if (!auth.ok) return o.stack.respond(tx, auth.response);
-    if (auth.user !== callerExt) return this.#refuse(tx, 403, 'Forbidden (credentials do not match the caller)');
-    if (!this.#admit(req, tx)) return;
-    let dialled = req.uri.isSip ? req.uri.userDecoded ?? '' : '';
-    let withheld = o.settings.get(callerExt)?.withholdCallerId ?? false;
-    const ctx = (): RouteContext => ({ from: { number: callerExt, name: caller.name, withheld }, dialled, causer: callerExt, callId: req.callId });
-    if (dialled === (o.voicemailCode ?? '*17')) {
-      return void this.#act(req, tx, ctx(), this.#features.voicemail(ctx(), 'collect', o.services?.voicemail?.has(callerExt) ? callerExt : ''));
-    }
-    const code = parseFeatureCode(dialled);
-    if (code?.kind === 'set') return void this.#act(req, tx, ctx(), this.#features.featureCode(ctx(), callerExt, code));
-    if (code?.kind === 'conference' || dialled === CONFERENCE_FACTORY) {
-      const d = !this.#adHoc || !o.engine ? refusal(480, 'Temporarily Unavailable (conferencing is not available on this node)')
-        : code?.kind === 'conference' ? this.#adHoc.merge(callerExt, caller.name) : this.#adHoc.focus(callerExt, caller.name, tx.source.protocol);
-      return void this.#act(req, tx, ctx(), d);
-    }
-    if (code?.kind === 'withheld-call') {
-      dialled = code.number;
-      withheld = true;
-    } else if (dialled.startsWith('*') && !o.router) {
-      return this.#refuse(tx, 404, `Not Found (unknown feature code ${dialled})`);
-    }
-    const c = ctx();
-    this.#act(req, tx, c, this.#destinations.decide(c, this.#destinations.dial(dialled, callerExt, callerExt)));
-  }
-
-  /** An INVITE from a trunk peer: the incoming call routes decide where it goes. */
-  #fromTrunk(req: SipRequest, tx: InviteServerTransaction, trunk: CallTrunk): void {
-    const o = this.#o;
-    if (!this.#admit(req, tx)) return;
-    const { number, callerId, withheld, name } = incomingParty(req, trunk);
-    if (!trunk.acquire('in')) return this.#refuse(tx, 503, `Service Unavailable (all channels of trunk ${trunk.name} in use)`, { 'retry-after': '5' });
-    const from: Caller = { number: callerId ?? 'anonymous', name, withheld, trunk };
-    let made: Ended | undefined;
-    try {
-      const d = o.router?.incoming({ lineGroup: trunk.lineGroup, number, callerId, withheld, at: new Date(this.clock.now()) });
-      if (!d) return this.#refuse(tx, 404, 'Not Found (no dial plan)');
-      if (d.destination === undefined) {
-        this.log.info(`incoming call on trunk ${trunk.name} to ${number}: no incoming call route`, { callId: req.callId });
-        return this.#refuse(tx, 404, `Not Found (no route for ${number})`);
-      }
-      this.log.info(`incoming call on trunk ${trunk.name}: ${from.number} -> ${number} routed to ${d.destination}`, { callId: req.callId });
-      const ctx: RouteContext = { from, dialled: number, causer: undefined, fallback: d.fallback, callId: req.callId };
-      made = this.#act(req, tx, ctx, this.#destinations.decide(ctx, this.#destinations.dial(d.destination, undefined, from.number)));
-    } finally {
-      // the trunk channel is held for the call's life; a call refused at once gives it back now
-      if (made) made.onEnd(() => trunk.release());
-      else trunk.release();
-    }
-  }
-
-  /** Acts on a decision: the one place a new call is refused, answered by a service, or rung. */
-  #act(req: SipRequest, tx: InviteServerTransaction, ctx: RouteContext, d: Decision): Ended | undefined {
-    switch (d.kind) {
-      case 'refuse':
-        this.#refuse(tx, d.status, d.reason, d.headers);
-        if (d.record) this.#records.write(recordRefused(req, ctx, this.#nextId(), d.record, String(d.status), this.clock));
-        return undefined;
-      case 'local':
-        return this.#local(req, tx, d.info, d.service);
-      case 'ring':
-        return this.#startCall(req, tx, ctx, d);
-    }
-  }
-
-  #refuse(tx: ServerTransaction, status: number, reason: string, headers?: Record<string, string>): void {
-    this.#o.stack.refuse(tx, status, reason, headers);
-  }
-
-  /**
-   * The admission of a new call, counted as an attempt: refused with 503 and Retry-After while
-   * the node shuts down or when its channels are all in use (per-user limits belong here too).
-   */
-  #admit(req: SipRequest, tx: InviteServerTransaction): boolean {
-    const o = this.#o;
-    this.stats.attempts++;
-    this.#records.attempt();
-    if (this.#draining) {
-      this.stats.refusedDraining++;
-      this.#refuse(tx, 503, 'Service Unavailable (node shutting down)', { 'retry-after': RETRY_AFTER_SHUTDOWN });
-      return false;
-    }
-    if (this.#calls.size < o.maxCalls) return true;
-    this.stats.refusedLimit++;
-    this.log.warn('call refused: node channel limit reached', { callId: req.callId, limit: o.maxCalls });
-    this.#refuse(tx, 503, `Service Unavailable (all ${o.maxCalls} channels of this node in use)`, { 'retry-after': '5' });
-    return false;
+    this.#edge.onInvite(req, tx);
   }
 
   /** Creates the caller's leg, the media and the Call, and starts ringing. */
@@ -269,7 +172,7 @@ export class Calls implements CallHost, TransferHost, LocalCallHost {
   /** Hands the caller to a service of ours that answers it (a conference, voicemail). */
   #local(req: SipRequest, tx: InviteServerTransaction, info: Omit<LocalCallInfo, 'id'>, service: LocalService): LocalCall | undefined {
     const o = this.#o;
-    if (!o.engine) return void this.#refuse(tx, 503, 'Service Unavailable (no media engine)');
+    if (!o.engine) return void o.stack.refuse(tx, 503, 'Service Unavailable (no media engine)');
     const leg = new InboundLeg(o.stack, req, tx, info.caller, this.log, this.forks.contact(tx.source.protocol));
     let side: AnchoredSide;
     try {

@@ -3,9 +3,12 @@
  * record that cannot be written is logged; it never fails the call.
  */
 import type { Clock } from '../../core/clock.js';
-import type { CallRecord } from '../../core/call-record.js';
+import type { CallDisposition, CallRecord, LegRecord } from '../../core/call-record.js';
 import type { Logger } from '../../core/logger.js';
 import type { SipRequest } from '../../sip/message/message.js';
+import type { Leg } from './leg.js';
+import type { AnchoredSide } from './media.js';
+import type { CallInfo } from './ring/strategy.js';
 import type { RouteContext } from './routing.js';
 
 const HOUR_MS = 3600_000;
@@ -54,4 +57,38 @@ export function recordRefused(req: SipRequest, ctx: RouteContext, id: string, di
     legs: [{ role: 'caller', sipCallId: req.callId, party: from.number, codec: undefined, quality: undefined }],
     durationSec: 0, ringSec: 0, disposition, cause,
   };
+}
+
+/** What a finished call's record is made from. */
+export interface CallFacts {
+  info: CallInfo;
+  start: Date;
+  answer: Date | undefined;
+  end: Date;
+  caller: { leg: Leg; side: AnchoredSide | undefined };
+  callee: { leg: Leg; side: AnchoredSide | undefined } | undefined;
+  connected: string | undefined;
+  disposition: CallDisposition;
+  cause: string;
+}
+
+export function callRecord(f: CallFacts): CallRecord {
+  const leg = (role: LegRecord['role'], p: { leg: Leg; side: AnchoredSide | undefined }): LegRecord => ({
+    role, sipCallId: p.leg.callId, party: p.leg.party, codec: p.side?.codec, quality: p.side ? quality(p.side) : undefined,
+  });
+  const legs = [leg('caller', f.caller)];
+  if (f.callee) legs.push(leg('callee', f.callee));
+  return {
+    id: f.info.id, start: f.start, answer: f.answer, end: f.end,
+    callerNumber: f.info.callerNumber, callerName: f.info.callerName, calledNumber: f.info.calledNumber,
+    connectedNumber: f.connected, direction: f.info.direction, legs,
+    durationSec: f.answer ? Math.round((f.end.getTime() - f.answer.getTime()) / 1000) : 0,
+    ringSec: Math.round(((f.answer ?? f.end).getTime() - f.start.getTime()) / 1000),
+    disposition: f.disposition, cause: f.cause,
+  };
+}
+
+function quality(side: AnchoredSide): LegRecord['quality'] {
+  const q = side.endpoint.quality;
+  return { packetsLost: q.totalLost, fractionLost: q.fractionLost, jitterMs: q.jitterMs, rttMs: q.rttMs ?? undefined };
 }

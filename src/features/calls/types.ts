@@ -8,8 +8,7 @@ import type { SipStack } from '../../sip/stack.js';
 import type { Router } from '../routing/index.js';
 import type { Clock } from '../../core/clock.js';
 import type { NatMode } from '../../sip/routing.js';
-import type { AdHocRooms } from './adhoc.js';
-import type { LocalCallInfo, LocalService } from './local.js';
+import type { LocalCall, LocalCallInfo, LocalService } from './local.js';
 import type { RouteTrunk } from './outbound.js';
 import type { HuntDriver, RingStrategy } from './ring/strategy.js';
 import type { SettingsStore } from './settings.js';
@@ -32,6 +31,17 @@ export interface CallUser {
   voicemail?: boolean;
   /** How the user's UDP phones are reached (default auto: at their source only behind NAT). */
   nat?: NatMode;
+}
+
+/** An ad-hoc conference room as the B2BUA fills it (src/features/conference fits). */
+export interface AdHocRoom {
+  readonly id: string;
+  readonly closed: boolean;
+  add(party: LocalCall): boolean;
+}
+
+export interface AdHocRooms {
+  createAdHoc(): AdHocRoom;
 }
 
 /** Hunt groups as the B2BUA sees them (src/features/huntgroups HuntCalls fits, with its groups). */
