@@ -13,7 +13,7 @@ import { Conferences } from './features/conference/conferences.js';
 import { Voicemail, type MailboxDef } from './features/voicemail/voicemail.js';
 import { MessageWaiting } from './features/voicemail/mwi.js';
 import { EmailForwarder } from './features/voicemail/email.js';
-import { Router } from './features/routing/index.js';
+import { buildRouter, type Router } from './features/routing/index.js';
 import { Trunks } from './features/trunks/index.js';
 import { HuntCalls, HuntGroups, loadAnnouncements } from './features/huntgroups/index.js';
 import { MediaEngine } from './media/index.js';
@@ -219,12 +219,7 @@ export class Server {
       engine, logger: log, config: c.conference,
       channels: profile.conferenceChannels, maxParties: profile.conferenceChannelsPerConference,
     }), { close: (x) => x.close() });
-    const groupNumbers = new Set(c.huntGroups.map((g) => g.extension));
-    const router = new Router({
-      dialPlan: c.dialPlan, users: c.users,
-      // hunt group numbers are dialled like extensions
-      isExtension: (n) => users.has(n) || groupNumbers.has(n),
-    });
+    const router = buildRouter(c);
     const moh = c.calls.musicOnHold ? { wav: readFileSync(c.calls.musicOnHold) } : musicOnHold();
     const hunt = life.add('huntgroups', new HuntCalls({
       groups: new HuntGroups({ groups: c.huntGroups, store, inTimeProfile: (p, at) => router.timeProfileActive(p, at) }),
