@@ -5,17 +5,20 @@
  */
 import test from 'ava';
 import { portBlock } from '../helpers/ports.js';
-import { runSipp, traced } from '../helpers/sipp.js';
+import { runSipp, SCENARIOS, startSipp, traced } from '../helpers/sipp.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { lastHeard, startPhone, type Baresip } from '../helpers/baresip.js';
 import { soxTone } from '../helpers/audio.js';
 import { hasTone } from '../helpers/tone.js';
 import { scenario } from '../helpers/peers.js';
-import { until } from '../helpers/wait.js';
+import { sleep, until } from '../helpers/wait.js';
+import { join } from 'node:path';
 
 const port = portBlock(27);
 const DELAYED = scenario('uac_delayed.xml');
 const VIDEO = scenario('uac_video.xml');
+const REG = scenario('register_keys.xml');
+const UAC = scenario('uac_call.xml');
 
 const USERS = [
   ...['201', '202', '203'].map((e) => `  - { extension: "${e}", password: demo${e} }`),
@@ -85,5 +88,24 @@ test.serial('a video offer: the answer has both m= lines, the video one rejected
     t.true(hasTone(await lastHeard(b), 1000, 0.3, { skip: 4000 }), 'the callee hears the caller');
   } finally {
     await b.stop();
+  }
+});
+
+test.serial('a registration made on another device\'s behalf (its Contact on another port of the same address) is reached at that Contact, not at the registering source', async (t) => {
+  // a provisioning tool at port 80 registers the phone listening at port 81 of the same address
+  const reg = await runSipp([`127.0.0.1:${port(0)}`, '-sf', REG, '-s', '203', '-au', '203', '-ap', 'demo203',
+    '-key', 'contact', `<sip:203@127.0.0.1:${port(81)}>`, '-key', 'expires', '300', '-key', 'extra', 'X-Test: 1',
+    '-i', '127.0.0.1', '-p', String(port(80)), '-m', '1'], { timeoutMs: 10_000 });
+  t.is(reg.code, 0);
+  const phone = startSipp(['-sf', join(SCENARIOS, 'uas_answer.xml'), '-i', '127.0.0.1', '-p', String(port(81)), '-mi', '127.0.0.1', '-mp', String(port(85)), '-m', '1'], { timeoutMs: 20_000, trace: true });
+  try {
+    await sleep(300);
+    const r = await runSipp([`127.0.0.1:${port(0)}`, '-sf', UAC, '-s', '203', '-au', '201', '-ap', 'demo201', '-key', 'caller', '201', '-key', 'codec_pt', '0', '-key', 'codec', 'PCMU',
+      '-key', 'rtp_file', `${tone},-1,0`, '-key', 'info_digit', '5', '-key', 'dtmf', '1', '-d', '300',
+      '-i', '127.0.0.1', '-p', String(port(90)), '-mi', '127.0.0.1', '-mp', String(port(92)), '-m', '1'], { timeoutMs: 30_000, trace: true });
+    t.is(r.code, 0, r.messages.slice(-1500));
+    t.is((await phone.done).code, 0, 'the phone at the Contact answered');
+  } finally {
+    await phone.stop();
   }
 });
