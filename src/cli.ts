@@ -19,8 +19,8 @@ interface Command {
 
 class UsageError extends Error {}
 
-/** Graceful shutdown gets this long before the process exits anyway. */
-const SHUTDOWN_TIMEOUT_MS = 10_000;
+/** Graceful shutdown gets this long beyond the calls' drain before the process exits anyway. */
+const SHUTDOWN_MARGIN_MS = 10_000;
 
 const commands: Record<string, Command> = {
   check: {
@@ -139,10 +139,11 @@ async function startServer(config: Config, file: string): Promise<number | undef
     logger.info('shutting down', { signal });
     // A clean close leaves no handle behind and the process ends by itself; this timer (unref'd,
     // so it never keeps the process alive) only fires if something was left open.
+    const timeoutMs = config.calls.shutdownSeconds * 1000 + SHUTDOWN_MARGIN_MS;
     setTimeout(() => {
-      logger.error('shutdown timed out: something was left open', { timeoutMs: SHUTDOWN_TIMEOUT_MS });
+      logger.error('shutdown timed out: something was left open', { timeoutMs });
       process.exit(1);
-    }, SHUTDOWN_TIMEOUT_MS).unref();
+    }, timeoutMs).unref();
     server.close().then(
       () => {
         logger.info('stopped');

@@ -248,6 +248,7 @@ export class Server {
       settings,
       maxCalls: c.calls.maxChannels ?? profile.sipTrunkChannels,
       ringTimeoutMs: c.calls.ringTimeoutSeconds * 1000,
+      drainTimeoutMs: c.calls.shutdownSeconds * 1000,
       musicOnHold: moh,
       onRecord: (r) => records.record(r),
       services: { meetMe: conferences, voicemail: voicemail?.voicemail },

@@ -225,6 +225,11 @@ export const CallsSchema = z.strictObject({
   ringTimeoutSeconds: int(5, 600).default(60),
   /** Music on hold: a WAV file (8 kHz mono, mu-law, A-law or 16-bit); null: the built-in tune. */
   musicOnHold: z.string({ error: need('must be a file path or null') }).nullable().default(null),
+  /**
+   * A node shutting down (SIGTERM) refuses new calls with 503 and Retry-After, hangs up its
+   * calls and waits at most this long for their BYEs to be answered (seconds).
+   */
+  shutdownSeconds: int(0, 60).default(5),
 });
 
 export const ConfigSchema = z.strictObject({

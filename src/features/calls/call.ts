@@ -361,6 +361,7 @@ export class Call implements TransferCall {
     this.media?.close();
     if (w?.side && !w.side.endpoint.closed && !this.#released.has(w.leg)) w.side.endpoint.close();
     this.log.info(`call ended: ${why}`, { callId: a.callId, call: this.info.id, disposition: this.#disposition });
+    if (this.#ringing) byes.push(this.#ringing.settled);
     this.#closed = Promise.all(byes).then(() => this.#to(CallState.Ended, 'hung up'));
     this.#host.ended(this, this.#record());
   }

@@ -268,6 +268,11 @@ export class OutboundLeg extends Leg {
     return this.#client.dialog;
   }
 
+  /** Resolves once the INVITE has its outcome: a cancelled one waits for its 487 (or 64*T1). */
+  get settled(): Promise<void> {
+    return this.#client.settled;
+  }
+
   /** True once a provisional response came (a trunk's setup time has been met). */
   get heard(): boolean {
     return this.state !== 'initial';

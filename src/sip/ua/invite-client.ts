@@ -60,6 +60,9 @@ export class InviteClient implements TimerTarget {
   #cancelSent = false;
   #giveUp: TimerEntry | undefined;
   #answerSeq: number | undefined;
+  #settle!: () => void;
+  /** Resolves once the INVITE has its final outcome (answered, failed, or cancelled and done with). */
+  readonly settled = new Promise<void>((resolve) => (this.#settle = resolve));
 
   constructor(stack: SipStack, invite: SipRequest, user: InviteClientUser, opts: InviteClientOptions) {
     if (!(invite instanceof SipRequest) || invite.method !== 'INVITE') throw new TypeError('invite: an INVITE SipRequest');
@@ -111,6 +114,7 @@ export class InviteClient implements TimerTarget {
     switch (this.#phase) {
       case InviteClientPhase.Idle:
         this.#phase = InviteClientPhase.Cancelled;
+        this.#settle();
         return;
       case InviteClientPhase.Calling:
         // CANCEL waits for a provisional response; Timer B ends a silent INVITE meanwhile
@@ -144,6 +148,7 @@ export class InviteClient implements TimerTarget {
     this.#giveUp = undefined;
     this.#request.abandon();
     if (this.#phase === InviteClientPhase.Cancelling) this.#phase = InviteClientPhase.Cancelled;
+    this.#settle();
   }
 
   #armGiveUp(): void {
@@ -173,6 +178,7 @@ export class InviteClient implements TimerTarget {
       if (this.#phase === InviteClientPhase.Cancelling) {
         this.#phase = InviteClientPhase.Cancelled;
         this.close();
+        this.#settle();
       }
       return;
     }
@@ -184,6 +190,7 @@ export class InviteClient implements TimerTarget {
     this.#phase = InviteClientPhase.Answered;
     if (this.#o.ackLater) this.#answerSeq = res.cseq.seq;
     else dialog.ack(res.cseq.seq);
+    this.#settle();
     this.#user.onAnswered(res);
   }
 
@@ -191,10 +198,12 @@ export class InviteClient implements TimerTarget {
     if (this.#phase === InviteClientPhase.Cancelling || this.#phase === InviteClientPhase.Cancelled) {
       this.#phase = InviteClientPhase.Cancelled;
       this.close();
+      this.#settle();
       return;
     }
     if (this.#phase !== InviteClientPhase.Calling && this.#phase !== InviteClientPhase.Proceeding) return;
     this.#phase = InviteClientPhase.Failed;
+    this.#settle();
     this.#user.onFailed(status, res, authFailure);
   }
 

@@ -70,6 +70,8 @@ export class Ringing implements Ringer {
   #phase: RingPhase | undefined;
   #done = false;
   readonly #ringTimeoutMs: number | undefined;
+  /** Forks given up: their INVITEs' outcomes (a 487 to ACK, a crossing 2xx to end). */
+  readonly #dropped: Promise<void>[] = [];
 
   constructor(owner: RingingOwner, strategy: RingStrategy, o: { ringTimeoutMs?: number } = {}) {
     this.#owner = owner;
@@ -105,6 +107,11 @@ export class Ringing implements Ringer {
 
   get done(): boolean {
     return this.#done;
+  }
+
+  /** Resolves once every fork given up has its outcome (a node shutting down waits for it). */
+  get settled(): Promise<void> {
+    return Promise.all(this.#dropped).then(() => undefined);
   }
 
   start(): void {
@@ -148,7 +155,7 @@ export class Ringing implements Ringer {
   }
 
   stopForks(): void {
-    for (const f of this.#forks) drop(f);
+    for (const f of this.#forks) this.#drop(f);
     this.#forks = [];
     this.#early = undefined;
     this.#updatePhase();
@@ -239,7 +246,7 @@ export class Ringing implements Ringer {
     }
     this.#done = true;
     this.timers.clear('ring');
-    for (const other of this.#forks) if (other !== f) drop(other);
+    for (const other of this.#forks) if (other !== f) this.#drop(other);
     this.#forks = [];
     this.#strategy.answered(f);
     this.#strategy.stop();
@@ -264,11 +271,12 @@ export class Ringing implements Ringer {
     this.#phase = p;
     this.#owner.phase(p);
   }
-}
 
-/** Stops a fork that lost (cancelled, its channel and media side given back). */
-function drop(f: Fork): void {
-  f.leg.cancel();
-  f.release?.();
-  if (f.side && !f.side.endpoint.closed) f.side.endpoint.close();
+  /** Stops a fork that lost (cancelled, its channel and media side given back). */
+  #drop(f: Fork): void {
+    f.leg.cancel();
+    this.#dropped.push(f.leg.settled);
+    f.release?.();
+    if (f.side && !f.side.endpoint.closed) f.side.endpoint.close();
+  }
 }
