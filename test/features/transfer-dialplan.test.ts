@@ -66,8 +66,9 @@ test.serial('a blind transfer to a hunt group number: its member answers, the tr
     await connect(a, b, '232');
     b.command('transfer', `sip:330@127.0.0.1:${port(0)}`);
     await c.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 15_000);
+    await until('the transfer to complete', logged(/transfer to 330 completed/));
     await b.waitEvent((e) => e.type === 'CALL_CLOSED', 10_000);
-    await sleep(2500);
+    await sleep(3000); // the transferee and the member talk
     a.command('hangup');
     await c.waitEvent((e) => e.type === 'CALL_CLOSED', 10_000);
     const tail = (await lastHeard(a)).slice(-8000 * 2);
