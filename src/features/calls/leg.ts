@@ -65,6 +65,8 @@ export abstract class Leg extends EventEmitter<LegEvents> {
   /** An in-dialog request from the peer (the dialog matched). */
   handleRequest(req: SipRequest, tx: ServerTransaction): void {
     const d = this.dialog!;
+    // a dialog kept a little after its call ended answers a late BYE, and nothing else (RFC 3261 12.2.2)
+    if (this.state === 'ended' && req.method !== 'BYE') return this.stack.refuse(tx, 481);
     if (!d.receiveRequest(req)) return this.stack.refuse(tx, 500, 'Server Internal Error (CSeq out of order)');
     switch (req.method) {
       case 'BYE':
