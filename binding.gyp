@@ -8,7 +8,8 @@
         "native/engine.cc",
         "native/rtp.cc",
         "native/mixer.cc",
-        "native/generator.cc"
+        "native/generator.cc",
+        "native/writer.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

@@ -354,7 +354,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     auto r = std::make_unique<Recorder>();
     r->id = eng.nextId();
     r->eng = &eng;
-    r->fd = fd;
+    r->file = std::make_shared<RecordingFile>(fd);
     if (silenceMs > 0) r->silenceSamples = uint64_t(silenceMs * 8);
     if (maxMs > 0) r->maxSamples = uint64_t(maxMs * 8);
     r->silenceEnergy = int64_t(threshold * threshold * kFrame);
@@ -365,14 +365,14 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       std::unique_ptr<Recorder> rec(raw);
       if (kind == 0) {
         auto it = eng.endpoints.find(target);
-        if (it == eng.endpoints.end()) { rec->close(); return; }
+        if (it == eng.endpoints.end()) { rec->close(false); return; }
         Endpoint* e = it->second.get();
         if (e->recorder) eng.removeRecorder(e->recorder->id);
         rec->ep = e;
         e->recorder = rec.get();
       } else {
         auto it = eng.conferences.find(target);
-        if (it == eng.conferences.end()) { rec->close(); return; }
+        if (it == eng.conferences.end()) { rec->close(false); return; }
         Conference* c = it->second.get();
         if (c->recorder) eng.removeRecorder(c->recorder->id);
         rec->conf = c;

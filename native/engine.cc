@@ -25,7 +25,7 @@ int64_t monoNs() {
   return int64_t(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
 }
 
-Engine::Engine(const EngineOptions& o, Notify notify) : opts_(o), notify_(std::move(notify)) {
+Engine::Engine(const EngineOptions& o, Notify notify) : opts_(o), notify_(std::move(notify)), writer_(std::make_unique<DiskWriter>(this)) {
   nextPort_ = opts_.portMin;
   rtcpIntervalNs = int64_t(opts_.rtcpIntervalMs) * 1000000LL;
   for (auto& h : lateHist) h.store(0);
@@ -44,6 +44,7 @@ void Engine::start() {
   ev.data.u64 = 2;
   epoll_ctl(epfd_, EPOLL_CTL_ADD, timerfd_, &ev);
   running_ = true;
+  writer_->start();
   thread_ = std::thread([this] { run(); });
 }
 
@@ -52,9 +53,10 @@ void Engine::stop() {
   uint64_t one = 1;
   (void)!write(evfd_, &one, sizeof one);
   if (thread_.joinable()) thread_.join();
-  // The thread is gone: tear down what it owned.
-  for (auto& [id, r] : recorders) r->close();
+  // The thread is gone: tear down what it owned. Recordings are completed by the writer.
+  for (auto& [id, r] : recorders) r->close(false);
   recorders.clear();
+  writer_->stop();
   for (auto& [id, ep] : endpoints) {
     if (ep->rtpFd >= 0) ::close(ep->rtpFd);
     if (ep->rtcpFd >= 0) ::close(ep->rtcpFd);
@@ -130,13 +132,27 @@ bool Engine::query(std::function<void()> fn, int timeoutMs) {
   return cv->wait_for(lk, std::chrono::milliseconds(timeoutMs), [&] { return *done; });
 }
 
+// Commands run at most kCommandsPerTurn at a time: a burst (a thousand calls set up at once)
+// is spread over several turns of the loop, and the frame clock is served between them.
+static constexpr size_t kCommandsPerTurn = 256;
+
 void Engine::drainCommands() {
-  std::vector<std::function<void()>> batch;
+  std::function<void()> batch[kCommandsPerTurn];
+  size_t n = 0;
+  bool more;
   {
     std::lock_guard<std::mutex> g(cmdMu_);
-    batch.swap(cmds_);
+    while (n < kCommandsPerTurn && !cmds_.empty()) {
+      batch[n++] = std::move(cmds_.front());
+      cmds_.pop_front();
+    }
+    more = !cmds_.empty();
   }
-  for (auto& c : batch) c();
+  for (size_t i = 0; i < n; i++) batch[i]();
+  if (more) {
+    uint64_t one = 1;
+    (void)!write(evfd_, &one, sizeof one);  // come back for the rest after this turn
+  }
 }
 
 void Engine::emit(Event&& ev) {
@@ -225,7 +241,13 @@ void Engine::run() {
     // Commands run after the batch so no pending event refers to a freed endpoint.
     if (cmds) drainCommands();
   }
-  drainCommands();
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> g(cmdMu_);
+      if (cmds_.empty()) break;
+    }
+    drainCommands();
+  }
 }
 
 void Engine::tick(int64_t now) {

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -12,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 #include "g711.h"
+#include "writer.h"
 
 namespace pbx {
 
@@ -137,11 +139,11 @@ struct Player {
 
 struct Recorder {
   uint32_t id = 0;
-  Engine* eng = nullptr;  // for its events (silence, full, error)
-  int fd = -1;
-  uint32_t dataBytes = 0;
+  Engine* eng = nullptr;  // for its events (silence) and its writer
+  std::shared_ptr<RecordingFile> file;  // written by the engine's DiskWriter thread
+  uint32_t dataBytes = 0;               // data bytes handed to the writer
   int64_t lastHeaderNs = 0;
-  std::vector<int16_t> pending;
+  std::vector<int16_t> pending;         // taken, not handed to the writer yet
   Endpoint* ep = nullptr;
   Conference* conf = nullptr;
   bool rtpStarted = false;
@@ -159,8 +161,12 @@ struct Recorder {
   void append(const int16_t* s, size_t n);  // s == nullptr: n samples of silence
   // Received RTP: keeps the timeline (silence for lost packets, late/duplicate packets dropped).
   void appendRtp(uint32_t ssrc, uint32_t ts, const int16_t* s, size_t n);
+  // Hands whole chunks to the writer (every 100 ms, or everything when `force`); a header
+  // rewrite twice a second, so a killed process leaves a valid file missing at most ~0.6 s.
   void flush(int64_t now, bool force);
-  void close();
+  // The rest of the data, the last header, fsync, close: on the writer thread; `emitEnd`: the
+  // 'end' event once the file is complete.
+  void close(bool emitEnd);
 };
 
 struct EngineOptions {
@@ -199,6 +205,7 @@ class Engine {
   void removeRecorder(uint32_t id);
   void detach(Endpoint* ep);
   void emit(Event&& ev);
+  DiskWriter& writer() { return *writer_; }
   void sendLocal(Endpoint* ep, uint64_t key, const int16_t* pcm);
   // payload is already at pkt_ + 12
   void sendRtp(Endpoint* ep, uint64_t key, int pt, bool marker, uint16_t seq, uint32_t ts, size_t plen);
@@ -233,7 +240,8 @@ class Engine {
   int epfd_ = -1, evfd_ = -1, timerfd_ = -1;
   int nextPort_;
   std::mutex cmdMu_;
-  std::vector<std::function<void()>> cmds_;
+  std::deque<std::function<void()>> cmds_;
+  std::unique_ptr<DiskWriter> writer_;
   std::mutex evMu_;
   std::vector<Event> events_;
   int16_t scratch_[2048];

@@ -3,8 +3,10 @@
 #include <unistd.h>
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstring>
+#include <thread>
 #include "engine.h"
 
 namespace pbx {
@@ -192,52 +194,47 @@ void Recorder::appendRtp(uint32_t ssrc, uint32_t ts, const int16_t* s, size_t n)
   append(s, n);
 }
 
-static void wavHeaderAt(int fd, uint32_t dataBytes, int& err) {
-  uint8_t h[44];
-  wavHeader(h, dataBytes);
-  if (::pwrite(fd, h, 44, 0) != 44 && err == 0) err = errno ? errno : EIO;
-}
-
-// Data goes out every tick; the header's sizes are rewritten twice a second, so a killed process
-// leaves a valid file missing at most the last half second. A failed or short write (ENOSPC, EIO)
-// ends the writing: the header then declares exactly the whole samples that reached the file.
+// Whole chunks go to the writer every 100 ms (a tick of audio per job would be five times the
+// jobs); what the ring cannot take now stays pending for the next tick. A failed write is the
+// writer's to report; from then on nothing more is taken.
 void Recorder::flush(int64_t now, bool force) {
-  if (fd < 0) return;
-  int err = 0;
-  if (!pending.empty() && !failed) {
-    const uint8_t* p = reinterpret_cast<const uint8_t*>(pending.data());
-    size_t bytes = pending.size() * 2, done = 0;
-    while (done < bytes) {
-      ssize_t w = ::pwrite(fd, p + done, bytes - done, off_t(44 + dataBytes + done));
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) { err = w < 0 ? errno : ENOSPC; break; }
-      done += size_t(w);
-    }
-    dataBytes += uint32_t(done & ~size_t(1));
-    if (done & 1) (void)!::ftruncate(fd, off_t(44 + dataBytes));  // half a sample: cut it
-  }
-  pending.clear();
-  bool reportFull = full && !fullReported;
-  if (force || err || reportFull || now - lastHeaderNs >= 500000000LL) {
-    wavHeaderAt(fd, dataBytes, err);
-    lastHeaderNs = now;
-  }
-  if (err && !failed) {
+  if (!file) return;
+  if (file->error.load(std::memory_order_relaxed)) {
     failed = true;
-    eng->emit(Event{"error", id, err, 0, "", {}});
+    pending.clear();
+    return;
   }
-  if (reportFull && !failed) {
-    fullReported = true;
-    eng->emit(Event{"full", id, int32_t(dataBytes / 16), 0, "", {}});
+  DiskWriter& w = eng->writer();
+  constexpr size_t chunk = DiskWriter::kChunk / 2;
+  size_t sent = 0, n = pending.size();
+  if (force || full || n >= 800) {
+    while (sent < n) {
+      size_t take = std::min(chunk, n - sent);
+      if (!w.data(file, id, dataBytes, pending.data() + sent, take)) break;
+      dataBytes += uint32_t(take * 2);
+      sent += take;
+    }
+    pending.erase(pending.begin(), pending.begin() + long(sent));
+  }
+  bool reportFull = full && !fullReported && pending.empty();
+  if (reportFull || force || now - lastHeaderNs >= 500000000LL) {
+    if (w.header(file, id, reportFull)) {
+      lastHeaderNs = now;
+      if (reportFull) fullReported = true;
+    }
   }
 }
 
-void Recorder::close() {
-  if (fd < 0) return;
-  flush(monoNs(), true);
-  ::fsync(fd);
-  ::close(fd);
-  fd = -1;
+void Recorder::close(bool emitEnd) {
+  if (!file) return;
+  // the last of the data and the close must reach the writer; a full ring (a disk far behind)
+  // is waited for, up to 2 s, rather than losing them
+  for (int i = 0; i < 2000; i++) {
+    flush(monoNs(), true);
+    if (pending.empty() && eng->writer().close(file, id, emitEnd)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  file.reset();
 }
 
 void Engine::removePlayer(uint32_t id, bool emitEnd) {
@@ -260,8 +257,7 @@ void Engine::removeRecorder(uint32_t id) {
   Recorder* r = it->second.get();
   if (r->ep && r->ep->recorder == r) r->ep->recorder = nullptr;
   if (r->conf && r->conf->recorder == r) r->conf->recorder = nullptr;
-  r->close();
-  emit(Event{"end", id, int32_t(r->dataBytes / 2), 0, "", {}});
+  r->close(true);  // the writer says 'end' once the file is complete
   recorders.erase(it);
 }
 

@@ -16,6 +16,12 @@ if ! npx tsc -p tsconfig.json --noEmit; then
   extra_failed=1
 fi
 
+echo "== lint (eslint: no floating promises)"
+if ! npx eslint; then
+  echo "not ok - lint"
+  extra_failed=$((extra_failed + 1))
+fi
+
 echo "== tests"
 # The tests run in a network namespace of their own when we are root: loopback only, nothing else
 # on the machine can hold their ports, and the kernel's ephemeral ports (UDP sockets bound to port
@@ -30,7 +36,9 @@ fi
 passed=$(grep -cE '^ok [0-9]+' "$out/tap.txt" | tr -d ' ')
 skipped=$(grep -cE '^ok [0-9]+ .*# SKIP' "$out/tap.txt" | tr -d ' ')
 failed=$(grep -cE '^not ok [0-9]+' "$out/tap.txt" | tr -d ' ')
-passed=$((passed - skipped + (extra_failed == 0 ? 1 : 0)))
+# the type check and the lint count as one test each
+checks_failed=$extra_failed
+passed=$((passed - skipped + 2 - checks_failed))
 failed=$((failed + extra_failed))
 if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then
   echo "no test ran"; failed=1

@@ -19,8 +19,8 @@ interface Command {
 
 class UsageError extends Error {}
 
-/** Graceful shutdown gets this long before the process exits anyway. */
-const SHUTDOWN_TIMEOUT_MS = 10_000;
+/** Graceful shutdown gets this long beyond the calls' drain before the process exits anyway. */
+const SHUTDOWN_MARGIN_MS = 10_000;
 
 const commands: Record<string, Command> = {
   check: {
@@ -128,17 +128,19 @@ async function explain(args: string[]): Promise<number> {
   if (Number.isNaN(at.getTime())) throw new UsageError(`--at: not a date and time: ${values.at}`);
   const config = tryLoad(values.config ?? defaultConfigPath());
   if (!config) return 1;
-  const { Router } = await import('./features/routing/router.js');
+  const { buildRouter } = await import('./features/routing/build.js');
   const { explainIncoming, explainOutgoing } = await import('./features/routing/explain.js');
-  const router = new Router({ dialPlan: config.dialPlan, users: config.users });
+  const { outgoingNumber } = await import('./features/trunks/numbering.js');
+  const router = buildRouter(config);
+  const trunks = config.trunks.map((t) => ({ name: t.name, lineGroup: t.lineGroup, allowTrunkToTrunk: t.allowTrunkToTrunk, sent: (n: string) => outgoingNumber(t.numbering, n) }));
   let result;
   if (incoming) {
     const lineGroup = Number(values['line-group']);
     if (!/^[0-9]+$/.test(values['line-group']!)) throw new UsageError('--line-group: must be a line group number');
-    result = explainIncoming(router, { lineGroup, number, callerId: values.caller, withheld: values.withheld === true, at });
+    result = explainIncoming(router, { lineGroup, number, callerId: values.caller, withheld: values.withheld === true, at }, trunks);
   } else {
     if (!config.users.some((u) => u.extension === values.from)) throw new UsageError(`--from: ${values.from} is not a user's extension`);
-    result = explainOutgoing(router, values.from!, number, at);
+    result = explainOutgoing(router, values.from!, number, at, trunks);
   }
   console.log(result.text);
   return result.found ? 0 : 1;
@@ -256,10 +258,11 @@ async function startServer(config: Config, file: string): Promise<number | undef
     logger.info('shutting down', { signal });
     // A clean close leaves no handle behind and the process ends by itself; this timer (unref'd,
     // so it never keeps the process alive) only fires if something was left open.
+    const timeoutMs = config.calls.shutdownSeconds * 1000 + SHUTDOWN_MARGIN_MS;
     setTimeout(() => {
-      logger.error('shutdown timed out: something was left open', { timeoutMs: SHUTDOWN_TIMEOUT_MS });
+      logger.error('shutdown timed out: something was left open', { timeoutMs });
       process.exit(1);
-    }, SHUTDOWN_TIMEOUT_MS).unref();
+    }, timeoutMs).unref();
     server.close().then(
       () => {
         logger.info('stopped');

@@ -9,12 +9,11 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Config, UserConfig } from './core/config/index.js';
-import type { CallUser } from './features/calls/calls.js';
-import type { PhoneSettings } from './features/calls/settings.js';
+import type { CallUser, PhoneSettings } from './features/calls/index.js';
 import type { Conferences } from './features/conference/conferences.js';
 import { loadAnnouncements, type HuntCalls } from './features/huntgroups/index.js';
 import type { LocationStore } from './features/registrar/location.js';
-import { Router } from './features/routing/index.js';
+import { routerOptions, Router } from './features/routing/index.js';
 import type { MailboxDef, Voicemail } from './features/voicemail/voicemail.js';
 
 /** What Server.reconfigure() did. */
@@ -79,7 +78,7 @@ export function planChanges(started: Config, current: Config, next: Config): { a
 }
 
 export function callUserOf(u: UserConfig): CallUser {
-  return { extension: u.extension, name: u.name, media: u.media, voicemail: u.voicemail.enabled };
+  return { extension: u.extension, name: u.name, media: u.media, voicemail: u.voicemail.enabled, nat: u.nat };
 }
 
 export function settingsOf(u: UserConfig): PhoneSettings {
@@ -132,11 +131,7 @@ export function applyLive(live: LiveState, next: Config, applied: readonly strin
   const touched = (section: string) => applied.some((p) => p === section || p.startsWith(`${section}.`));
   const users = touched('users');
   const groups = touched('huntGroups');
-  const routerOpts = {
-    dialPlan: next.dialPlan,
-    users: next.users,
-    isExtension: (n: string) => live.callUsers.has(n) || live.groupNumbers.has(n),
-  };
+  const routerOpts = routerOptions(next, (n) => live.callUsers.has(n) || live.groupNumbers.has(n));
   if (users || groups || touched('dialPlan')) new Router(routerOpts); // throws before any swap
   const announcer = groups ? loadAnnouncements(next.huntGroups) : undefined;
   if (groups) live.hunt.groups.reconfigure(next.huntGroups);

@@ -10,20 +10,18 @@ import { Lockout } from './core/security/lockout.js';
 import { Authenticator } from './core/security/authenticator.js';
 import { Registrar } from './features/registrar/registrar.js';
 import { DigestServer } from './sip/auth/digest.js';
-import { Calls, type CallUser } from './features/calls/calls.js';
-import type { PhoneSettings } from './features/calls/settings.js';
+import { Calls, musicOnHold, SettingsStore, type CallUser, type PhoneSettings } from './features/calls/index.js';
 import { Conferences } from './features/conference/conferences.js';
 import { Voicemail } from './features/voicemail/voicemail.js';
 import { MessageWaiting } from './features/voicemail/mwi.js';
 import { EmailForwarder } from './features/voicemail/email.js';
-import { Router } from './features/routing/index.js';
+import { buildRouter, type Router } from './features/routing/index.js';
 import { Trunks } from './features/trunks/index.js';
 import { HuntCalls, HuntGroups, loadAnnouncements } from './features/huntgroups/index.js';
 import { MediaEngine } from './media/index.js';
-import { musicOnHold } from './features/calls/tones.js';
-import { SettingsStore } from './features/calls/settings.js';
-import type { SipRequest } from './sip/message/message.js';
+import { mayWatchMailbox } from './features/voicemail/watch.js';
 import { InviteServerTransaction } from './sip/transaction/server.js';
+import { RequestDispatcher, type RequestHandler } from './sip/ua/dispatch.js';
 import { openCallRecords, type CallRecords } from './features/cdr/index.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -281,8 +279,9 @@ export class Server {
       lockoutMs: c.security.lockout.lockoutSeconds * 1000,
     });
 
-    // Requests reach the features through these late-bound hooks: the stack is built first.
+    // Requests reach the features through the dispatcher; each feature adds its methods below.
     let calls: Calls | undefined;
+    const dispatcher = new RequestDispatcher(log);
     const stack: SipStack = new SipStack({
       listen: c.sip.listen.map((l) => ({ ...l })),
       maxMessageSize: c.sip.maxMessageSize,
@@ -294,12 +293,13 @@ export class Server {
       methods: METHODS,
       supported: ['path', 'outbound', 'replaces'],
       accept: ['application/sdp', 'application/dtmf-relay', 'application/dtmf', 'message/sipfrag'],
-      onRequest: (req, tx) => this.#onRequest(req, tx),
+      onRequest: (req, tx) => dispatcher.dispatch(req, tx),
       onAck: (ack) => calls?.onAck(ack),
       onStrayResponse: (res) => calls?.onStrayResponse(res),
       onFlowClosed: (flowId) => location.flowClosed(flowId),
     });
     life.add('sip', stack, { start: () => stack.start(), close: (s) => s.close() });
+    dispatcher.attach(stack);
 
     const domains = new Set<string>([c.sip.domain.toLowerCase(), 'localhost']);
     for (const l of c.sip.listen) domains.add(l.address.toLowerCase());
@@ -317,6 +317,7 @@ export class Server {
       userCapacity: profile.users,
       isUser: (ext) => this.#users.has(ext),
     });
+    dispatcher.on('REGISTER', (req, tx) => registrar.handle(req, tx));
 
     const engine = life.add('media', new MediaEngine({ address: c.media.address, portMin: c.media.portMin, portMax: c.media.portMax }), { close: (e) => e.close() });
     const records = life.add('cdr', await openCallRecords(c.cdr, store, log), { close: (r) => r.close() });
@@ -330,11 +331,8 @@ export class Server {
     const groupNumbers = new Set(c.huntGroups.map((g) => g.extension));
     this.#announcer = loadAnnouncements(c.huntGroups);
     this.#maxCalls = c.calls.maxChannels ?? profile.sipTrunkChannels;
-    const router = new Router({
-      dialPlan: c.dialPlan, users: c.users,
-      // hunt group numbers are dialled like extensions
-      isExtension: (n) => users.has(n) || groupNumbers.has(n),
-    });
+    // numbers looked up live: a reconfiguration changes the users and groups in place
+    const router = buildRouter(c, (n) => users.has(n) || groupNumbers.has(n));
     const moh = c.calls.musicOnHold ? { wav: readFileSync(c.calls.musicOnHold) } : musicOnHold();
     const hunt = life.add('huntgroups', new HuntCalls({
       groups: new HuntGroups({ groups: c.huntGroups, store, inTimeProfile: (p, at) => router.timeProfileActive(p, at) }),
@@ -342,6 +340,15 @@ export class Server {
       logger: log, music: moh, announcement: (g, which) => this.#announcer!(g, which),
     }), { close: (h) => h.close() });
     const voicemail = this.#buildVoicemail(store, stack, location, auth);
+    // message waiting is the one event package (RFC 6665): other SUBSCRIBEs get 489
+    const subscribe: RequestHandler = (req, tx) => {
+      if (!voicemail?.mwi.handle(req, tx)) stack.refuse(tx, 489, 'Bad Event');
+    };
+    dispatcher.on('SUBSCRIBE', subscribe).onDialog((req, tx) => {
+      if (req.method !== 'SUBSCRIBE') return false;
+      subscribe(req, tx);
+      return true;
+    });
     const trunks = new Trunks({ stack, logger: log, trunks: c.trunks });
     const maxCalls = () => this.#maxCalls;
     life.add('trunks', trunks, { start: () => trunks.start(), close: (t) => t.close() });
@@ -359,6 +366,7 @@ export class Server {
         return maxCalls();
       },
       ringTimeoutMs: c.calls.ringTimeoutSeconds * 1000,
+      drainTimeoutMs: c.calls.shutdownSeconds * 1000,
       musicOnHold: moh,
       onRecord: (r) => {
         records.record(r);
@@ -372,6 +380,11 @@ export class Server {
       trunks,
       huntGroups: hunt,
     }), { close: (x) => x.close() });
+    const theCalls = calls;
+    dispatcher.on('INVITE', (req, tx) => {
+      if (tx instanceof InviteServerTransaction) theCalls.onInvite(req, tx);
+    });
+    dispatcher.onDialog((req, tx) => theCalls.onInDialog(req, tx));
 
     // a status line a minute for operators (and the figures a metrics endpoint will serve)
     let statusTimer: NodeJS.Timeout | undefined;
@@ -432,8 +445,8 @@ export class Server {
       stack, auth, logger: this.#log, domain: c.sip.domain,
       locate: (user) => location.lookup(user),
       counts: (mailbox) => (vm.has(mailbox) ? vm.store.counts(mailbox) : undefined),
-      // a user watches their own mailbox and those of the hunt groups they belong to
-      mayWatch: (user, mailbox) => user === mailbox || (this.config.huntGroups.find((g) => g.extension === mailbox)?.members.some((m) => m.extension === user) ?? false),
+      // the hunt groups as the configuration in force has them (a reconfiguration changes them)
+      mayWatch: (user, mailbox) => mayWatchMailbox(this.config.huntGroups)(user, mailbox),
       contact: (protocol) => {
         const l = stack.local(protocol);
         return `<sip:${l.address}:${l.port}${protocol === 'udp' ? '' : `;transport=${protocol}`}>`;
@@ -441,35 +454,6 @@ export class Server {
     }), { close: (m) => m.close() });
     vm.store.on('change', (mailbox) => mwi.update(mailbox));
     return { voicemail: vm, mwi, email };
-  }
-
-  #onRequest(req: SipRequest, tx: ServerTransaction): void {
-    const { stack, registrar, calls, voicemail } = this.#p;
-    if (req.method === 'SUBSCRIBE') {
-      if (!voicemail?.mwi.handle(req, tx)) stack.respond(tx, stack.createResponse(req, 489, 'Bad Event'));
-      return;
-    }
-    switch (req.method) {
-      case 'REGISTER':
-        registrar.handle(req, tx);
-        return;
-      case 'OPTIONS': {
-        const res = stack.createResponse(req, 200);
-        res.set('allow', METHODS.join(', '));
-        res.set('accept', 'application/sdp');
-        res.set('supported', 'path, outbound, replaces');
-        stack.respond(tx, res);
-        return;
-      }
-      default:
-        if (req.to.tag !== undefined) {
-          if (!calls.onInDialog(req, tx)) stack.respond(tx, stack.createResponse(req, 481));
-        } else if (req.method === 'INVITE' && tx instanceof InviteServerTransaction) {
-          calls.onInvite(req, tx);
-        } else {
-          stack.respond(tx, stack.createResponse(req, req.method === 'BYE' || req.method === 'INFO' || req.method === 'UPDATE' ? 481 : 405));
-        }
-    }
   }
 
   /** What the node is doing now: registrations, calls, busy-hour attempts, SIP and media counters. */

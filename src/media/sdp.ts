@@ -20,6 +20,18 @@ export interface AudioDescription {
   telephoneEventPt: number | undefined;
   direction: Direction;
   ptime: number | undefined;
+  /** Every m= line of the description in order (RFC 3264 6: an answer has as many). */
+  streams: MediaLine[];
+  /** Which of `streams` is this audio stream. */
+  index: number;
+}
+
+/** One m= line, as much of it as an answer that rejects the stream repeats. */
+export interface MediaLine {
+  type: string;
+  port: number;
+  protocol: string;
+  formats: string;
 }
 
 export class SdpError extends Error {
@@ -42,7 +54,11 @@ export function parseAudio(body: Buffer | string): AudioDescription {
   } catch (e) {
     throw new SdpError(`unparsable SDP: ${(e as Error).message}`, 400);
   }
-  const m = s.media?.find((x) => x.type === 'audio');
+  const media = s.media ?? [];
+  // the first audio stream that is not itself rejected (port 0) carries the call
+  let index = media.findIndex((x) => x.type === 'audio' && x.port !== 0);
+  if (index < 0) index = media.findIndex((x) => x.type === 'audio');
+  const m = media[index];
   if (!m) throw new SdpError('no audio stream in SDP', 488);
   const address = m.connection?.ip ?? s.connection?.ip;
   if (!address) throw new SdpError('no connection address in SDP', 400);
@@ -66,6 +82,8 @@ export function parseAudio(body: Buffer | string): AudioDescription {
     telephoneEventPt,
     direction: address === '0.0.0.0' && dir === 'sendrecv' ? 'sendonly' : dir,
     ptime: m.ptime,
+    streams: media.map((x) => ({ type: x.type, port: x.port, protocol: x.protocol, formats: String(x.payloads ?? '').trim() || '0' })),
+    index,
   };
 }
 
@@ -97,22 +115,26 @@ export interface SdpBuild {
   version: number;
   rtcpMux?: boolean;
   ptime?: number;
+  /**
+   * Answering an offer: its streams, and which one is the audio we take. Every other stream is
+   * answered rejected (port 0, RFC 3264 6), in its place.
+   */
+  answering?: { streams: MediaLine[]; index: number };
 }
 
-/** Writes an SDP with one audio stream. */
+/** Writes an SDP with one audio stream (and, in an answer, the offer's other streams rejected). */
 export function buildAudio(b: SdpBuild): string {
   const pts = b.codecs.map((c) => c.pt);
-  const lines = [
-    'v=0',
-    `o=pbx-core ${b.sessionId} ${b.version} IN IP4 ${b.address}`,
-    's=pbx-core',
-    `c=IN IP4 ${b.address}`,
-    't=0 0',
+  const audio = [
     `m=audio ${b.port} RTP/AVP ${[...pts, ...(b.telephoneEventPt !== undefined ? [b.telephoneEventPt] : [])].join(' ')}`,
     ...b.codecs.map((c) => `a=rtpmap:${c.pt} ${c.codec}/8000`),
   ];
-  if (b.telephoneEventPt !== undefined) lines.push(`a=rtpmap:${b.telephoneEventPt} telephone-event/8000`, `a=fmtp:${b.telephoneEventPt} 0-16`);
-  if (b.rtcpMux) lines.push('a=rtcp-mux');
-  lines.push(`a=ptime:${b.ptime ?? 20}`, `a=${b.direction ?? 'sendrecv'}`);
+  if (b.telephoneEventPt !== undefined) audio.push(`a=rtpmap:${b.telephoneEventPt} telephone-event/8000`, `a=fmtp:${b.telephoneEventPt} 0-16`);
+  if (b.rtcpMux) audio.push('a=rtcp-mux');
+  audio.push(`a=ptime:${b.ptime ?? 20}`, `a=${b.direction ?? 'sendrecv'}`);
+  const streams = b.answering
+    ? b.answering.streams.flatMap((m, i) => (i === b.answering!.index ? audio : [`m=${m.type} 0 ${m.protocol} ${m.formats}`]))
+    : audio;
+  const lines = ['v=0', `o=pbx-core ${b.sessionId} ${b.version} IN IP4 ${b.address}`, 's=pbx-core', `c=IN IP4 ${b.address}`, 't=0 0', ...streams];
   return `${lines.join('\r\n')}\r\n`;
 }

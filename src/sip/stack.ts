@@ -3,6 +3,7 @@ import { parseMessage, SipParseError } from './message/parser.js';
 import { SipRequest, SipResponse, type SipMessageAny } from './message/message.js';
 import type { ClientTransaction, ClientTransactionUser } from './transaction/client.js';
 import { MAGIC_COOKIE, TransactionLayer } from './transaction/layer.js';
+import { TimerHeap, type TimerClock } from './transaction/timers.js';
 import { InviteServerTransaction, type ServerTransaction } from './transaction/server.js';
 import { TransportManager } from './transport/manager.js';
 import type { ListenSpec, Source, Target, TransportProtocol } from './transport/types.js';
@@ -20,6 +21,8 @@ export interface SipLogger {
 export interface SipStackOptions {
   listen: ListenSpec[];
   maxMessageSize: number;
+  /** Time for every transaction and dialog timer (default the process clock; tests pass a manual one). */
+  clock?: TimerClock;
   /** RFC 3261 timer base values in ms. */
   t1?: number;
   t2?: number;
@@ -87,6 +90,7 @@ export class SipStack {
       t1: opts.t1 ?? 500,
       t2: opts.t2 ?? 4000,
       t4: opts.t4 ?? 5000,
+      timers: opts.clock ? new TimerHeap(opts.clock) : undefined,
       responseTarget,
       sendResponse: (buf, target, cb) => this.send(buf, target, cb),
       sendRequest: (buf, target, cb) => this.send(buf, target, cb),
@@ -95,6 +99,21 @@ export class SipStack {
 
   get userAgent(): string {
     return this.#opts.userAgent ?? 'pbx-core';
+  }
+
+  /** The Allow header value: the methods the TU handles (RFC 3261 20.5). */
+  get allow(): string {
+    return this.#allow;
+  }
+
+  /** The Supported header value: the option tags the TU supports. */
+  get supported(): string {
+    return [...this.#supported].join(', ');
+  }
+
+  /** The Accept header value: the body types the TU understands. */
+  get accept(): string {
+    return [...this.#accept].join(', ');
   }
 
   async start(): Promise<void> {
@@ -163,6 +182,15 @@ export class SipStack {
     const refusal = this.#check(req);
     if (refusal) {
       this.respond(tx, refusal);
+      return;
+    }
+    // RFC 3261 11.2: what this UA can do is the stack's to say, outside any dialog
+    if (req.method === 'OPTIONS' && req.to.tag === undefined) {
+      const res = this.createResponse(req, 200);
+      res.set('allow', this.#allow);
+      res.set('accept', this.accept);
+      res.set('supported', this.supported);
+      this.respond(tx, res);
       return;
     }
     this.#opts.onRequest(req, tx);
@@ -271,6 +299,20 @@ export class SipStack {
     }
     if (status !== 100) res.set('server', this.userAgent);
     return res;
+  }
+
+  /**
+   * Refuses a request with a final response (RFC 3261 8.2.6): the one way the TU says no. A
+   * request already answered keeps its answer. 405 carries Allow, 415 Accept.
+   */
+  refuse(tx: ServerTransaction, status: number, reason?: string, headers: Record<string, string> = {}): void {
+    if (!Number.isInteger(status) || status < 300 || status > 699) throw new TypeError('status: a final status 300..699');
+    if (tx.finalSent) return;
+    const res = this.createResponse(tx.request, status, reason);
+    if (status === 405) res.set('allow', this.#allow);
+    if (status === 415) res.set('accept', this.accept);
+    for (const [k, v] of Object.entries(headers)) res.set(k, v);
+    this.respond(tx, res);
   }
 
   respond(tx: ServerTransaction, res: SipResponse): void {

@@ -13,8 +13,10 @@ writeFileSync(
   - { extension: "201", password: s3cret-201 }
   - { extension: "205", password: s3cret-205, rights: local-only }
 trunks:
-  - { name: a, lineGroup: 1, type: peer, host: 192.0.2.1 }
-  - { name: b, lineGroup: 2, type: peer, host: 192.0.2.2 }
+  - { name: a, lineGroup: 1, type: peer, host: 192.0.2.1, numbering: { countryCode: "44", outgoing: e164 } }
+  - { name: b, lineGroup: 2, type: peer, host: 192.0.2.2, allowTrunkToTrunk: true }
+huntGroups:
+  - { extension: "300", members: ["201"] }
 dialPlan:
   timeProfiles:
     - { name: office, weekly: [{ days: [mon, tue, wed, thu, fri], from: "09:00", to: "17:30" }] }
@@ -34,6 +36,8 @@ dialPlan:
         - { code: "0N", feature: dial, number: "90N", lineGroup: 2 }
   incomingCallRoutes:
     - { lineGroup: 1, incomingNumber: "4567", destinations: [{ timeProfile: office, destination: "201" }], destination: "205" }
+    - { lineGroup: 1, incomingNumber: "7777", destination: "901234567" }
+    - { lineGroup: 2, incomingNumber: "7777", destination: "901234567" }
 `,
 );
 
@@ -45,7 +49,8 @@ test('explain an outgoing call: short code, barring, ARS routes, one result line
   t.true(lines.some((l) => /^shortcode: 901234567 matched system 9N/.test(l)));
   t.true(lines.some((l) => /^barring: .*class national/.test(l)));
   t.true(lines.some((l) => /^route: form main code 0N: 901234567 on line group 2/.test(l)));
-  t.is(lines.at(-1), 'result: 01234567 on line group 1 via ARS form main (class national), then line group 2 (901234567)');
+  // each route names its trunks and the number as their numbering sends it
+  t.is(lines.at(-1), 'result: 01234567 via ARS form main (class national): line group 1 (trunk a sends +441234567), then line group 2 (trunk b sends 901234567)');
   t.is(lines.filter((l) => l.startsWith('result:')).length, 1);
 });
 
@@ -73,6 +78,22 @@ test('explain an incoming call: route, time profile, then the destination dialle
   const rejected = await cli('explain', '-c', config, '--line-group', '2', '--number', '555');
   t.is(rejected.code, 1);
   t.regex(rejected.stdout, /result: rejected/);
+});
+
+test('explain dials a hunt group\'s number as the live call does: an extension', async (t) => {
+  const r = await cli('explain', '-c', config, '--from', '201', '--number', '300');
+  t.is(r.code, 0, r.stdout);
+  t.regex(r.stdout, /result: extension 300\n$/);
+});
+
+test('explain an incoming call that would leave by a trunk: refused where trunk-to-trunk is off, as the live call is', async (t) => {
+  const off = await cli('explain', '-c', config, '--line-group', '1', '--number', '7777', '--caller', '02079460000');
+  t.is(off.code, 1, off.stdout);
+  t.regex(off.stdout, /trunk: trunk-to-trunk calls are off for trunk a \(line group 1\)/);
+  t.regex(off.stdout, /result: refused: 403 Forbidden \(trunk-to-trunk calls are off for trunk a\)\n$/);
+  const on = await cli('explain', '-c', config, '--line-group', '2', '--number', '7777', '--caller', '02079460000');
+  t.is(on.code, 0, on.stdout);
+  t.regex(on.stdout, /result: 01234567 via ARS form main \(class national\): line group 1 \(no trunk\), then line group 2 \(trunk b sends 901234567\)\n$/, 'only trunks that allow it carry it out');
 });
 
 test('explain usage errors exit 2', async (t) => {

@@ -9,13 +9,13 @@ import { runSipp, startSipp, SCENARIOS, uasStatusScenario, type SippRun } from '
 import { startServer, type TestServer } from '../helpers/server.js';
 import { ulawSilence } from '../helpers/audio.js';
 import { scenario } from '../helpers/peers.js';
+import { sleep, until } from '../helpers/wait.js';
 
 const port = portBlock(9);
 const UAC = scenario('uac_call.xml');
 const FEATURE = scenario('uac_feature.xml');
 const UAS_RING = scenario('uas_ring.xml');
 const REG = scenario('register_keys.xml');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const USERS = [
   '  - { extension: "201", password: demo201 }',
@@ -145,9 +145,7 @@ test.serial('call waiting off: a second call to a user already on a call gets bu
   const uas = await phone('209', port(140), join(SCENARIOS, 'uas_answer.xml'));
   try {
     const first = call('201', '209', port(150), 4000);
-    const deadline = Date.now() + 10_000;
-    while (node.server.status().calls === 0 && Date.now() < deadline) await sleep(100);
-    await sleep(500);
+    await until('the first call answered', () => node.server.calls.answeredCallsOf('209').length === 1, 10_000);
     const second = await call('203', '209', port(160));
     t.regex(second.messages, /SIP\/2\.0 486 Busy Here/, 'busy while on a call without call waiting');
     t.is((await first).code, 0, 'the call in progress goes on');

@@ -11,9 +11,9 @@ import { Baresip, makeToneWav } from '../helpers/baresip.js';
 import { readWav } from '../helpers/wav.js';
 import { hasTone, lacksTone, toneRatio } from '../helpers/tone.js';
 import { MOH_FREQUENCIES } from '../../src/features/calls/tones.js';
+import { sleep } from '../helpers/wait.js';
 
 const port = portBlock(7);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The recording of what `bs` heard in its last call. */
 async function heard(bs: Baresip) {

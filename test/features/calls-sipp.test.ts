@@ -10,6 +10,7 @@ import { startServer, type TestServer } from '../helpers/server.js';
 import { Baresip, makeToneWav } from '../helpers/baresip.js';
 import { soxTone, ulawSilence } from '../helpers/audio.js';
 import { scenario } from '../helpers/peers.js';
+import { sleep, until } from '../helpers/wait.js';
 
 const port = portBlock(8);
 const UAC = scenario('uac_call.xml');
@@ -54,7 +55,7 @@ test.serial('a busy callee: the caller gets 486 and the record says busy', async
   await registerSipp(port(0), '203', port(20));
   const uas = startSipp(['-sf', uasStatusScenario(node.dir, 486, 'Busy Here'), '-i', '127.0.0.1', '-p', String(port(20)), '-m', '1'], { timeoutMs: 20_000 });
   try {
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300); // sipp listening
     const r = await call(node, port(0), '201', '203', port(21));
     t.deepEqual(finalStatus(r.messages).filter((s) => s !== 180 && s !== 100), [486], r.messages.slice(-1200) + JSON.stringify(node.logger.records.slice(-12).map((x) => x.message)));
     t.is((await uas.done).code, 0, 'the callee saw its 486 ACKed');
@@ -73,11 +74,9 @@ test.serial('the channel limit: the next call gets 503 with Retry-After and a wa
   await registerSipp(port(0), '204', port(40));
   const uas = startSipp(['-sf', join(SCENARIOS, 'uas_answer.xml'), '-i', '127.0.0.1', '-p', String(port(40)), '-mi', '127.0.0.1', '-mp', String(port(150)), '-m', '1'], { timeoutMs: 30_000 });
   try {
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300); // sipp listening
     const first = call(node, port(0), '201', '204', port(42), { talkMs: 4000 });
-    const deadline = Date.now() + 10_000;
-    while (node.server.calls.active < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    await new Promise((r) => setTimeout(r, 500));
+    await until('the first call answered', () => node.server.calls.answeredCallsOf('204').length === 1, 10_000);
     const second = await call(node, port(0), '205', '204', port(63));
     t.deepEqual(finalStatus(second.messages), [503], second.stderr.slice(-600) + JSON.stringify(node.logger.records.slice(-12).map((x) => x.message)));
     t.regex(second.messages, /Retry-After: \d+/);

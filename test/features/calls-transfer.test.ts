@@ -13,9 +13,9 @@ import { sipjsPhone } from '../helpers/sipjs.js';
 import { readWav } from '../helpers/wav.js';
 import { hasTone, lacksTone } from '../helpers/tone.js';
 import { readdirSync } from 'node:fs';
+import { sleep, until } from '../helpers/wait.js';
 
 const port = portBlock(20);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function heard(bs: Baresip) {
   const dir = join(bs.dir, 'rec');
@@ -60,11 +60,9 @@ test.serial('attended transfer: X consults C, then hands P over to C; P and C he
     await p2;
     await sleep(500);
     await toP.refer(toC);
-    const deadline = Date.now() + 10_000;
-    while (!node.logger.records.some((r) => /attended transfer by 221/.test(String(r.message))) && Date.now() < deadline) await sleep(100);
-    t.true(node.logger.records.some((r) => /attended transfer by 221: 222 now talks to 223/.test(String(r.message))));
-    await sleep(3000);
-    t.is(node.server.calls.active, 1, 'one call left: P with C');
+    await until('the attended transfer', () => node.logger.records.some((r) => /attended transfer by 221: 222 now talks to 223/.test(String(r.message))), 10_000);
+    await until('one call left: P with C', () => node.server.calls.active === 1, 10_000);
+    await sleep(2500); // P and C talk
     p.command('hangup');
     await c.waitEvent((e) => e.type === 'CALL_CLOSED', 10_000);
     await sleep(300);

@@ -13,9 +13,9 @@ import { startSipp } from '../helpers/sipp.js';
 import { ulawSilence } from '../helpers/audio.js';
 import { hasTone, lacksTone, toneRatio } from '../helpers/tone.js';
 import { scenario } from '../helpers/peers.js';
+import { eventually, sleep } from '../helpers/wait.js';
 
 const port = portBlock(48);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const UNTIL_BYE = scenario('uac_until_bye.xml');
 const FOCUS = scenario('uac_focus.xml');
 
@@ -24,12 +24,6 @@ const phone = (node: TestServer, ext: string, n: number, freq: number, answer: '
 const heard = lastHeard;
 
 const parties = (node: TestServer) => (node.server.status().conferences as { parties: number }).parties;
-
-async function until(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await sleep(50);
-  return cond();
-}
 
 test.serial('A calls B and C, dials *47: all three hear each other; B leaves, A and C go on; C leaves, A is dropped', async (t) => {
   const node = await startServer({ udp: port(0) });
@@ -52,7 +46,7 @@ test.serial('A calls B and C, dials *47: all three hear each other; B leaves, A 
     seat.command('dial', `sip:*47@127.0.0.1:${port(0)}`);
     await seat.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 15_000);
     const aAt = Date.now();
-    t.true(await until(() => parties(node) === 3, 5000), `three parties in the conference (${parties(node)})`);
+    t.true(await eventually(() => parties(node) === 3, 5000), `three parties in the conference (${parties(node)})`);
     const allIn = Date.now();
     t.is(node.server.calls.active, 0, 'the two calls became the conference');
     t.is((await l1.done).code, 0, "A's first line got BYE");
@@ -64,14 +58,14 @@ test.serial('A calls B and C, dials *47: all three hear each other; B leaves, A 
     b.command('hangup');
     await b.waitEvent((e) => e.type === 'CALL_CLOSED', 10_000);
     const bLeft = Date.now();
-    t.true(await until(() => parties(node) === 2, 3000), 'B left; A and C remain');
+    t.true(await eventually(() => parties(node) === 2, 3000), 'B left; A and C remain');
     await sleep(3000);
     t.is(parties(node), 2, 'A and C are still connected');
     c.command('hangup');
     await c.waitEvent((e) => e.type === 'CALL_CLOSED', 10_000);
     await seat.waitEvent((e) => e.type === 'CALL_CLOSED', 10_000);
     t.pass('C left and the server dropped A');
-    t.true(await until(() => parties(node) === 0, 3000));
+    t.true(await eventually(() => parties(node) === 0, 3000));
 
     // three-party window: from 0.7 s after all were in, 2.5 s
     const window = (s: Int16Array, joined: number, from: number, len = 20_000) => {
@@ -140,7 +134,7 @@ test.serial('RFC 4579: A calls B and C, INVITEs the conference factory, REFERs t
     const focus = startSipp([`127.0.0.1:${port(2)}`, '-sf', FOCUS, '-s', 'conference', ...base,
       '-key', 'r1_user', '202', '-key', 'r1', replaces[0]!, '-key', 'r2_user', '203', '-key', 'r2', replaces[1]!, '-d', '3000',
       '-i', '127.0.0.1', '-p', String(port(90)), '-mi', '127.0.0.1', '-mp', String(port(91)), '-m', '1'], { timeoutMs: 30_000, trace: true });
-    t.true(await until(() => parties(node) === 3, 8000), `three parties (${parties(node)})`);
+    t.true(await eventually(() => parties(node) === 3, 8000), `three parties (${parties(node)})`);
     t.is(node.server.calls.active, 0, 'both calls became the conference');
     t.is((await l1.done).code, 0, "A's first line got BYE");
     t.is((await l2.done).code, 0, "A's second line got BYE");
@@ -149,10 +143,10 @@ test.serial('RFC 4579: A calls B and C, INVITEs the conference factory, REFERs t
     t.regex(f.messages, /Contact: <sip:1[0-9]{2,}@[^>]+>;isfocus/, 'the focus URI is the ad-hoc conference');
     t.regex(f.messages, /message\/sipfrag[\s\S]*SIP\/2\.0 200 OK/);
     // A hung up: B and C go on together; B leaves, and C, the last, is dropped
-    t.true(await until(() => parties(node) === 2, 3000));
+    t.true(await eventually(() => parties(node) === 2, 3000));
     b.command('hangup');
     await c.waitEvent((e) => e.type === 'CALL_CLOSED', 10_000);
-    t.true(await until(() => parties(node) === 0, 3000));
+    t.true(await eventually(() => parties(node) === 0, 3000));
   } finally {
     await Promise.all([b, c].map((p) => p.stop()));
     await node.close();

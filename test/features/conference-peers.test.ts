@@ -8,9 +8,9 @@ import { lastHeard, startPhone, type Baresip } from '../helpers/baresip.js';
 import { portBlock } from '../helpers/ports.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { hasTone, lacksTone, rms, toneRatio } from '../helpers/tone.js';
+import { sleep } from '../helpers/wait.js';
 
 const port = portBlock(46);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The dial plan's meet-me short code, as config/default.yaml ships it. */
 const phone = (node: TestServer, ext: string, n: number, freq: number, codecs: string, serverPort = port(0)): Promise<Baresip> =>
   startPhone({ dir: node.dir, ext, freq, codecs, listen: `127.0.0.${60 + n}:${port(100 + n)}`, ctrlPort: port(150 + n), server: `127.0.0.1:${serverPort}` });

@@ -10,9 +10,9 @@ import { portBlock } from '../helpers/ports.js';
 import { runSipp, startSipp } from '../helpers/sipp.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { scenario } from '../helpers/peers.js';
+import { eventually, sleep } from '../helpers/wait.js';
 
 const port = portBlock(47);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const HOLD = scenario('uac_conf_hold.xml');
 const PIN = scenario('uac_conf_pin.xml');
 const MEET_ME = 'dialPlan: { shortCodes: [{ code: "80XX", feature: meetMe, number: "80N" }] }';
@@ -22,12 +22,6 @@ const finals = (trace: string) => [...trace.matchAll(/^SIP\/2\.0 ([2-6]\d\d) (.*
 
 function conf(node: TestServer): { conferences: number; parties: number; channelsInUse: number; channels: number } {
   return node.server.status().conferences as never;
-}
-
-async function until(pred: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!pred() && Date.now() < deadline) await sleep(50);
-  return pred();
 }
 
 /** Sipp callers holding `calls` calls to `room` for holdMs (caller 201 for all: one user may make many calls). */
@@ -68,7 +62,7 @@ test.serial('PIN room: three wrong PINs get the caller a BYE; the right PIN join
     t.is(right.code, 0, right.stderr.slice(-500));
     t.is(joined, 1, 'the right PIN joined the room');
     t.is((right.messages.match(/^BYE sip:/gm) ?? []).length, 1, 'only our own BYE: the server kept the call');
-    t.true(await until(() => conf(node).conferences === 0, 2000), 'the room ended with its only party');
+    t.true(await eventually(() => conf(node).conferences === 0, 2000), 'the room ended with its only party');
   } finally {
     await node.close();
   }
@@ -78,7 +72,7 @@ test.serial('64 parties in one room; the 65th gets 486 with the reason; channels
   const node = await startServer({ udp: port(40), yaml: MEET_ME });
   try {
     const many = hold(node, '8001', 64, port(50), 6000);
-    t.true(await until(() => conf(node).parties === 64, 8000), `64 joined: ${JSON.stringify(conf(node))}`);
+    t.true(await eventually(() => conf(node).parties === 64, 8000), `64 joined: ${JSON.stringify(conf(node))}`);
     t.like(conf(node), { conferences: 1, parties: 64, channelsInUse: 64, channels: 128 });
     const extra = await runSipp([`127.0.0.1:${port(40)}`, '-sf', HOLD, '-s', '8001', '-au', '203', '-ap', 'demo203',
       '-key', 'caller', '203', '-key', 'codec_pt', '0', '-key', 'codec', 'PCMU', '-key', 'rtp_file', `${ulawSilence(node.dir)},-1,0`,
@@ -87,7 +81,7 @@ test.serial('64 parties in one room; the 65th gets 486 with the reason; channels
     t.is(conf(node).parties, 64, 'the refused party took no channel');
     const r = await many.done;
     t.is(r.code, 0, r.stderr.slice(-500));
-    t.true(await until(() => conf(node).conferences === 0, 3000));
+    t.true(await eventually(() => conf(node).conferences === 0, 3000));
     t.like(conf(node), { parties: 0, channelsInUse: 0 });
     t.is(node.server.engine!.endpoints.length, 0, 'no media port left allocated');
   } finally {
@@ -99,7 +93,7 @@ test.serial('node channel limit: with 3 conference channels, a party for another
   const node = await startServer({ udp: port(80), yaml: `${MEET_ME}\nconference: { maxChannels: 3 }` });
   try {
     const three = hold(node, '8001', 3, port(90), 3000);
-    t.true(await until(() => conf(node).parties === 3, 6000));
+    t.true(await eventually(() => conf(node).parties === 3, 6000));
     t.like(conf(node), { channelsInUse: 3, channels: 3 });
     const other = await runSipp([`127.0.0.1:${port(80)}`, '-sf', HOLD, '-s', '8002', '-au', '204', '-ap', 'demo204',
       '-key', 'caller', '204', '-key', 'codec_pt', '0', '-key', 'codec', 'PCMU', '-key', 'rtp_file', `${ulawSilence(node.dir)},-1,0`,

@@ -15,11 +15,11 @@ import type { LocalCall } from '../../src/features/calls/local.js';
 import { Conferences, type Party } from '../../src/features/conference/conferences.js';
 import { defaultPromptsDir, PROMPT_NAMES } from '../../src/features/conference/prompts.js';
 import { portBlock } from '../helpers/ports.js';
+import { sleep } from '../helpers/wait.js';
 
 const port = portBlock(45);
 const engine = new MediaEngine({ address: '127.0.0.1', portMin: port(0), portMax: port(199) });
 test.after.always(() => engine.close());
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A party as LocalCall presents one: hangup() ends it without a 'hangup' event, and closes its media. */
 class FakeParty extends EventEmitter<{ hangup: []; dtmf: [string] }> implements Party {

@@ -12,6 +12,7 @@ import { portBlock } from '../helpers/ports.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { callIdOf, runSipp, startSipp, SCENARIOS, traced, uasStatusScenario, type SippResult, type SippRun } from '../helpers/sipp.js';
 import { scenario } from '../helpers/peers.js';
+import { sleep, until } from '../helpers/wait.js';
 
 const port = portBlock(25);
 const DIAL = scenario('uac_dial.xml');
@@ -25,7 +26,6 @@ const at = (ext: string) => port((Number(ext) - 210) * 8);
 const CALLER_A = port(160);
 const CALLER_B = port(168);
 const FEATURES = port(176);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const USERS = Array.from({ length: 30 }, (_, i) => `  - { extension: "${201 + i}", password: demo${201 + i} }`).join('\n');
 
@@ -77,7 +77,6 @@ function feature(user: string, code: string, localPort: number): Promise<SippRes
     '-i', '127.0.0.1', '-p', String(localPort), '-mi', '127.0.0.1', '-mp', String(localPort + 4), '-m', '1'], { timeoutMs: 20_000, trace: true });
 }
 
-
 /** When each new INVITE arrived (retransmissions left out). */
 function invitesAt(trace: string): number[] {
   const seen = new Set<string>();
@@ -95,14 +94,6 @@ function invitesAt(trace: string): number[] {
 /** Calls to `group` in the order they started: who answered each. */
 function answeredBy(group: string): (string | undefined)[] {
   return node.server.records.query({ number: group }).filter((r) => r.calledNumber === group).reverse().map((r) => r.connectedNumber);
-}
-
-async function until(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 const recentLog = () => JSON.stringify(node.logger.records.slice(-20).map((x) => x.message));

@@ -17,13 +17,13 @@ import { callIdOf, runSipp, startSipp, SCENARIOS, traced, type SippResult, type 
 import { hasTone, rms, toneRatio } from '../helpers/tone.js';
 import { readWav } from '../helpers/wav.js';
 import { scenario } from '../helpers/peers.js';
+import { sleep, until } from '../helpers/wait.js';
 
 const port = portBlock(26);
 const DIAL = scenario('uac_dial.xml');
 const REG = scenario('register_keys.xml');
 const RING = scenario('uas_ring.xml');
 const ANSWER = join(SCENARIOS, 'uas_answer.xml');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Each phone (member or caller) has its own SIP port, media on the port + 4. */
 const at = (ext: string) => port((Number(ext) - 200) * 8);
@@ -92,14 +92,6 @@ function mostAtOnce(trace: string): number {
     most = Math.max(most, open.size);
   }
   return most;
-}
-
-async function until(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; log: ${recentLog()}`);
-    await sleep(50);
-  }
 }
 
 /** Waits until `call` is queued at `position`; fails at once with sipp's output when the call ends first. */

@@ -92,6 +92,9 @@ const users = [
   '  - { extension: "207", password: demo207 }',
   '  - { extension: "208", password: demo208, rights: local-only, forward: { all: "900441234567" } }',
   '  - { extension: "209", password: demo209 }',
+  '  - { extension: "210", password: demo210, forward: { busy: "91234567" } }',
+  '  - { extension: "211", password: demo211, rights: local-only, forward: { noAnswer: "91234568", noAnswerSeconds: 5 } }',
+  '  - { extension: "212", password: demo212, rights: local-only, forward: { busy: "900441234567" } }',
 ].join('\n');
 
 let node: TestServer;
@@ -229,6 +232,43 @@ test.serial('barring: an international number is refused to a local-only user, a
   const free = await dial('201', '900441234567', port(93));
   t.true(free.statuses.some((s) => s.startsWith('200')), free.statuses.join(', '));
   await b.done;
+});
+
+/** A phone for `ext` at 127.0.0.1:p running `sf` (registered first). */
+async function phoneAt(ext: string, p: number, sf: string) {
+  const reg = await runSipp([`127.0.0.1:${port(0)}`, '-sf', REG, '-s', ext, '-au', ext, '-ap', `demo${ext}`,
+    '-key', 'contact', `<sip:${ext}@127.0.0.1:${p}>`, '-key', 'expires', '300', '-key', 'extra', 'X-Test: 1',
+    '-i', '127.0.0.1', '-p', String(p), '-m', '1'], { timeoutMs: 10_000 });
+  if (reg.code !== 0) throw new Error(`${ext} did not register`);
+  return startSipp(['-sf', sf, '-i', '127.0.0.1', '-p', String(p), '-mi', '127.0.0.1', '-mp', String(p + 100), '-m', '1'], { timeoutMs: 30_000, trace: true });
+}
+
+test.serial('forward on busy and on no answer to a number outside go out through ARS with the forwarding user\'s rights', async (t) => {
+  // 210 is busy (its phone answers 486): forwarded to 9 1234567, carrierA answers
+  const busy = await phoneAt('210', port(120), uasStatusScenario(node.dir, 486, 'Busy Here'));
+  const a = carrier(A, 1);
+  await settle();
+  const r = await dial('201', '210', port(121));
+  t.true(r.statuses.some((s) => s.startsWith('200')), r.statuses.join(', '));
+  t.is((await busy.done).code, 0, '210 was offered the call and said busy');
+  t.regex((await a.done).messages, /INVITE sip:1234567@/, 'the forward-on-busy number reached the carrier');
+  t.true(logged(/210 forwards calls while busy to 91234567: out through the dial plan/).length > 0);
+  // 211 (local-only) does not answer within 5 s: forwarded to 9 1234568, a local number it may call
+  const ringing = await phoneAt('211', port(122), scenario('uas_ring.xml'));
+  const a2 = carrier(A, 1);
+  await settle();
+  const started = Date.now();
+  const r2 = await dial('202', '211', port(123));
+  t.true(r2.statuses.some((s) => s.startsWith('200')), r2.statuses.join(', '));
+  t.true(Date.now() - started >= 5000, 'it rang the no-answer time first');
+  t.regex((await a2.done).messages, /INVITE sip:1234568@/);
+  await ringing.stop();
+  // 212 (local-only) forwards busy to an international number: barred, the caller gets 403
+  const busy2 = await phoneAt('212', port(124), uasStatusScenario(node.dir, 486, 'Busy Here'));
+  const r3 = await dial('201', '212', port(125));
+  t.deepEqual(r3.statuses.map((s) => s.slice(0, 3)).filter((s) => s !== '181'), ['403'], r3.statuses.join(', '));
+  t.regex(r3.statuses.at(-1)!, /international calls are barred for 212/);
+  await busy2.stop();
 });
 
 test.serial('a carrier that challenges our INVITE gets the trunk account\'s digest credentials and connects', async (t) => {

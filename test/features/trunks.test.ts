@@ -14,6 +14,7 @@ import type { TransportProtocol } from '../../src/sip/transport/types.js';
 import { portBlock } from '../helpers/ports.js';
 import { SCENARIOS, startSipp, type SippRun } from '../helpers/sipp.js';
 import { scenario } from '../helpers/peers.js';
+import { until } from '../helpers/wait.js';
 
 const port = portBlock(40);
 const REGISTRAR = `${SCENARIOS}/registrar_uas.xml`;
@@ -55,14 +56,6 @@ async function rig(sipPort: number, configs: TrunkConfig[], protocol: TransportP
       await stack.close();
     },
   };
-}
-
-async function until(what: string, cond: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const registrar = (p: number, pass: string, extra: string[] = []): SippRun =>

@@ -13,9 +13,9 @@ import { portBlock } from '../helpers/ports.js';
 import { startServer } from '../helpers/server.js';
 import { hasTone, toneRatio } from '../helpers/tone.js';
 import { readWav } from '../helpers/wav.js';
+import { sleep } from '../helpers/wait.js';
 
 const port = portBlock(22);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ROOT = new URL('../../', import.meta.url).pathname;
 
 const USERS = ['  - { extension: "201", password: demo201 }', '  - { extension: "202", password: demo202 }'].join('\n');

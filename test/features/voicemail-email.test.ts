@@ -18,9 +18,9 @@ import { renderTones } from '../../src/media/index.js';
 import { portBlock } from '../helpers/ports.js';
 import { hasTone, lacksTone } from '../helpers/tone.js';
 import { startSmtp, wavAttachment, header } from '../helpers/smtp.js';
+import { sleep, until } from '../helpers/wait.js';
 
 const port = portBlock(24);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A 16-bit PCM 8 kHz mono WAV of a 1 kHz tone. */
 function toneWav(path: string, seconds = 1): Buffer {
@@ -41,14 +41,6 @@ function toneWav(path: string, seconds = 1): Buffer {
   for (let i = 0; i < n; i++) buf.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 1000 * i) / 8000)), 44 + i * 2);
   writeFileSync(path, buf);
   return buf;
-}
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 interface Setup {
@@ -110,7 +102,7 @@ test('a message enqueued while the server is up arrives with its WAV byte for by
   // Hard-linked, not copied, when the outbox is on the same file system.
   const [copy] = readdirSync(join(s.dir, 'outbox'));
   t.is(statSync(join(s.dir, 'outbox', copy!)).ino, statSync(m.wavPath).ino);
-  await until(() => smtp.got.length === 1, 5000, 'the email');
+  await until('the email', () => smtp.got.length === 1, 5000);
   const mail = smtp.got[0]!;
   t.is(mail.from, 'voicemail@pbx.test');
   t.deepEqual(mail.to, ['alice@example.test']);
@@ -119,7 +111,7 @@ test('a message enqueued while the server is up arrives with its WAV byte for by
   t.regex(att.filename, /^message-\d+\.wav$/);
   t.is(att.type, 'audio/wav');
   t.true(att.bytes.equals(wav));
-  await until(() => fwd.status().sent === 1, 2000, 'the sent count');
+  await until('the sent count', () => fwd.status().sent === 1, 2000);
   t.deepEqual(fwd.status(), { queued: 0, sent: 1, failures: 0 });
   t.deepEqual(readdirSync(join(s.dir, 'outbox')), []);
   t.true(existsSync(m.wavPath), 'the message itself stays');
@@ -144,7 +136,7 @@ test('the audio is copied where a hard link cannot be made (another file system)
   toneWav(m.wavPath);
   fwd.enqueue(m);
   unlinkSync(m.wavPath); // the copy, unlike a link, must not need the original
-  await until(() => smtp.got.length === 1, 5000, 'the email');
+  await until('the email', () => smtp.got.length === 1, 5000);
   t.true(wavAttachment(smtp.got[0]!.raw).bytes.equals(wav));
 });
 
@@ -159,15 +151,15 @@ test('a message enqueued while nothing listens is delivered once the server is u
   });
   const { m, wav } = s.message();
   fwd.enqueue(m);
-  await until(() => fwd.status().failures >= 1, 5000, 'a failed attempt');
+  await until('a failed attempt', () => fwd.status().failures >= 1, 5000);
   t.is(fwd.status().queued, 1);
   const warn = s.logger.records.find((r) => r.level === 'warn' && r.message === 'voicemail email not sent');
   t.truthy(warn);
   t.is(warn!.retryInSeconds, 1);
   smtp = await startSmtp(port(1));
-  await until(() => smtp!.got.length === 1, 8000, 'the email after the server started');
+  await until('the email after the server started', () => smtp!.got.length === 1, 8000);
   t.true(wavAttachment(smtp.got[0]!.raw).bytes.equals(wav));
-  await until(() => fwd.status().queued === 0, 2000, 'an empty outbox');
+  await until('an empty outbox', () => fwd.status().queued === 0, 2000);
 });
 
 test('the outbox survives a restart and the deletion of the original message', async (t) => {
@@ -182,7 +174,7 @@ test('the outbox survives a restart and the deletion of the original message', a
   const first = s.open();
   const { m, wav } = s.message();
   first.enqueue(m);
-  await until(() => first.status().failures >= 1, 5000, 'a failed attempt');
+  await until('a failed attempt', () => first.status().failures >= 1, 5000);
   first.close();
   first.close(); // idempotent
   t.throws(() => first.enqueue(m), { message: /closed/ });
@@ -193,9 +185,9 @@ test('the outbox survives a restart and the deletion of the original message', a
   second = s.open();
   t.is(second.status().queued, 1);
   smtp = await startSmtp(port(2));
-  await until(() => smtp!.got.length === 1, 8000, 'the email after the restart');
+  await until('the email after the restart', () => smtp!.got.length === 1, 8000);
   t.true(wavAttachment(smtp.got[0]!.raw).bytes.equals(wav));
-  await until(() => second!.status().queued === 0, 2000, 'an empty outbox');
+  await until('an empty outbox', () => second!.status().queued === 0, 2000);
   t.deepEqual(readdirSync(join(s.dir, 'outbox')), []);
 });
 
@@ -209,7 +201,7 @@ test('a 5xx refusal is logged as an error and retried at the longest interval', 
     s.cleanup();
   });
   fwd.enqueue(s.message().m);
-  await until(() => fwd.status().failures >= 2, 8000, 'two refused attempts');
+  await until('two refused attempts', () => fwd.status().failures >= 2, 8000);
   t.is(fwd.status().queued, 1);
   const err = s.logger.records.find((r) => r.level === 'error' && r.message === 'voicemail email refused by the SMTP server');
   t.truthy(err);
@@ -240,7 +232,7 @@ test('close() aborts a send in flight and leaves no socket behind', async (t) =>
     s.cleanup();
   });
   fwd.enqueue(s.message().m);
-  await until(() => sockets.length === 1, 3000, 'the connection');
+  await until('the connection', () => sockets.length === 1, 3000);
   fwd.close();
   await Promise.race([closed[0], sleep(2000).then(() => t.fail('socket still open after close()'))]);
   t.is(fwd.status().failures, 0, 'an abort by close() is not a failure');

@@ -16,6 +16,7 @@ import { SipStack } from '../../src/sip/stack.js';
 import { portBlock } from '../helpers/ports.js';
 import { runSipp, startSipp, type SippResult } from '../helpers/sipp.js';
 import { scenario } from '../helpers/peers.js';
+import { until } from '../helpers/wait.js';
 
 const port = portBlock(23);
 const USERS = new Map([['201', 'demo201'], ['202', 'demo202']]);
@@ -78,14 +79,6 @@ function binding(aor: string, phonePort: number): Binding {
   };
 }
 
-async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 const notifyAnswers = (n: Node, mailbox: string, status: number) =>
   n.logger.records.filter((r) => r.message === 'message-summary NOTIFY answered' && r.mailbox === mailbox && r.status === status).length;
 
@@ -117,7 +110,7 @@ test.serial('a phone subscribes, is told of a new message, and unsubscribes', as
   const phone = startSipp([`127.0.0.1:${port(0)}`, '-sf', scenario('uac_mwi_subscribe.xml'), '-s', '202',
     '-au', '202', '-ap', 'demo202', '-i', '127.0.0.1', '-p', String(port(10)), '-m', '1'], { timeoutMs: 20_000, trace: true });
   try {
-    await until('the first NOTIFY answered', () => notifyAnswers(node, '202', 200) >= 1);
+    await until('the first NOTIFY answered', () => notifyAnswers(node, '202', 200) >= 1, 5000);
     t.is(node.mwi.status().subscriptions, 1);
     node.counts.set('202', { new: 1, saved: 0 });
     // two changes in one turn: one NOTIFY (sipp fails on an unexpected third one)

@@ -15,9 +15,9 @@ import { hasTone, lacksTone, toneRatio } from '../helpers/tone.js';
 import { readWav } from '../helpers/wav.js';
 import { startSmtp, wavAttachment, header } from '../helpers/smtp.js';
 import { readFileSync } from 'node:fs';
+import { sleep, until } from '../helpers/wait.js';
 
 const port = portBlock(21);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const USERS = [
   '  - { extension: "201", password: demo201 }',
@@ -30,14 +30,6 @@ const USERS = [
 const phone = (node: TestServer, ext: string, n: number, freq: number, serverPort: number, mwi = false): Promise<Baresip> =>
   startPhone({ dir: node.dir, ext, freq, mwi, listen: `127.0.0.${70 + n}:${port(100 + n)}`, ctrlPort: port(150 + n), server: `127.0.0.1:${serverPort}` });
 const heard = lastHeard;
-
-async function until(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 const logged = (node: TestServer, re: RegExp) => () => node.logger.records.some((r) => re.test(String(r.message)));
 

@@ -19,6 +19,7 @@ import { RtpPeer, sine } from '../helpers/rtp-peer.js';
 import { hasTone, lacksTone, rms, toneRatio } from '../helpers/tone.js';
 import { encodeUlaw } from '../../src/media/reference/g711.js';
 import { readWav, wavHeaderValid } from '../helpers/wav.js';
+import { sleep } from '../helpers/wait.js';
 
 const port = portBlock(13);
 const ADDR = '127.0.0.1';
@@ -169,7 +170,6 @@ test.serial('recording keeps the timeline: lost packets become silence, duplicat
 // ---- recorder events for voicemail: silence, full, error ----
 
 const vm = portBlock(15);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Sends PCMU frames with consecutive seq/ts as fast as loopback takes them (the recorder keeps the RTP timeline, not the clock). */
 async function blast(peer: RtpPeer, ep: Endpoint, pcm: Int16Array, o: { frames: number; seq?: number; ts?: number; ssrc?: number }): Promise<void> {

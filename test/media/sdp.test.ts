@@ -39,3 +39,15 @@ test('what we write parses back to the same stream', (t) => {
   t.is(a.direction, 'sendonly');
   t.regex(text, /^o=pbx-core 7 2 IN IP4 127\.0\.0\.1\r$/m);
 });
+
+test('an answer has as many m= lines as the offer: a video stream is rejected with port 0 in its place (RFC 3264 6)', (t) => {
+  const offer = parseAudio('v=0\r\no=- 1 1 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n' +
+    'm=video 5000 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\nm=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n');
+  t.is(offer.port, 4000);
+  t.is(offer.index, 1);
+  t.deepEqual(offer.streams.map((m) => [m.type, m.port]), [['video', 5000], ['audio', 4000]]);
+  const answer = buildAudio({ address: '127.0.0.1', port: 20000, codecs: [{ codec: 'PCMU', pt: 0 }], telephoneEventPt: 101, sessionId: 1, version: 1, answering: { streams: offer.streams, index: offer.index } });
+  const mlines = answer.split('\r\n').filter((l) => l.startsWith('m='));
+  t.deepEqual(mlines, ['m=video 0 RTP/AVP 96', 'm=audio 20000 RTP/AVP 0 101']);
+  t.is(parseAudio(answer).port, 20000, 'the audio is where the offer had it');
+});

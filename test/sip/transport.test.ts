@@ -13,6 +13,7 @@ import { TransportManager } from '../../src/sip/transport/manager.js';
 import { StreamFramer, FramingError, PING } from '../../src/sip/transport/framing.js';
 import { decodeXorMappedAddress } from '../../src/sip/transport/stun.js';
 import type { Source, TransportError, TransportManagerOptions } from '../../src/sip/transport/types.js';
+import { until as waitUntil } from '../helpers/wait.js';
 
 const port = portBlock(1);
 const HOST = '127.0.0.1';
@@ -29,22 +30,14 @@ function harness(opts: Partial<TransportManagerOptions> & Pick<TransportManagerO
   const messages: { data: Buffer; source: Source }[] = [];
   const errors: TransportError[] = [];
   const closed: string[] = [];
-  const waiters: (() => void)[] = [];
-  const kick = () => { for (const w of waiters.splice(0)) w(); };
   const mgr = new TransportManager({
     maxMessageSize: 4096,
-    onMessage: (data, source) => { messages.push({ data: Buffer.from(data), source }); kick(); },
-    onError: (e) => { errors.push(e); kick(); },
-    onFlowClosed: (id) => { closed.push(id); kick(); },
+    onMessage: (data, source) => { messages.push({ data: Buffer.from(data), source }); },
+    onError: (e) => { errors.push(e); },
+    onFlowClosed: (id) => { closed.push(id); },
     ...opts,
   });
-  const until = async (cond: () => boolean, ms = 3000) => {
-    const end = Date.now() + ms;
-    while (!cond()) {
-      if (Date.now() > end) throw new Error('timeout waiting');
-      await new Promise<void>((r) => { waiters.push(r); setTimeout(r, 50); });
-    }
-  };
+  const until = (cond: () => boolean, ms = 3000) => waitUntil('the transport event', cond, ms, { everyMs: 10 });
   return { mgr, messages, errors, closed, until };
 }
 

@@ -182,7 +182,13 @@ export const UserSchema = z
      * on hold, recording) or direct (SDP end to end; used only when both parties are direct).
      */
     media: z.enum(['anchored', 'direct'], { error: 'must be anchored or direct' }).default('anchored'),
-    /** Call forwarding to other extensions; the user changes it from the phone too (*21, *67, *61). */
+    /**
+     * How this user's phones are reached over UDP: auto (at the address a registration came
+     * from when it came through NAT, else at its Contact), source (always where it came from:
+     * forced NAT traversal), contact (always at its Contact).
+     */
+    nat: z.enum(['auto', 'source', 'contact'], { error: 'must be auto, source or contact' }).default('auto'),
+    /** Call forwarding to extensions or numbers the dial plan routes; the user changes it from the phone too (*21, *67, *61). */
     forward: z.strictObject({
       /** Every call goes to this extension. */
       all: z.string().regex(/^[0-9]{2,15}$/, { error: EXTENSION_ERROR }).optional(),
@@ -220,6 +226,11 @@ export const CallsSchema = z.strictObject({
   ringTimeoutSeconds: int(5, 600).default(60),
   /** Music on hold: a WAV file (8 kHz mono, mu-law, A-law or 16-bit); null: the built-in tune. */
   musicOnHold: z.string({ error: need('must be a file path or null') }).nullable().default(null),
+  /**
+   * A node shutting down (SIGTERM) refuses new calls with 503 and Retry-After, hangs up its
+   * calls and waits at most this long for their BYEs to be answered (seconds).
+   */
+  shutdownSeconds: int(0, 60).default(5),
 });
 
 export const ConfigSchema = z.strictObject({

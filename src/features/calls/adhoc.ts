@@ -5,41 +5,36 @@
  * into the room with its SIP leg and media as they are; the user's own legs of those calls end.
  */
 import type { Logger } from '../../core/logger.js';
-import type { SipRequest } from '../../sip/message/message.js';
-import type { InviteServerTransaction } from '../../sip/transaction/server.js';
 import type { TransportProtocol } from '../../sip/transport/types.js';
-import type { Call } from './call.js';
 import type { Leg } from './leg.js';
-import type { LocalCall, LocalCallInfo, LocalService } from './local.js';
+import type { AnchoredMedia } from './media.js';
+import type { LocalCall } from './local.js';
+import type { Party } from './session.js';
 import { notify, parseReferTo } from './transfer.js';
+import { refusal, type AdHocRoom, type AdHocRooms, type Decision } from './types.js';
 
 /** The user part of the conference factory URI (RFC 4579): sip:conference@<domain>. */
 export const CONFERENCE_FACTORY = 'conference';
 
-/** An ad-hoc conference room as the B2BUA fills it (src/features/conference fits). */
-export interface AdHocRoom {
-  readonly id: string;
-  readonly closed: boolean;
-  add(party: LocalCall): boolean;
-}
+export type { AdHocRoom, AdHocRooms } from './types.js';
 
-export interface AdHocRooms {
-  createAdHoc(): AdHocRoom;
+/** A call as merging sees it (Call fits). */
+export interface MergedCall {
+  readonly over: boolean;
+  readonly media: AnchoredMedia | undefined;
+  readonly parties: readonly Party[];
 }
 
 /** What merging needs of the B2BUA (Calls). */
 export interface AdHocHost {
   readonly log: Logger;
   /** The user's answered calls with anchored media. */
-  answeredCallsOf(user: string): Call[];
-  /** Answers the caller's INVITE with a service of ours (a LocalCall). */
-  answerLocally(req: SipRequest, tx: InviteServerTransaction, info: Omit<LocalCallInfo, 'id'>, service: LocalService): LocalCall | undefined;
+  answeredCallsOf(user: string): MergedCall[];
   legOf(call: LocalCall): Leg | undefined;
   /** The call and leg of a dialog we hold, by our dialog key. */
-  findLeg(key: string): { call: Call; leg: Leg } | undefined;
+  findLeg(key: string): { call: MergedCall; leg: Leg } | undefined;
   /** The party opposite `userLeg` leaves `call` as a LocalCall; the call ends. */
-  takePeer(call: Call, userLeg: Leg, why: string): LocalCall | undefined;
-  respond(req: SipRequest, tx: InviteServerTransaction, status: number, reason: string): void;
+  takePeer(call: MergedCall, userLeg: Leg, why: string): LocalCall | undefined;
   local(protocol: TransportProtocol): { address: string; port: number };
 }
 
@@ -59,21 +54,21 @@ export class AdHocConferences {
    * call is the user's seat. A user already in an ad-hoc conference adds the calls to that one,
    * and this call replaces the old seat.
    */
-  merge(req: SipRequest, tx: InviteServerTransaction, user: string, name: string): LocalCall | undefined {
+  merge(user: string, name: string): Decision {
     const h = this.#host;
     const calls = h.answeredCallsOf(user);
-    if (!calls.length) return void h.respond(req, tx, 403, `Forbidden (${user} has no answered call to conference)`);
+    if (!calls.length) return refusal(403, `Forbidden (${user} has no answered call to conference)`);
     const seat = [...this.#in].find(([lc, room]) => lc.info.caller === user && lc.info.dialled === '*47' && !lc.ended && !room.closed);
     const room = seat?.[1] ?? this.#rooms.createAdHoc();
-    return h.answerLocally(req, tx, { caller: user, callerName: name, dialled: '*47', target: room.id }, {
+    return { kind: 'local', info: { caller: user, callerName: name, dialled: '*47', target: room.id }, service: {
       accept: (me) => {
         me.answer();
         if (!this.#join(me, room)) return;
         for (const call of calls) this.#moveIn(call, call.parties.find((p) => p.leg.party === user)!.leg, room);
         seat?.[0].hangup();
-        h.log.info(`${user} merged ${calls.length} call(s) into ad-hoc conference ${room.id}`, { callId: req.callId });
+        h.log.info(`${user} merged ${calls.length} call(s) into ad-hoc conference ${room.id}`, { call: me.info.id });
       },
-    });
+    } };
   }
 
   /**
@@ -81,13 +76,13 @@ export class AdHocConferences {
    * ;isfocus); each REFER to the focus with Replaces naming the user's dialog of another call
    * moves that call's other party in (202, then a sipfrag NOTIFY).
    */
-  focus(req: SipRequest, tx: InviteServerTransaction, user: string, name: string): LocalCall | undefined {
+  focus(user: string, name: string, protocol: TransportProtocol): Decision {
     const h = this.#host;
     const room = this.#rooms.createAdHoc();
-    const l = h.local(tx.source.protocol);
-    return h.answerLocally(req, tx, { caller: user, callerName: name, dialled: CONFERENCE_FACTORY, target: room.id }, {
+    const l = h.local(protocol);
+    return { kind: 'local', info: { caller: user, callerName: name, dialled: CONFERENCE_FACTORY, target: room.id }, service: {
       accept: (me) => {
-        me.answer({ contact: `<sip:${room.id}@${l.address}:${l.port};transport=${tx.source.protocol}>;isfocus` });
+        me.answer({ contact: `<sip:${room.id}@${l.address}:${l.port};transport=${protocol}>;isfocus` });
         if (!this.#join(me, room)) return;
         const leg = h.legOf(me)!;
         leg.on('refer', (refer, rtx) => {
@@ -95,13 +90,13 @@ export class AdHocConferences {
           // a Refer-To without Replaces asks the focus to dial out: not offered
           if (!r || r.replaces === undefined) return leg.answerRequest(refer, rtx, r ? 501 : 400);
           const found = r.replaces ? h.findLeg(r.replaces) : undefined;
-          if (!found || found.call.ended || !found.call.media || found.leg.party !== user) return leg.answerRequest(refer, rtx, 481);
+          if (!found || found.call.over || !found.call.media || found.leg.party !== user) return leg.answerRequest(refer, rtx, 481);
           leg.answerRequest(refer, rtx, 202);
           const moved = this.#moveIn(found.call, found.leg, room);
           notify(leg, moved ? 'SIP/2.0 200 OK' : 'SIP/2.0 503 Service Unavailable', true);
         });
       },
-    });
+    } };
   }
 
   /** A party of the room from now on; false (and hung up) when the room is full. */
@@ -115,7 +110,7 @@ export class AdHocConferences {
     return true;
   }
 
-  #moveIn(call: Call, userLeg: Leg, room: AdHocRoom): boolean {
+  #moveIn(call: MergedCall, userLeg: Leg, room: AdHocRoom): boolean {
     const party = this.#host.takePeer(call, userLeg, `merged into conference ${room.id}`);
     return party !== undefined && this.#join(party, room);
   }

@@ -1,11 +1,12 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../core/logger.js';
-import { Dialog, DialogState } from '../../sip/dialog/dialog.js';
-import { SipRequest, type SipResponse } from '../../sip/message/message.js';
+import { Dialog, type InDialogResult } from '../../sip/dialog/dialog.js';
+import type { SipRequest, SipResponse } from '../../sip/message/message.js';
 import { SipStack } from '../../sip/stack.js';
-import type { ClientTransaction } from '../../sip/transaction/client.js';
 import type { InviteServerTransaction, ServerTransaction } from '../../sip/transaction/server.js';
 import type { Target } from '../../sip/transport/types.js';
+import type { ClientCredentials } from '../../sip/ua/challenge.js';
+import { InviteClient } from '../../sip/ua/invite-client.js';
 
 export type LegState = 'initial' | 'early' | 'confirmed' | 'ended';
 
@@ -15,30 +16,37 @@ export interface Body {
 }
 
 export interface LegEvents {
-  /** The peer hung up (BYE) or the leg failed after answer. */
+  /** The peer hung up (BYE). */
   bye: [];
   /** A re-INVITE or UPDATE: the call answers it through `answerRequest`. */
   offer: [SipRequest, ServerTransaction];
   info: [SipRequest, ServerTransaction];
   refer: [SipRequest, ServerTransaction];
-  /** ACK for our 2xx (may carry the answer to an offer we made in the 2xx). */
+  /** ACK for our 2xx; its body is the answer when the 2xx carried our offer. */
   ack: [SipRequest];
   /** The peer never ACKed our 2xx. */
   ackTimeout: [];
 }
 
+const SDP = 'application/sdp';
+
+/** The SDP a message carries, or undefined. */
+export function sdpOf(msg: { body: Buffer; contentType: string | undefined }): Body | undefined {
+  return msg.body.length && msg.contentType === SDP ? { type: SDP, data: msg.body } : undefined;
+}
+
 /**
  * One party of a call: one SIP dialog seen from the server (RFC 3261 section 12). Inbound legs
  * are UAS dialogs (the caller), outbound legs UAC dialogs (the callee); both handle the same
- * in-dialog requests and hang up the same way.
+ * in-dialog requests and hang up the same way: a BYE, retransmitted and awaited.
  */
 export abstract class Leg extends EventEmitter<LegEvents> {
   readonly stack: SipStack;
   readonly log: Logger;
-  dialog: Dialog | undefined;
   state: LegState = 'initial';
   /** Extension, trunk or URI of the party, for logs and records. */
   readonly party: string;
+  #bye: Promise<void> | undefined;
 
   constructor(stack: SipStack, party: string, log: Logger) {
     super();
@@ -48,6 +56,7 @@ export abstract class Leg extends EventEmitter<LegEvents> {
   }
 
   abstract get callId(): string;
+  abstract get dialog(): Dialog | undefined;
 
   get ended(): boolean {
     return this.state === 'ended';
@@ -56,10 +65,9 @@ export abstract class Leg extends EventEmitter<LegEvents> {
   /** An in-dialog request from the peer (the dialog matched). */
   handleRequest(req: SipRequest, tx: ServerTransaction): void {
     const d = this.dialog!;
-    if (!d.receiveRequest(req)) {
-      this.stack.respond(tx, this.stack.createResponse(req, 500, 'Server Internal Error (CSeq out of order)'));
-      return;
-    }
+    // a dialog kept a little after its call ended answers a late BYE, and nothing else (RFC 3261 12.2.2)
+    if (this.state === 'ended' && req.method !== 'BYE') return this.stack.refuse(tx, 481);
+    if (!d.receiveRequest(req)) return this.stack.refuse(tx, 500, 'Server Internal Error (CSeq out of order)');
     switch (req.method) {
       case 'BYE':
         this.stack.respond(tx, this.stack.createResponse(req, 200));
@@ -70,7 +78,8 @@ export abstract class Leg extends EventEmitter<LegEvents> {
         return;
       case 'INVITE':
       case 'UPDATE':
-        this.emit('offer', req, tx);
+        if (this.listenerCount('offer')) this.emit('offer', req, tx);
+        else this.stack.refuse(tx, 488);
         return;
       case 'INFO':
         if (this.listenerCount('info')) this.emit('info', req, tx);
@@ -78,14 +87,14 @@ export abstract class Leg extends EventEmitter<LegEvents> {
         return;
       case 'REFER':
         if (this.listenerCount('refer')) this.emit('refer', req, tx);
-        else this.stack.respond(tx, this.stack.createResponse(req, 603));
+        else this.stack.refuse(tx, 603);
         return;
       case 'OPTIONS':
       case 'NOTIFY':
         this.stack.respond(tx, this.stack.createResponse(req, 200));
         return;
       default:
-        this.stack.respond(tx, this.stack.createResponse(req, 405));
+        this.stack.refuse(tx, 405);
     }
   }
 
@@ -94,58 +103,39 @@ export abstract class Leg extends EventEmitter<LegEvents> {
     this.emit('ack', ack);
   }
 
-  /** Answers a re-INVITE/UPDATE from the peer. */
+  /** Answers a re-INVITE/UPDATE (or INFO, REFER) from the peer. */
   answerRequest(req: SipRequest, tx: ServerTransaction, status: number, body?: Body): void {
+    if (status >= 300) return this.stack.refuse(tx, status);
     const res = this.stack.createResponse(req, status, undefined, this.dialog!.localTag);
-    if (status >= 200 && status < 300) {
+    if (status >= 200) {
       res.set('contact', this.dialog!.localContact);
       if (body) {
         res.set('content-type', body.type);
         res.body = body.data;
       }
-      if (req.method === 'INVITE') {
-        this.dialog!.sendSuccess(tx as InviteServerTransaction, res);
-        return;
-      }
+      if (req.method === 'INVITE') return this.dialog!.sendSuccess(tx as InviteServerTransaction, res);
     }
     this.stack.respond(tx, res);
   }
 
-  /** Sends a request in the dialog; resolves with the final response (408/503 on failure). */
-  send(method: string, body?: Body, headers: Record<string, string> = {}): Promise<SipResponse | number> {
+  /** Sends a request in the dialog (challenges answered); resolves with its outcome, never rejects. */
+  send(method: string, body?: Body, headers: Record<string, string> = {}, ackLater = false): Promise<InDialogResult> {
     const d = this.dialog;
-    if (!d || d.state === DialogState.Terminated && method !== 'BYE') return Promise.resolve(481);
-    const req = d.createRequest(method);
-    for (const [k, v] of Object.entries(headers)) req.set(k, v);
-    if (body) {
-      req.set('content-type', body.type);
-      req.body = body.data;
-    }
-    return new Promise((resolve) => {
-      try {
-        d.request(req, {
-          onResponse: (res) => {
-            if (res.status < 200) return;
-            if (method === 'INVITE') {
-              if (res.status < 300) d.ack(req.cseq.seq);
-            }
-            resolve(res);
-          },
-          onFailure: (why) => resolve(why === 'timeout' ? 408 : 503),
-        });
-      } catch (e) {
-        this.log.warn(`cannot send ${method}: ${(e as Error).message}`, { callId: this.callId });
-        resolve(503);
-      }
-    });
+    if (!d) return Promise.resolve({ status: 481, response: undefined });
+    return d.send(method, { body, headers, ackLater });
   }
 
-  /** Hangs up an established leg (BYE); an unanswered one is ended by its subclass. */
-  hangup(): void {
-    if (this.state === 'ended') return;
+  /**
+   * Hangs up (BYE once confirmed; an unanswered leg is ended by its subclass). The promise ends
+   * when the BYE is answered or given up (Timer F): a node shutting down waits for it.
+   */
+  hangup(): Promise<void> {
+    if (this.#bye) return this.#bye;
+    if (this.state === 'ended') return Promise.resolve();
     const wasConfirmed = this.state === 'confirmed';
     this.#end();
-    if (wasConfirmed) void this.send('BYE');
+    this.#bye = wasConfirmed ? this.send('BYE').then(() => undefined) : Promise.resolve();
+    return this.#bye;
   }
 
   protected markConfirmed(): void {
@@ -167,6 +157,7 @@ export class InboundLeg extends Leg {
   readonly request: SipRequest;
   readonly tx: InviteServerTransaction;
   readonly localTag = SipStack.tag();
+  readonly #dialog: Dialog;
   /** The caller sent CANCEL. */
   onCancel: (() => void) | undefined;
 
@@ -176,8 +167,8 @@ export class InboundLeg extends Leg {
     this.tx = tx;
     const src = tx.source;
     const flow: Target | undefined = src.flowId !== undefined ? { protocol: src.protocol, address: src.address, port: src.port, flowId: src.flowId } : undefined;
-    this.dialog = Dialog.fromRequest(stack, req, this.localTag, localContact, flow);
-    this.dialog.onAckTimeout = () => {
+    this.#dialog = Dialog.fromRequest(stack, req, this.localTag, localContact, flow);
+    this.#dialog.onAckTimeout = () => {
       this.log.warn('no ACK for our 2xx: hanging up', { callId: this.callId });
       this.emit('ackTimeout');
     };
@@ -193,12 +184,21 @@ export class InboundLeg extends Leg {
     return this.request.callId;
   }
 
-  /** 180 Ringing or 183 Session Progress (with early media SDP). */
+  get dialog(): Dialog {
+    return this.#dialog;
+  }
+
+  /** The caller's offer; undefined for a delayed offer (RFC 3261 13.2.1: our 2xx offers, the ACK answers). */
+  get offer(): Body | undefined {
+    return sdpOf(this.request);
+  }
+
+  /** 180 Ringing, 181 forwarded, or 183 Session Progress (with early media SDP). */
   progress(status: number, body?: Body): void {
     if (this.state !== 'initial' && this.state !== 'early') return;
     this.state = 'early';
     const res = this.stack.createResponse(this.request, status, undefined, this.localTag);
-    res.set('contact', this.dialog!.localContact);
+    res.set('contact', this.#dialog.localContact);
     if (body) {
       res.set('content-type', body.type);
       res.body = body.data;
@@ -209,12 +209,12 @@ export class InboundLeg extends Leg {
   answer(body: Body, headers: Record<string, string> = {}): void {
     if (this.state === 'confirmed' || this.state === 'ended') return;
     const res = this.stack.createResponse(this.request, 200, undefined, this.localTag);
-    res.set('contact', this.dialog!.localContact);
+    res.set('contact', this.#dialog.localContact);
     for (const [k, v] of Object.entries(headers)) res.set(k, v);
     res.set('content-type', body.type);
     res.body = body.data;
     this.markConfirmed();
-    this.dialog!.sendSuccess(this.tx, res);
+    this.#dialog.sendSuccess(this.tx, res);
   }
 
   reject(status: number, reason?: string, headers: Record<string, string> = {}): void {
@@ -232,137 +232,71 @@ export interface OutboundEvents {
   failed: [number, SipResponse | undefined];
 }
 
-/** The callee's side: we send the INVITE (UAC) to one contact. */
+/** The callee's side: we send the INVITE (UAC) to one contact, through the stack's INVITE client. */
 export class OutboundLeg extends Leg {
-  /** The INVITE as last sent (a digest retry replaces it: new CSeq and branch). */
-  request: SipRequest;
-  readonly target: Target;
-  /** Answers a 401/407 to our INVITE once (a trunk's account at the carrier). */
-  auth: { authorize(challenge: string, method: string, uri: string): string | undefined } | undefined;
-  #authTried = false;
-  #tx: ClientTransaction | undefined;
-  #provisional = false;
-  #cancelWanted = false;
-  #cancelled = false;
+  readonly #client: InviteClient;
   readonly outbound = new EventEmitter<OutboundEvents>();
 
-  constructor(stack: SipStack, req: SipRequest, target: Target, party: string, log: Logger) {
+  /** `ackLater`: the INVITE carries no offer; the call ACKs the 2xx with the answer (`ack()`). */
+  constructor(stack: SipStack, req: SipRequest, target: Target, party: string, log: Logger, o: { credentials?: ClientCredentials; ackLater?: boolean } = {}) {
     super(stack, party, log);
-    this.request = req;
-    this.target = target;
+    this.#client = new InviteClient(stack, req, {
+      onProgress: (res) => {
+        if (this.state === 'initial') this.state = 'early';
+        this.outbound.emit('progress', res);
+      },
+      onAnswered: (res) => {
+        this.markConfirmed();
+        this.outbound.emit('answered', res);
+      },
+      onFailed: (status, res) => {
+        if (this.state === 'ended') return;
+        this.endQuietly();
+        this.outbound.emit('failed', status, res);
+      },
+    }, { target, credentials: o.credentials, ackLater: o.ackLater });
   }
 
   get callId(): string {
-    return this.request.callId;
+    return this.#client.request.callId;
+  }
+
+  /** The INVITE as last sent (a digest retry replaces the first). */
+  get request(): SipRequest {
+    return this.#client.request;
+  }
+
+  get dialog(): Dialog | undefined {
+    return this.#client.dialog;
+  }
+
+  /** Resolves once the INVITE has its outcome: a cancelled one waits for its 487 (or 64*T1). */
+  get settled(): Promise<void> {
+    return this.#client.settled;
+  }
+
+  /** True once a provisional response came (a trunk's setup time has been met). */
+  get heard(): boolean {
+    return this.state !== 'initial';
   }
 
   invite(): void {
-    try {
-      this.#tx = this.stack.request(this.request, {
-        onResponse: (res) => this.#onResponse(res),
-        onFailure: (why) => {
-          if (this.state === 'initial' || this.state === 'early') {
-            this.endQuietly();
-            this.outbound.emit('failed', why === 'timeout' ? 408 : 503, undefined);
-          }
-        },
-      }, this.target);
-    } catch (e) {
-      this.log.warn(`INVITE not sent: ${(e as Error).message}`, { callId: this.callId });
-      this.endQuietly();
-      queueMicrotask(() => this.outbound.emit('failed', 503, undefined));
-    }
+    this.#client.start();
   }
 
-  #onResponse(res: SipResponse): void {
-    const s = res.status;
-    if (s < 200) {
-      if (s === 100) return;
-      this.#provisional = true;
-      if (this.#cancelWanted) return this.#sendCancel();
-      if (res.to.tag && !this.dialog) this.dialog = Dialog.fromResponse(this.stack, this.request, res, this.#flow());
-      if (this.state === 'initial') this.state = 'early';
-      if (!this.#cancelled) this.outbound.emit('progress', res);
-      return;
-    }
-    if (s < 300) {
-      if (this.state === 'confirmed') {
-        this.dialog?.retransmitAck(res); // 2xx retransmission
-        return;
-      }
-      const d = Dialog.fromResponse(this.stack, this.request, res, this.#flow());
-      this.dialog = d;
-      d.ack(this.request.cseq.seq);
-      if (this.#cancelWanted || this.state === 'ended') {
-        // answered after we gave up on it (CANCEL crossed the 200): end it at once
-        this.state = 'confirmed';
-        this.hangup();
-        return;
-      }
-      this.markConfirmed();
-      this.outbound.emit('answered', res);
+  /** ACKs the 2xx with the answer to its offer (a leg made with `ackLater`). */
+  ack(body?: Body): void {
+    this.#client.ack(body);
+  }
+
+  /** Stops the leg: CANCEL while unanswered (RFC 3261 9.1), BYE once answered. */
+  cancel(): void {
+    if (this.state === 'confirmed') {
+      void this.hangup();
       return;
     }
     if (this.state === 'ended') return;
-    if ((s === 401 || s === 407) && this.#retryWithAuth(res)) return;
     this.endQuietly();
-    this.outbound.emit('failed', s, res);
-  }
-
-  /** RFC 3261 22.2: the same INVITE again with credentials, next CSeq, new branch. */
-  #retryWithAuth(res: SipResponse): boolean {
-    if (!this.auth || this.#authTried) return false;
-    this.#authTried = true;
-    const challenge = res.get(res.status === 401 ? 'www-authenticate' : 'proxy-authenticate');
-    const old = this.request;
-    const credentials = challenge ? this.auth.authorize(challenge, 'INVITE', old.uriText) : undefined;
-    if (!credentials) return false;
-    const req = new SipRequest('INVITE', old.uriText);
-    for (const [k, v] of old.headers) if (k !== 'via') req.headers.set(k, v.slice());
-    req.set('cseq', `${old.cseq.seq + 1} INVITE`);
-    req.set(res.status === 401 ? 'authorization' : 'proxy-authorization', credentials);
-    req.body = old.body;
-    this.request = req;
-    this.invite();
-    return true;
-  }
-
-  #flow(): Target | undefined {
-    return this.target.flowId !== undefined ? this.target : undefined;
-  }
-
-  /** Stops an unanswered INVITE (RFC 3261 9.1): CANCEL once a provisional has arrived. */
-  cancel(): void {
-    if (this.state === 'confirmed') {
-      this.hangup();
-      return;
-    }
-    if (this.state === 'ended' || this.#cancelWanted) return;
-    this.#cancelWanted = true;
-    this.state = 'ended';
-    if (this.#provisional) this.#sendCancel();
-  }
-
-  #sendCancel(): void {
-    if (this.#cancelled) return;
-    this.#cancelled = true;
-    const inv = this.request;
-    const cancel = new SipRequest('CANCEL', inv.uriText);
-    cancel.set('via', inv.headers.get('via')![0]);
-    for (const h of ['from', 'to', 'call-id', 'route', 'max-forwards']) {
-      const v = inv.headers.get(h);
-      if (v) cancel.set(h, v.slice());
-    }
-    cancel.set('cseq', `${inv.cseq.seq} CANCEL`);
-    try {
-      this.stack.request(cancel, { onResponse: () => undefined, onFailure: () => undefined }, this.target);
-    } catch (e) {
-      this.log.warn(`CANCEL not sent: ${(e as Error).message}`, { callId: this.callId });
-    }
-    // If the callee never answers the INVITE after CANCEL, stop waiting (RFC 3261 9.1: 64*T1).
-    const tx = this.#tx;
-    setTimeout(() => {
-      if (tx && 'abandon' in tx) tx.abandon();
-    }, 64 * this.stack.transactions.t1).unref();
+    this.#client.cancel();
   }
 }

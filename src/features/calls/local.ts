@@ -10,7 +10,7 @@ import { SdpError } from '../../media/sdp.js';
 import type { SipRequest } from '../../sip/message/message.js';
 import type { ServerTransaction } from '../../sip/transaction/server.js';
 import { parseDtmfInfo } from './dtmf.js';
-import { InboundLeg, type Body, type Leg } from './leg.js';
+import { InboundLeg, sdpOf, type Body, type Leg } from './leg.js';
 import type { AnchoredSide } from './media.js';
 
 export interface LocalCallEvents {
@@ -47,6 +47,8 @@ export class LocalCall extends EventEmitter<LocalCallEvents> {
   readonly #side: AnchoredSide;
   readonly #host: LocalCallHost;
   #answer: Body | undefined;
+  /** Our 2xx offered (a delayed offer, an offer-less re-INVITE): the ACK brings the answer. */
+  #awaitingAck = false;
   #ended = false;
 
   /**
@@ -61,11 +63,15 @@ export class LocalCall extends EventEmitter<LocalCallEvents> {
     this.#leg = leg;
     this.#side = side;
     if (leg instanceof InboundLeg && leg.state !== 'confirmed') {
-      this.#answer = side.acceptOffer(leg.request.body);
+      const offer = leg.offer;
+      // a delayed offer (RFC 3261 13.2.1): we offer in the 200, the ACK answers
+      this.#answer = offer ? side.acceptOffer(offer.data) : side.offer();
+      this.#awaitingAck = offer === undefined;
       leg.onCancel = () => this.#finish('caller cancelled');
     }
     leg.on('bye', () => this.#finish('caller hung up'));
     leg.on('ackTimeout', () => this.hangup());
+    leg.on('ack', (ack) => this.#onAck(sdpOf(ack)));
     leg.on('offer', (req, tx) => this.#onOffer(req, tx));
     leg.on('info', (req, tx) => this.#onInfo(req, tx));
     side.endpoint.on('dtmf', (d) => this.emit('dtmf', d.digit));
@@ -106,10 +112,17 @@ export class LocalCall extends EventEmitter<LocalCallEvents> {
   /** Ends the call from our side (BYE once answered, 480 before). */
   hangup(): void {
     if (this.#ended) return;
-    if (this.answered || !(this.#leg instanceof InboundLeg)) this.#leg.hangup();
+    if (this.answered || !(this.#leg instanceof InboundLeg)) this.#closed = this.#leg.hangup();
     else this.#leg.reject(480, 'Temporarily Unavailable');
     this.#finish('ended by the server', false);
   }
+
+  /** Resolves once our BYE is answered (or given up): a node shutting down waits for it. */
+  get closed(): Promise<void> {
+    return this.#closed;
+  }
+
+  #closed: Promise<void> = Promise.resolve();
 
   readonly #onEnd: (() => void)[] = [];
 
@@ -129,10 +142,26 @@ export class LocalCall extends EventEmitter<LocalCallEvents> {
     this.#host.localEnded(this);
   }
 
+  /** The ACK for our 2xx: the answer when that 2xx offered; a call without one cannot go on. */
+  #onAck(answer: Body | undefined): void {
+    if (!this.#awaitingAck) return;
+    this.#awaitingAck = false;
+    try {
+      if (!answer) throw new SdpError('no answer in the ACK to our offer', 488);
+      this.#side.acceptAnswer(answer.data);
+    } catch (e) {
+      this.#host.log.warn(`local call: ${(e as Error).message}`, { callId: this.#leg.callId, call: this.info.id });
+      this.hangup();
+    }
+  }
+
   /** Hold and resume, or a new address: answered from the endpoint's side. */
   #onOffer(req: SipRequest, tx: ServerTransaction): void {
     const side = this.#side;
-    if (!req.body.length) return this.#leg.answerRequest(req, tx, 200, side.offer(side.codec));
+    if (!req.body.length) {
+      this.#awaitingAck = req.method === 'INVITE';
+      return this.#leg.answerRequest(req, tx, 200, side.offer(side.codec));
+    }
     try {
       this.#leg.answerRequest(req, tx, 200, side.acceptOffer(req.body));
     } catch (e) {

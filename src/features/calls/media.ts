@@ -3,7 +3,7 @@
  * passed end to end). The call talks to this interface only, so it reads the same either way.
  */
 import type { Bridge, Endpoint, MediaEngine, Player, PlayerSource } from '../../media/index.js';
-import { answerDirection, buildAudio, negotiate, parseAudio, type AudioDescription, type Direction } from '../../media/sdp.js';
+import { answerDirection, buildAudio, negotiate, parseAudio, SdpError, type AudioDescription, type Direction } from '../../media/sdp.js';
 import type { Codec } from '../../media/endpoint.js';
 import type { Body } from './leg.js';
 
@@ -43,6 +43,7 @@ export class AnchoredSide {
       address: this.endpoint.address, port: this.endpoint.port,
       codecs: [{ codec: n.codec, pt: n.pt }], telephoneEventPt: n.telephoneEventPt,
       direction: answerDirection(offer.direction), sessionId: this.sessionId, version: ++this.version,
+      answering: { streams: offer.streams, index: offer.index },
     }));
   }
 
@@ -59,7 +60,7 @@ export class AnchoredSide {
   acceptAnswer(body: Buffer): void {
     const ans = parseAudio(body);
     const first = ans.codecs[0];
-    if (!first) throw Object.assign(new Error('answer has no codec we offered'), { status: 488 });
+    if (!first) throw new SdpError('answer has no codec we offered', 488);
     this.remote = ans;
     this.codec = first.codec;
     this.telephoneEventPt = ans.telephoneEventPt;

@@ -2,9 +2,11 @@
  * The SIP side of trunk calls that is pure message work: the INVITE we send a carrier, and who
  * an INVITE from a carrier is from and for.
  */
-import { SipRequest } from '../../sip/message/message.js';
+import type { SipRequest } from '../../sip/message/message.js';
 import { parseAddress } from '../../sip/message/address.js';
-import { SipStack } from '../../sip/stack.js';
+import type { SipStack } from '../../sip/stack.js';
+import { buildInvite } from '../../sip/ua/requests.js';
+import type { Body } from './leg.js';
 import type { CallerIdOut, RouteTrunk } from './outbound.js';
 
 export interface TrunkInviteOptions {
@@ -17,24 +19,16 @@ export interface TrunkInviteOptions {
   contact: string;
   /** Max-Forwards of the caller's INVITE, if any. */
   maxForwards: number | undefined;
+  /** The offer; none for a delayed offer. */
+  body?: Body | undefined;
 }
 
-/** The INVITE to a carrier (without body and Via): identity per the trunk's presentation rules. */
-export function trunkInvite(o: TrunkInviteOptions): SipRequest {
+/** The INVITE to a carrier (without Via): identity per the trunk's presentation rules. */
+export function trunkInvite(stack: SipStack, o: TrunkInviteOptions): SipRequest {
   const t = o.trunk;
   const id = t.identity({ number: o.callerId.set ?? o.caller.number, name: o.caller.name, withheld: o.caller.withheld || o.callerId.withhold === true });
   const uri = t.requestUri(o.number);
-  const req = new SipRequest('INVITE', uri);
-  req.set('from', id.from);
-  for (const [k, v] of Object.entries(id.headers)) req.set(k, v);
-  req.set('to', `<${uri}>`);
-  req.set('call-id', SipStack.callId());
-  req.set('cseq', '1 INVITE');
-  req.set('contact', o.contact);
-  req.set('allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY');
-  const mf = o.maxForwards;
-  req.set('max-forwards', String(mf === undefined ? 70 : Math.max(0, Math.min(70, mf - 1))));
-  return req;
+  return buildInvite(stack, { uri, from: id.from, to: `<${uri}>`, contact: o.contact, maxForwards: o.maxForwards, headers: id.headers, body: o.body });
 }
 
 export interface IncomingParty {

@@ -6,10 +6,11 @@ import type { MediaEngine, PlayerSource } from '../../media/index.js';
 import type { SipRequest } from '../../sip/message/message.js';
 import type { SipStack } from '../../sip/stack.js';
 import type { Router } from '../routing/index.js';
-import type { AdHocRooms } from './adhoc.js';
-import type { HuntDriver } from './call.js';
-import type { LocalService } from './local.js';
+import type { Clock } from '../../core/clock.js';
+import type { NatMode } from '../../sip/routing.js';
+import type { LocalCall, LocalCallInfo, LocalService } from './local.js';
 import type { RouteTrunk } from './outbound.js';
+import type { HuntDriver, RingStrategy } from './ring/strategy.js';
 import type { SettingsStore } from './settings.js';
 
 /** A registered phone of an extension, as the location service gives it (registrar bindings fit). */
@@ -17,6 +18,8 @@ export interface RegisteredContact {
   contact: string;
   path: string[];
   source: { protocol: string; address: string; port: number; flowId?: string };
+  /** The REGISTER's top Via port (NAT detection). */
+  viaPort?: number;
 }
 
 export interface CallUser {
@@ -26,6 +29,19 @@ export interface CallUser {
   media: 'anchored' | 'direct';
   /** Unanswered, busy and do-not-disturb calls go to the user's mailbox. */
   voicemail?: boolean;
+  /** How the user's UDP phones are reached (default auto: at their source only behind NAT). */
+  nat?: NatMode;
+}
+
+/** An ad-hoc conference room as the B2BUA fills it (src/features/conference fits). */
+export interface AdHocRoom {
+  readonly id: string;
+  readonly closed: boolean;
+  add(party: LocalCall): boolean;
+}
+
+export interface AdHocRooms {
+  createAdHoc(): AdHocRoom;
 }
 
 /** Hunt groups as the B2BUA sees them (src/features/huntgroups HuntCalls fits, with its groups). */
@@ -79,6 +95,10 @@ export interface CallsOptions {
   maxCalls: number;
   /** Give up ringing after this long (480). */
   ringTimeoutMs: number;
+  /** A node shutting down waits this long for its calls' BYEs to be answered (default 5 s). */
+  drainTimeoutMs?: number;
+  /** Time (default the process clock). */
+  clock?: Clock;
   musicOnHold: PlayerSource;
   /** Where finished calls go (call records). */
   onRecord?: (r: CallRecord) => void;
@@ -118,6 +138,22 @@ export interface CallTrunks {
 /** Something that ends later and says so (a Call, a LocalCall). */
 export interface Ended {
   onEnd(fn: () => void): void;
+}
+
+/**
+ * What the B2BUA does with a new call, decided before anything is answered: refuse it (the one
+ * place requests are refused is the edge, Calls), hand it to a service of the node that answers
+ * it (voicemail, a conference, a feature's confirmation), or ring someone by a strategy.
+ */
+export type Decision =
+  | { kind: 'refuse'; status: number; reason: string; headers?: Record<string, string>; record?: 'busy' }
+  /** `mailbox`: the service is voicemail taking a message for it (a transfer may go there too). */
+  | { kind: 'local'; service: LocalService; info: Omit<LocalCallInfo, 'id'>; mailbox?: string }
+  | { kind: 'ring'; strategy: RingStrategy; direction: 'internal' | 'incoming' | 'outgoing'; withheld?: boolean; media?: 'anchored' | 'direct' };
+
+/** A decision to refuse. */
+export function refusal(status: number, reason: string, headers?: Record<string, string>): Decision {
+  return headers ? { kind: 'refuse', status, reason, headers } : { kind: 'refuse', status, reason };
 }
 
 /** Who a call is from, as the routing below needs it. */

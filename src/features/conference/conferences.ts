@@ -15,7 +15,7 @@
 import type { ConferenceConfig, ConferenceRoomConfig } from '../../core/config/conference-schema.js';
 import type { Logger } from '../../core/logger.js';
 import type { MediaEngine } from '../../media/index.js';
-import type { LocalCall, LocalService } from '../calls/local.js';
+import type { LocalCall, LocalService } from '../calls/index.js';
 import { askPin } from './pin.js';
 import { loadPrompts, type Prompts } from './prompts.js';
 import { ChannelPool, Room, sayTo, type Party, type Refusal } from './room.js';

@@ -187,7 +187,7 @@ export class Room extends EventEmitter<RoomEvents> {
     if (this.#othersMuted && !m.moderator) this.#setMuted(m, true);
     if (this.#o.tones && this.#members.size > 1) this.#conf.play({ tones: ENTRY_TONE });
     this.#o.log.info(`conference ${this.id}: ${m.label} joined${m.moderator ? ' as moderator' : ''} (${this.#members.size} parties)`);
-    if (m.moderator) this.say(party, 'moderator');
+    if (m.moderator) void this.say(party, 'moderator');
     this.#updateAlone();
     return true;
   }
@@ -294,12 +294,12 @@ export class Room extends EventEmitter<RoomEvents> {
     m.star = undefined;
     if (digit === '6') {
       this.#setMuted(m, !m.muted);
-      this.say(m.party, m.muted ? 'muted' : 'unmuted');
+      void this.say(m.party, m.muted ? 'muted' : 'unmuted');
     } else if (digit === '7' && m.moderator) {
       this.#othersMuted = !this.#othersMuted;
       for (const o of this.#members.values()) if (o !== m && !o.moderator) this.#setMuted(o, this.#othersMuted);
       this.#o.log.info(`conference ${this.id}: moderator ${m.label} ${this.#othersMuted ? 'muted' : 'unmuted'} the others`);
-      this.say(m.party, this.#othersMuted ? 'all-muted' : 'all-unmuted');
+      void this.say(m.party, this.#othersMuted ? 'all-muted' : 'all-unmuted');
     }
   }
 

@@ -8,7 +8,7 @@
  */
 import type { Logger } from '../../core/logger.js';
 import type { PlayerSource } from '../../media/index.js';
-import type { HuntCallee, HuntDriver, HuntStep } from '../calls/call.js';
+import type { HuntCallee, HuntDriver, HuntStep } from '../calls/index.js';
 import type { HuntGroups } from './hunt-groups.js';
 import { mailboxOrBusy, nextAnnouncement, overflowDue, voicemailDue } from './rules.js';
 import type { HuntGroupConfig, HuntTarget, MemberAvailability } from './types.js';

@@ -19,6 +19,8 @@ export interface Binding {
   path: string[];
   /** Where the REGISTER came from: replies and requests go back there (RFC 5626 flow). */
   source: { protocol: string; address: string; port: number; flowId?: string };
+  /** The port the REGISTER's top Via named (its sender's own idea of its port): NAT detection. */
+  viaPort?: number;
   userAgent?: string;
 }
 

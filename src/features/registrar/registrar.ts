@@ -120,6 +120,7 @@ export class Registrar {
           instanceId, regId,
           path: req.getAll('path'),
           source: { protocol: src.protocol, address: src.address, port: src.port, flowId: src.flowId },
+          viaPort: req.topVia?.port ?? 5060,
           userAgent: req.get('user-agent'),
         },
       });

@@ -3,11 +3,23 @@
  * routes. Forms chain (out of service, out of hours) and the chain is bounded, because a
  * configuration can make a loop that the checks cannot rule out once forms switch at run time.
  */
+import type { ArsFormConfig, ArsShortCodeConfig } from '../../core/config/dialplan-schema.js';
 import type { CodeIndex } from './code-index.js';
-import { renderCallerId, renderNumber, type Caller } from './pattern.js';
-import type { ArsEntry, CompiledForm } from './router.js';
+import { renderCallerId, renderNumber, type Caller, type CompiledNumber } from './pattern.js';
 import { describeCallerId } from './trace.js';
 import type { ArsRoute, ArsSelection, TraceLine } from './types.js';
+
+/** One code of an ARS form, compiled. */
+export interface ArsEntry {
+  readonly sc: ArsShortCodeConfig;
+  readonly number: CompiledNumber;
+}
+
+/** An ARS form with its codes indexed. */
+export interface CompiledForm {
+  readonly cfg: ArsFormConfig;
+  readonly codes: CodeIndex<ArsEntry>;
+}
 
 /** Forms followed at most, the first included. */
 export const MAX_CHAIN = 8;

@@ -1,11 +1,31 @@
 /**
  * `pbx explain`: the router's whole decision for one number, as text. Offline there are no
  * trunks to ask, so every line group counts as available; the decision is otherwise exactly
- * the one a live call gets.
+ * the one a live call gets: the router built the same way (buildRouter), each route's trunks
+ * named with the number as their numbering sends it, and a call that came in on a trunk going
+ * out again only where the trunk-to-trunk policy lets it.
  */
 import type { Router } from './router.js';
 import { describeDestination, formatTrace } from './trace.js';
 import type { Destination, TraceLine } from './types.js';
+
+/** A trunk as explain shows it (a trunk's configuration, with its numbering). */
+export interface ExplainTrunk {
+  readonly name: string;
+  readonly lineGroup: number;
+  readonly allowTrunkToTrunk: boolean;
+  /** The number as this trunk sends it to its carrier. */
+  sent(number: string): string;
+}
+
+interface Context {
+  router: Router;
+  user: string | undefined;
+  at: Date;
+  trunks: readonly ExplainTrunk[];
+  /** An incoming call's line group: only its trunk-to-trunk trunks may carry it out again. */
+  incoming: number | undefined;
+}
 
 export interface Explanation {
   /** Trace lines, the last one `result: ...`. */
@@ -23,40 +43,53 @@ function finish(lines: TraceLine[], result: string, found: boolean): Explanation
   return { text: formatTrace([...lines, { step: 'result', text: result }]), found };
 }
 
-function follow(router: Router, number: string, user: string | undefined, at: Date, lines: TraceLine[]): Explanation {
-  const { destination, trace } = router.dial(number, { user, at });
+function follow(c: Context, number: string, lines: TraceLine[]): Explanation {
+  const { destination, trace } = c.router.dial(number, { user: c.user, at: c.at });
   lines.push(...steps(trace));
-  return settle(router, destination, user, at, lines);
+  return settle(c, destination, lines);
 }
 
-function settle(router: Router, d: Destination, user: string | undefined, at: Date, lines: TraceLine[]): Explanation {
+/** The trunks that carry a route of line group `g`, each with the number it sends. */
+function carriers(c: Context, g: number, number: string): string {
+  const out = c.trunks.filter((t) => t.lineGroup === g && (c.incoming === undefined || t.allowTrunkToTrunk));
+  return out.length ? out.map((t) => `trunk ${t.name} sends ${t.sent(number)}`).join('; ') : 'no trunk';
+}
+
+function settle(c: Context, d: Destination, lines: TraceLine[]): Explanation {
   if (d.kind === 'busy' || d.kind === 'incomplete' || d.kind === 'notFound') return finish(lines, describeDestination(d), false);
   if (d.kind !== 'ars' && d.kind !== 'lineGroup') return finish(lines, describeDestination(d), true);
   if (!d.barring.allowed) return finish(lines, `barred: ${d.barring.reason}`, false);
-  if (d.kind === 'lineGroup') return finish(lines, describeDestination(d), true);
-  const s = router.selectRoutes(d.form, d.number, { user, at }, () => true);
+  if (c.incoming !== undefined) {
+    const inbound = c.trunks.filter((t) => t.lineGroup === c.incoming);
+    if (inbound.length && !inbound.some((t) => t.allowTrunkToTrunk)) {
+      lines.push({ step: 'trunk', text: `trunk-to-trunk calls are off for ${inbound.map((t) => `trunk ${t.name}`).join(', ')} (line group ${c.incoming})` });
+      return finish(lines, `refused: 403 Forbidden (trunk-to-trunk calls are off for trunk ${inbound[0]!.name})`, false);
+    }
+  }
+  if (d.kind === 'lineGroup') return finish(lines, `${describeDestination(d)}: ${carriers(c, d.lineGroup, d.number)}`, true);
+  const s = c.router.selectRoutes(d.form, d.number, { user: c.user, at: c.at }, () => true);
   lines.push(...steps(s.trace));
   if (s.kind === 'busy') return finish(lines, `busy (${s.reason})`, false);
   if (s.kind === 'notFound') return finish(lines, `not found: no code of ARS form ${s.form} matches ${d.number}`, false);
-  const [first, ...rest] = s.routes;
-  if (first === undefined) return finish(lines, `busy (ARS form ${s.form} has no route for ${d.number})`, false);
-  const more = rest.length === 0 ? '' : `, then ${rest.map((r) => `line group ${r.lineGroup} (${r.number})`).join(', ')}`;
-  return finish(lines, `${first.number} on line group ${first.lineGroup} via ARS form ${s.form} (class ${d.barring.class})${more}`, true);
+  if (s.routes.length === 0) return finish(lines, `busy (ARS form ${s.form} has no route for ${d.number})`, false);
+  const routes = s.routes.map((r) => `line group ${r.lineGroup} (${carriers(c, r.lineGroup, r.number)})`);
+  return finish(lines, `${s.routes[0]!.number} via ARS form ${s.form} (class ${d.barring.class}): ${routes.join(', then ')}`, true);
 }
 
-export function explainOutgoing(router: Router, from: string, number: string, at: Date): Explanation {
+export function explainOutgoing(router: Router, from: string, number: string, at: Date, trunks: readonly ExplainTrunk[] = []): Explanation {
   const lines: TraceLine[] = [{ step: 'dial', text: `${number} dialled by ${from} at ${at.toISOString()}` }];
-  return follow(router, number, from, at, lines);
+  return follow({ router, user: from, at, trunks, incoming: undefined }, number, lines);
 }
 
 export function explainIncoming(
   router: Router,
   call: { lineGroup: number; number: string; callerId: string | undefined; withheld: boolean; at: Date },
+  trunks: readonly ExplainTrunk[] = [],
 ): Explanation {
   const decision = router.incoming(call);
   const lines = steps(decision.trace);
   if (decision.destination === undefined) return finish(lines, 'rejected: no incoming call route, extension or system short code takes the call', false);
   const fallback = decision.fallback === undefined ? '' : ` (fallback ${decision.fallback})`;
   lines.push({ step: 'dial', text: `${decision.destination}${fallback} dialled by the system` });
-  return follow(router, decision.destination, undefined, call.at, lines);
+  return follow({ router, user: undefined, at: call.at, trunks, incoming: call.lineGroup }, decision.destination, lines);
 }

@@ -1,5 +1,6 @@
 /** The router (dial plan): short codes, ARS, incoming call routes, time profiles, barring. */
 export { Router, type RouterOptions } from './router.js';
+export { buildRouter, routerOptions } from './build.js';
 export { formatTrace, describeDestination } from './trace.js';
 export { MAX_CHAIN } from './ars.js';
 export type {

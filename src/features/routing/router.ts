@@ -3,8 +3,8 @@
  * synchronous: everything is compiled in the constructor, and a decision walks a few small
  * indexes. The only run-time state is which ARS forms are switched out of service.
  */
-import type { ArsFormConfig, ArsShortCodeConfig, DialPlanConfig, ShortCodeConfig } from '../../core/config/dialplan-schema.js';
-import { selectArsRoutes, type ArsState } from './ars.js';
+import type { DialPlanConfig, ShortCodeConfig } from '../../core/config/dialplan-schema.js';
+import { selectArsRoutes, type ArsEntry, type ArsState, type CompiledForm } from './ars.js';
 import { CodeIndex, type IndexedCode } from './code-index.js';
 import { compileIncoming, decideIncoming, type CompiledIncoming } from './incoming.js';
 import { compileCode, compileNumber, matchCode, renderCallerId, renderNumber, type CompiledCode, type CompiledNumber } from './pattern.js';
@@ -12,21 +12,13 @@ import { TimeProfiles } from './time.js';
 import { describeDestination } from './trace.js';
 import type { ArsSelection, Barring, Destination, IncomingCall, IncomingDecision, RouteContext, RouterUser, TraceLine } from './types.js';
 
+export type { ArsEntry, CompiledForm } from './ars.js';
+
 export interface ShortCodeEntry {
   readonly sc: ShortCodeConfig;
   readonly number: CompiledNumber;
   /** Where it is configured, for traces (e.g. "system shortCodes[3]"). */
   readonly where: string;
-}
-
-export interface ArsEntry {
-  readonly sc: ArsShortCodeConfig;
-  readonly number: CompiledNumber;
-}
-
-export interface CompiledForm {
-  readonly cfg: ArsFormConfig;
-  readonly codes: CodeIndex<ArsEntry>;
 }
 
 interface CompiledRights {

@@ -8,10 +8,9 @@ import type { DigestClient } from '../../sip/auth/digest.js';
 import type { SipResponse } from '../../sip/message/message.js';
 import { SipRequest } from '../../sip/message/message.js';
 import { SipStack } from '../../sip/stack.js';
-import type { ClientFailure, ClientTransactionUser } from '../../sip/transaction/client.js';
 import type { Target } from '../../sip/transport/types.js';
-
-type Credentials = { name: string; value: string };
+import type { AuthFailure } from '../../sip/ua/challenge.js';
+import { ClientRequest, type ClientRequestUser } from '../../sip/ua/client-request.js';
 
 export type RegistrationState = 'none' | 'registering' | 'registered' | 'failed';
 
@@ -91,16 +90,7 @@ export class Registration {
         clearTimeout(done);
         resolve();
       };
-      this.#o.target().then((target) => this.#send(target, contact, 0, undefined, 0, {
-        onResponse: (res, auth) => {
-          if (res.status < 200) return undefined;
-          // Answer one challenge; anything else ends the attempt.
-          const next = (res.status === 401 || res.status === 407) && auth === undefined ? this.#answer(res) : undefined;
-          if (next === undefined) finish();
-          return next;
-        },
-        onFailure: finish,
-      }), finish);
+      this.#o.target().then((target) => this.#send(target, contact, 0, { onFinal: finish, onFailure: finish }), finish);
     });
     this.#log.info('trunk unregistered', { trunk: this.#o.config.name });
   }
@@ -121,8 +111,8 @@ export class Registration {
     if (this.#closed) return;
     this.#contact = contact;
     this.#startAnswerTimer();
-    this.#send(target, contact, this.#expires, undefined, 0, {
-      onResponse: (res, auth, challenges) => this.#onResponse(res, auth, challenges),
+    this.#send(target, contact, this.#expires, {
+      onFinal: (res, why) => this.#onFinal(res, why),
       onFailure: (reason) => {
         this.#pending = false;
         clearTimeout(this.#answerTimer);
@@ -131,97 +121,59 @@ export class Registration {
     });
   }
 
-  /**
-   * Sends one REGISTER; the handler returns the credentials to send again with (a new request
-   * with the next CSeq) or undefined. `auth` is the credentials header the request carried.
-   */
-  #send(target: Target, contact: string, expires: number, auth: Credentials | undefined,
-    challenges: number, handler: {
-      onResponse: (res: SipResponse, auth: Credentials | undefined, challenges: number) => Credentials | undefined;
-      onFailure: (reason: ClientFailure) => void;
-    }): void {
+  /** Sends one REGISTER through the stack's client path (challenges answered with our account). */
+  #send(target: Target, contact: string, expires: number, user: ClientRequestUser): void {
     const { domain, config } = this.#o;
-    const uri = this.#uri();
     const aor = `<sip:${config.username}@${domain}>`;
-    const req = new SipRequest('REGISTER', uri);
+    const req = new SipRequest('REGISTER', this.#uri());
     req.set('from', `${aor};tag=${this.#tag}`).set('to', aor).set('call-id', this.#callId);
     req.set('cseq', `${++this.#cseq} REGISTER`).set('contact', contact).set('expires', String(expires));
-    if (auth !== undefined) req.set(auth.name, auth.value);
-    const tu: ClientTransactionUser = {
-      onResponse: (res) => {
-        if (this.#closed && expires !== 0) return;
-        const next = handler.onResponse(res, auth, challenges);
-        if (next !== undefined) this.#send(target, contact, expires, next, challenges + 1, handler);
+    const guarded: ClientRequestUser = {
+      onFinal: (res, why) => {
+        if (!(this.#closed && expires !== 0)) user.onFinal(res, why);
       },
       onFailure: (reason) => {
-        if (this.#closed && expires !== 0) return;
-        handler.onFailure(reason);
+        if (!(this.#closed && expires !== 0)) user.onFailure(reason);
       },
     };
     try {
-      this.#o.stack.request(req, tu, target);
+      new ClientRequest(this.#o.stack, req, guarded, {
+        target, credentials: this.#o.digest, nextSeq: () => ++this.#cseq, maxChallenges: MAX_CHALLENGES,
+      }).start();
     } catch (err) {
       // No listener for the transport, or the stack is closed.
-      queueMicrotask(() => handler.onFailure('transport'));
+      queueMicrotask(() => guarded.onFailure('transport'));
       this.#log.debug('trunk REGISTER not sent', { trunk: config.name, err: (err as Error).message });
     }
   }
 
-  /** The Authorization / Proxy-Authorization header answering a 401/407, or undefined. */
-  #answer(res: SipResponse): Credentials | undefined {
-    const digest = this.#o.digest;
-    if (digest === undefined) return undefined;
-    const proxy = res.status === 407;
-    for (const challenge of res.getAll(proxy ? 'proxy-authenticate' : 'www-authenticate')) {
-      if (!/^\s*digest\s/i.test(challenge)) continue;
-      const value = digest.authorize(challenge, 'REGISTER', this.#uri());
-      if (value !== undefined) return { name: proxy ? 'proxy-authorization' : 'authorization', value };
-    }
-    return undefined;
-  }
-
-  /** Main-flow handler; returns the credentials answering the challenge in `res`, if it should be. */
-  #onResponse(res: SipResponse, auth: Credentials | undefined, challenges: number): Credentials | undefined {
-    if (res.status < 200) return undefined;
+  /** The final answer to a REGISTER (challenges already answered by the client path). */
+  #onFinal(res: SipResponse, authFailure: AuthFailure | undefined): void {
     this.#pending = false;
     clearTimeout(this.#answerTimer);
     if (res.status >= 200 && res.status < 300) {
       this.#registered(res);
-      return undefined;
+      return;
     }
-    if (res.status === 401 || res.status === 407) {
-      const stale = res.getAll(res.status === 401 ? 'www-authenticate' : 'proxy-authenticate')
-        .some((c) => /[\s,]stale\s*=\s*"?true"?/i.test(c));
-      if (this.#o.digest === undefined) {
-        this.#fail(`${res.status} challenge but no password is configured`, true);
-        return undefined;
-      }
-      if (auth !== undefined && !stale) {
-        // Never log the password or the header: the user name is enough to find the typo.
-        this.#fail(`credentials refused (${res.status}) for user ${this.#o.config.authUsername ?? this.#o.config.username}`, true);
-        return undefined;
-      }
-      const next = challenges < MAX_CHALLENGES ? this.#answer(res) : undefined;
-      if (next === undefined) {
-        this.#fail(`${res.status} challenge that cannot be answered`, true);
-        return undefined;
-      }
-      this.#pending = true;
-      this.#startAnswerTimer();
-      return next;
+    if (authFailure !== undefined) {
+      const user = this.#o.config.authUsername ?? this.#o.config.username;
+      // Never log the password or the header: the user name is enough to find the typo.
+      const reason = authFailure === 'no-credentials' ? `${res.status} challenge but no password is configured`
+        : authFailure === 'refused' ? `credentials refused (${res.status}) for user ${user}`
+        : `${res.status} challenge that cannot be answered`;
+      this.#fail(reason, true);
+      return;
     }
     if (res.status === 423) {
       const min = Number(res.get('min-expires'));
       if (Number.isInteger(min) && min > this.#expires && min <= 86_400) {
         // The carrier wants longer registrations: ask for what it accepts, straight away.
         this.#expires = min;
-        this.#pending = false;
         void this.#register();
-        return undefined;
+        return;
       }
     }
     this.#fail(`${res.status} ${res.reason}`, true);
-    return undefined;
   }
 
   #registered(res: SipResponse): void {

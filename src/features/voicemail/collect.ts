@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import type { VoicemailConfig } from '../../core/config/voicemail-schema.js';
 import type { Logger } from '../../core/logger.js';
 import { parseWav, type Recorder } from '../../media/index.js';
-import type { LocalCall } from '../calls/local.js';
+import type { LocalCall } from '../calls/index.js';
 import { greetingOf } from './deposit.js';
 import { Gone, Ivr, type Sound } from './ivr.js';
 import { BEEP, digitsOf, type VoicemailPrompts } from './prompts.js';

@@ -11,7 +11,7 @@
 import type { VoicemailConfig } from '../../core/config/voicemail-schema.js';
 import type { Logger } from '../../core/logger.js';
 import type { Store } from '../../core/store.js';
-import type { LocalCall, LocalService } from '../calls/local.js';
+import type { LocalCall, LocalService } from '../calls/index.js';
 import { collectMessages } from './collect.js';
 import { leaveMessage, type DepositContext } from './deposit.js';
 import { loadVoicemailPrompts, type VoicemailPrompts } from './prompts.js';

@@ -4,6 +4,8 @@ import { uriTarget } from '../routing.js';
 import type { SipStack } from '../stack.js';
 import type { ClientTransaction, ClientTransactionUser } from '../transaction/client.js';
 import type { InviteServerTransaction } from '../transaction/server.js';
+import type { ClientCredentials } from '../ua/challenge.js';
+import { ClientRequest, failureStatus } from '../ua/client-request.js';
 import type { TimerEntry, TimerTarget } from '../transaction/timers.js';
 import type { Target } from '../transport/types.js';
 
@@ -11,6 +13,25 @@ export enum DialogState {
   Early = 'Early',
   Confirmed = 'Confirmed',
   Terminated = 'Terminated',
+}
+
+/** How an in-dialog request ended: the final status, and the response when one came. */
+export interface InDialogResult {
+  /** The final status; 408 when nothing answered, 503 for a transport error, 481 with no dialog left. */
+  status: number;
+  response: SipResponse | undefined;
+  /**
+   * A 2xx to a re-INVITE sent without an offer carries one: ACK with the answer through this
+   * (only with `ackLater`).
+   */
+  ack?: (body?: { type: string; data: Buffer }) => void;
+}
+
+export interface InDialogOptions {
+  body?: { type: string; data: Buffer };
+  headers?: Record<string, string>;
+  /** A re-INVITE without an offer: the caller ACKs the 2xx with the answer (InDialogResult.ack). */
+  ackLater?: boolean;
 }
 
 export interface DialogInit {
@@ -55,6 +76,8 @@ export class Dialog implements TimerTarget {
   state: DialogState;
   /** The UAS's 2xx got no ACK within 64*T1: the TU should send BYE. */
   onAckTimeout: (() => void) | undefined;
+  /** Our account when the peer (a carrier) challenges a request in this dialog. */
+  credentials: ClientCredentials | undefined;
   #pending2xx: { buf: Buffer; tx: InviteServerTransaction; cseq: number; interval: number; timer: TimerEntry; giveUp: TimerEntry } | undefined;
   #lastAck: { cseq: number; buf: Buffer; target: Target } | undefined;
 
@@ -173,9 +196,60 @@ export class Dialog implements TimerTarget {
     return req;
   }
 
-  /** Sends a request in the dialog through a client transaction. */
+  /** Sends a request made by createRequest through a client transaction (no digest retry). */
   request(req: SipRequest, tu: ClientTransactionUser): ClientTransaction {
     return this.stack.request(req, tu, this.target());
+  }
+
+  /**
+   * Sends `method` in the dialog and resolves with its final response. A challenge is answered
+   * with `credentials` (next CSeq of this dialog); a 2xx to INVITE is ACKed (RFC 3261 13.2.2.4).
+   * Never rejects: a request that cannot be sent resolves 503, a terminated dialog 481 (BYE
+   * excepted).
+   */
+  send(method: string, opts: InDialogOptions = {}): Promise<InDialogResult> {
+    if (this.state === DialogState.Terminated && method !== 'BYE') return Promise.resolve({ status: 481, response: undefined });
+    const req = this.createRequest(method);
+    for (const [k, v] of Object.entries(opts.headers ?? {})) req.set(k, v);
+    if (opts.body) {
+      req.set('content-type', opts.body.type);
+      req.body = opts.body.data;
+    }
+    return new Promise((resolve) => {
+      const onFinal = (res: SipResponse): void => {
+        if (method !== 'INVITE' || res.status >= 300) return resolve({ status: res.status, response: res });
+        if (!opts.ackLater) {
+          // every 2xx, retransmissions too, gets its ACK
+          this.ack(res.cseq.seq);
+          return resolve({ status: res.status, response: res });
+        }
+        let acked = false;
+        const ack = (body?: { type: string; data: Buffer }): void => {
+          if (acked) return;
+          acked = true;
+          this.ack(res.cseq.seq, body);
+        };
+        resolve({ status: res.status, response: res, ack });
+      };
+      try {
+        new ClientRequest(this.stack, req, {
+          onFinal,
+          onFailure: (reason) => resolve({ status: failureStatus(reason), response: undefined }),
+        }, { target: this.target(), credentials: this.credentials, nextSeq: () => ++this.localSeq }).start();
+      } catch {
+        // no listener for the transport, or a target that is not an address
+        resolve({ status: 503, response: undefined });
+      }
+    });
+  }
+
+  /** UAC: the 2xx confirms an early dialog (RFC 3261 12.1.2: its Contact and Record-Route win). */
+  confirm(res: SipResponse): void {
+    const contact = res.contacts[0];
+    if (contact) this.remoteTarget = contact.uri;
+    const rr = res.getAll('record-route');
+    if (rr.length) this.routeSet.splice(0, this.routeSet.length, ...rr.reverse());
+    this.state = DialogState.Confirmed;
   }
 
   /** UAS: sends a 2xx and retransmits it until `ackReceived` (RFC 3261 13.3.1.4). */

@@ -73,7 +73,7 @@ abstract class ClientTransactionBase implements TimerTarget {
 
   protected terminate(): void {
     this.clearTimers();
-    this.ctx.removeClient(this as unknown as ClientTransaction);
+    this.ctx.removeClient(this);
   }
 }
 

@@ -1,8 +1,11 @@
 import type { SipRequest } from '../message/message.js';
 import type { Source, Target } from '../transport/types.js';
 import type { TimerHeap } from './timers.js';
-import type { ServerTransaction } from './server.js';
-import type { ClientTransaction } from './client.js';
+
+/** A transaction as its table knows it (the transactions import this module, not the reverse). */
+export interface KeyedTransaction {
+  readonly key: string;
+}
 
 /** What a transaction needs from the layer that owns it. */
 export interface TransactionContext {
@@ -16,6 +19,6 @@ export interface TransactionContext {
   sendResponse(buf: Buffer, target: Target, cb?: (err?: Error) => void): void;
   /** Sends a request to a resolved target. */
   sendRequest(buf: Buffer, target: Target, cb?: (err?: Error) => void): void;
-  removeServer(tx: ServerTransaction): void;
-  removeClient(tx: ClientTransaction): void;
+  removeServer(tx: KeyedTransaction): void;
+  removeClient(tx: KeyedTransaction): void;
 }

@@ -1,7 +1,7 @@
 import type { SipRequest, SipResponse } from '../message/message.js';
 import type { Source, Target } from '../transport/types.js';
 import { InviteClientTransaction, NonInviteClientTransaction, type ClientTransaction, type ClientTransactionUser } from './client.js';
-import type { TransactionContext } from './context.js';
+import type { KeyedTransaction, TransactionContext } from './context.js';
 import { InviteServerTransaction, NonInviteServerTransaction, type ServerTransaction } from './server.js';
 import { TimerHeap } from './timers.js';
 
@@ -122,11 +122,11 @@ export class TransactionLayer implements TransactionContext {
     return true;
   }
 
-  removeServer(tx: ServerTransaction): void {
+  removeServer(tx: KeyedTransaction): void {
     if (this.#servers.get(tx.key) === tx) this.#servers.delete(tx.key);
   }
 
-  removeClient(tx: ClientTransaction): void {
+  removeClient(tx: KeyedTransaction): void {
     if (this.#clients.get(tx.key) === tx) this.#clients.delete(tx.key);
   }
 

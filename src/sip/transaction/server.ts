@@ -85,7 +85,7 @@ abstract class ServerTransactionBase implements TimerTarget {
 
   protected terminate(): void {
     this.clearTimers();
-    this.ctx.removeServer(this as unknown as ServerTransaction);
+    this.ctx.removeServer(this);
     const cb = this.onTerminated;
     this.onTerminated = undefined;
     cb?.();

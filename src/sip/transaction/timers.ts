@@ -9,6 +9,24 @@ export interface TimerTarget {
   onTimer(name: string): void;
 }
 
+/**
+ * Time and one-shot timers, as the heap needs them. The real one is the process clock; tests
+ * drive a manual one (test/helpers/clock.ts) so every RFC timer fires when they say.
+ */
+export interface TimerClock {
+  /** Milliseconds on a monotonic scale. */
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** The process clock; its timeouts do not keep the process alive (the owner closes them). */
+export const systemClock: TimerClock = {
+  now: () => performance.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
 export class TimerEntry {
   at: number;
   target: TimerTarget | null;
@@ -25,13 +43,17 @@ export class TimerEntry {
 
 export class TimerHeap {
   #heap: TimerEntry[] = [];
-  #timeout: NodeJS.Timeout | undefined;
+  #timeout: unknown;
   #armedAt = Infinity;
   #closed = false;
-  readonly now: () => number;
+  readonly #clock: TimerClock;
 
-  constructor(now: () => number = () => performance.now()) {
-    this.now = now;
+  constructor(clock: TimerClock = systemClock) {
+    this.#clock = clock;
+  }
+
+  now(): number {
+    return this.#clock.now();
   }
 
   get size(): number {
@@ -80,7 +102,7 @@ export class TimerHeap {
     if (this.#closed) return;
     // Drop cancelled entries at the top so an idle stack does not wake for nothing.
     while (this.#heap.length && this.#heap[0].target === null) this.#pop();
-    if (this.#timeout) clearTimeout(this.#timeout);
+    if (this.#timeout !== undefined) this.#clock.clearTimeout(this.#timeout);
     this.#timeout = undefined;
     if (!this.#heap.length) {
       this.#armedAt = Infinity;
@@ -88,8 +110,7 @@ export class TimerHeap {
     }
     const at = this.#heap[0].at;
     this.#armedAt = at;
-    this.#timeout = setTimeout(() => this.#run(), Math.max(0, at - this.now()));
-    this.#timeout.unref?.();
+    this.#timeout = this.#clock.setTimeout(() => this.#run(), Math.max(0, at - this.now()));
   }
 
   #run(): void {
@@ -115,7 +136,7 @@ export class TimerHeap {
 
   close(): void {
     this.#closed = true;
-    if (this.#timeout) clearTimeout(this.#timeout);
+    if (this.#timeout !== undefined) this.#clock.clearTimeout(this.#timeout);
     this.#timeout = undefined;
     this.#heap.length = 0;
   }

@@ -1,0 +1,213 @@
+/**
+ * What the dial plan's destination means for a call, decided before anything is answered: an
+ * extension's phones with its forwarding (all, busy, no answer; to an extension or out through
+ * ARS with the forwarding user's rights), do not disturb and mailbox; a hunt group's driver; an
+ * outside number's routes within barring and the trunk-to-trunk policy; a feature. A blind
+ * transfer's target is decided the same way, with the transferor's rights.
+ */
+import type { Logger } from '../../core/logger.js';
+import type { Destination } from '../routing/index.js';
+import { OutboundRoute } from './outbound.js';
+import { ContactsStrategy, type ContactsPlan, type Forward, type Refusal } from './ring/contacts.js';
+import { HuntStrategy } from './ring/hunt.js';
+import { RoutesStrategy } from './ring/routes.js';
+import type { RingStrategy } from './ring/strategy.js';
+import type { TransferRoute } from './transfer.js';
+import { refusal, type Caller, type CallsOptions, type CallTrunk, type Decision, type MemberState } from './types.js';
+
+/** A call being routed: who calls, what was dialled, whose rights apply. */
+export interface RouteContext {
+  from: Caller;
+  dialled: string;
+  /** The user whose rights and priority apply (the caller; nobody for a call from a trunk). */
+  causer: string | undefined;
+  /** An incoming call's destination when the first is busy. */
+  fallback?: string;
+  callId: string;
+}
+
+/** What deciding needs of the B2BUA. */
+export interface DestinationsHost {
+  readonly log: Logger;
+  readonly options: CallsOptions;
+  /** The user is on a call now (calling, being rung, talking). */
+  onCall(user: string): boolean;
+  memberState(user: string): MemberState;
+  /** A dial-plan feature (phone settings, meet-me, voicemail, hunt-group log-in). */
+  feature(ctx: RouteContext, feature: string, number: string): Decision;
+  /** A caller for voicemail: leave a message in `mailbox`, or listen ('collect'). */
+  voicemail(ctx: RouteContext, what: 'deposit' | 'collect', mailbox: string): Decision;
+}
+
+/** The reason phrase of a 403 for a barred number (the router's reason may carry its own status). */
+export function forbidden(reason: string): string {
+  const text = reason.replace(/^403\s+/, '');
+  return text.startsWith('Forbidden') ? text : `Forbidden (${text})`;
+}
+
+export class Destinations {
+  readonly #h: DestinationsHost;
+
+  constructor(host: DestinationsHost) {
+    this.#h = host;
+  }
+
+  get #o(): CallsOptions {
+    return this.#h.options;
+  }
+
+  /** The dial plan's destination for `number` dialled with `causer`'s rights. */
+  dial(number: string, causer: string | undefined, callerNumber: string): Destination {
+    const r = this.#o.router;
+    if (r) return r.dial(number, { user: causer, callerNumber, trace: false }).destination;
+    return this.#o.users.has(number) ? { kind: 'extension', extension: number } : { kind: 'notFound' };
+  }
+
+  decide(ctx: RouteContext, dest: Destination): Decision {
+    switch (dest.kind) {
+      case 'extension':
+        return this.#o.huntGroups?.isGroup(dest.extension) ? this.#huntGroup(ctx, dest.extension) : this.#extension(ctx, dest.extension);
+      case 'ars':
+      case 'lineGroup':
+        return this.#outside(ctx, dest);
+      case 'busy':
+        return refusal(486, `Busy Here (${dest.reason})`);
+      case 'incomplete':
+        return refusal(484, 'Address Incomplete');
+      case 'notFound':
+        return refusal(404, `Not Found (${ctx.dialled || 'no number'} is not in the dial plan)`);
+      case 'feature':
+        return this.#h.feature(ctx, dest.feature, dest.number);
+    }
+  }
+
+  /** Where a blind transfer by `transferor` of `transferee` to `number` goes. */
+  transfer(number: string, transferor: string, transferee: string): TransferRoute {
+    const causer = this.#o.users.has(transferor) ? transferor : undefined;
+    const ctx: RouteContext = { from: { number: transferee, name: '', withheld: false }, dialled: number, causer, callId: '' };
+    const d = this.decide(ctx, this.dial(number, causer, transferee));
+    if (d.kind === 'ring') return { kind: 'ring', strategy: d.strategy };
+    if (d.kind === 'refuse') return { kind: 'refused', status: d.status, reason: d.reason };
+    if (d.mailbox !== undefined) return { kind: 'voicemail', mailbox: d.mailbox };
+    return { kind: 'refused', status: 403, reason: `Forbidden (a transfer cannot reach ${number})` };
+  }
+
+  #extension(ctx: RouteContext, extension: string): Decision {
+    const o = this.#o;
+    const log = this.#h.log;
+    const direction = ctx.from.trunk ? 'incoming' : 'internal';
+    const plan = this.#plan(ctx.from.number, extension, ctx.from.trunk);
+    if ('status' in plan) {
+      if (plan.status === 486 && ctx.fallback !== undefined) {
+        log.info(`${extension} busy: incoming call goes to its fallback ${ctx.fallback}`, { callId: ctx.callId });
+        return this.decide({ ...ctx, fallback: undefined }, this.dial(ctx.fallback, ctx.causer, ctx.from.number));
+      }
+      if (plan.voicemail !== undefined) {
+        log.info(`${extension} ${plan.reason.includes('disturb') ? 'in do not disturb' : 'busy'}: call goes to voicemail`, { callId: ctx.callId });
+        return this.#h.voicemail(ctx, 'deposit', plan.voicemail);
+      }
+      if (plan.status === 486) return { kind: 'refuse', status: 486, reason: plan.reason, record: 'busy' };
+      return refusal(plan.status, plan.reason);
+    }
+    if ('start' in plan) return { kind: 'ring', strategy: plan, direction };
+    const fb = ctx.fallback;
+    if (fb !== undefined && plan.busy === undefined && o.users.has(fb)) plan.busy = { to: fb, make: () => new ContactsStrategy({ extension: fb }) };
+    return { kind: 'ring', strategy: new ContactsStrategy(plan), direction, media: o.users.get(plan.extension)?.media };
+  }
+
+  /**
+   * Where a call to `dialled` rings (PBX semantics): forward-all is followed (up to 5 hops,
+   * never back to the caller), and to a number outside when the dial plan routes it and the
+   * forwarding user may call it; a callee in do not disturb, or on a call without call waiting,
+   * is busy: forward-on-busy if set, else 486 (or the mailbox).
+   */
+  #plan(caller: string, dialled: string, fromTrunk: CallTrunk | undefined): ContactsPlan | RingStrategy | (Refusal & { voicemail?: string }) {
+    const o = this.#o;
+    if (!o.users.has(dialled)) return { status: 404, reason: `Not Found (${dialled || 'no number'} is not an extension)` };
+    let target = dialled;
+    for (let hops = 0; hops < 5; hops++) {
+      const next = o.settings.get(target)?.forwardAll;
+      if (next === undefined || next === caller || next === target) break;
+      if (!o.users.has(next)) return this.#forwardOut(target, next, caller, fromTrunk, 'all calls');
+      target = next;
+    }
+    const s = o.settings.get(target)!;
+    const busy = s.doNotDisturb || (!s.callWaiting && this.#h.onCall(target));
+    const user = target;
+    const forward = (to: string | undefined, what: string): Forward | undefined => (to === undefined || to === caller || to === user ? undefined : {
+      to, make: () => (o.users.has(to) ? new ContactsStrategy({ extension: to }) : this.#forwardOut(user, to, caller, fromTrunk, what)),
+    });
+    // the user's mailbox takes what forwarding does not (never a caller's own call to itself)
+    const vm = o.users.get(target)?.voicemail && target !== caller && o.services?.voicemail?.has(target) ? target : undefined;
+    if (busy) {
+      const fw = forward(s.forwardBusy, 'calls while busy');
+      if (fw === undefined) return { status: 486, reason: s.doNotDisturb ? 'Busy Here (do not disturb)' : 'Busy Here', voicemail: vm };
+      const next = fw.make();
+      return 'status' in next ? next : next instanceof ContactsStrategy ? { extension: fw.to } : next;
+    }
+    const na = forward(s.forwardNoAnswer, 'unanswered calls');
+    return {
+      extension: target, busy: forward(s.forwardBusy, 'calls while busy'), noAnswer: na ? { ms: s.noAnswerSeconds * 1000, forward: na } : undefined,
+      voicemail: vm === undefined ? undefined : { mailbox: vm, afterMs: s.noAnswerSeconds * 1000 },
+    };
+  }
+
+  /**
+   * Forwarding to a number outside: the leg out is the forwarding user's call, so it is routed
+   * and barred with that user's rights (forwarding never reaches what the user may not dial).
+   */
+  #forwardOut(user: string, number: string, caller: string, fromTrunk: CallTrunk | undefined, what: string): RingStrategy | Refusal {
+    const d = this.dial(number, user, caller);
+    if (d.kind !== 'ars' && d.kind !== 'lineGroup') return { status: 404, reason: `Not Found (${user} forwards to ${number}, which the dial plan does not route)` };
+    if (!d.barring.allowed) {
+      this.#h.log.info(`forwarding barred: ${d.barring.reason}`, { user, number, class: d.barring.class });
+      return { status: 403, reason: forbidden(d.barring.reason) };
+    }
+    const route = this.#outboundRoute(d, user, { number: caller, name: '', withheld: false, trunk: fromTrunk });
+    if ('status' in route) return route;
+    this.#h.log.info(`${user} forwards ${what} to ${number}: out through the dial plan`, { caller });
+    return new RoutesStrategy(number, route);
+  }
+
+  #outside(ctx: RouteContext, dest: Extract<Destination, { kind: 'ars' | 'lineGroup' }>): Decision {
+    if (!dest.barring.allowed) {
+      this.#h.log.info(`call barred: ${dest.barring.reason}`, { callId: ctx.callId, user: ctx.causer, class: dest.barring.class });
+      return refusal(403, forbidden(dest.barring.reason));
+    }
+    const route = this.#outboundRoute(dest, ctx.causer, ctx.from);
+    if ('status' in route) return refusal(route.status, route.reason);
+    return {
+      kind: 'ring', strategy: new RoutesStrategy(dest.number, route), direction: ctx.from.trunk ? 'incoming' : 'outgoing',
+      withheld: ctx.from.withheld || dest.callerId.withhold === true,
+    };
+  }
+
+  /** The routes out for an ARS or line-group destination, within the trunk-to-trunk policy. */
+  #outboundRoute(dest: Extract<Destination, { kind: 'ars' | 'lineGroup' }>, causer: string | undefined, from: Caller): OutboundRoute | Refusal {
+    const o = this.#o;
+    if (!o.trunks || !o.router) return { status: 503, reason: 'Service Unavailable (no trunks)' };
+    if (from.trunk && !from.trunk.config.allowTrunkToTrunk) {
+      this.#h.log.warn(`security: trunk-to-trunk call refused (trunk ${from.trunk.name} does not allow it)`, { number: dest.number });
+      return { status: 403, reason: `Forbidden (trunk-to-trunk calls are off for trunk ${from.trunk.name})` };
+    }
+    const router = o.router;
+    const trunks = o.trunks;
+    return new OutboundRoute({
+      pool: trunks,
+      select: (form, number) => router.selectRoutes(form, number, { user: causer, trace: false }, (g) => trunks.available(g)),
+      start: dest.kind === 'ars' ? { form: dest.form, number: dest.number } : { lineGroup: dest.lineGroup, number: dest.number, callerId: dest.callerId },
+      allowTrunk: from.trunk ? (t) => t.config.allowTrunkToTrunk : undefined,
+    });
+  }
+
+  /** A call to a hunt group: its members ring by the group's rules; night service goes to its fallback. */
+  #huntGroup(ctx: RouteContext, group: string): Decision {
+    const r = this.#o.huntGroups!.route(group, ctx.callId, (u) => this.#h.memberState(u));
+    if ('kind' in r) {
+      if (r.kind === 'number') return this.decide(ctx, this.dial(r.number, ctx.causer, ctx.from.number));
+      if (r.kind === 'voicemail') return this.#h.voicemail(ctx, 'deposit', r.mailbox);
+      return refusal(486, `Busy Here (${r.reason})`);
+    }
+    return { kind: 'ring', strategy: new HuntStrategy(group, r), direction: ctx.from.trunk ? 'incoming' : 'internal' };
+  }
+}
