@@ -33,6 +33,7 @@ import { callUserOf, mailboxesOf, settingsOf, type LiveState, type ReconfigureRe
 import { ConfigState, type ReconfigureOptions } from './config-state.js';
 import { AdminServer } from './admin/server.js';
 import { BackupSchedule } from './admin/backup-schedule.js';
+import type { PbxNode } from './node.js';
 
 export type { ReconfigureResult } from './reconfigure.js';
 export type { ReconfigureOptions } from './config-state.js';
@@ -82,7 +83,7 @@ interface VoicemailParts {
  * its start and close; `close()` closes them in reverse order and leaves no socket, timer or
  * database handle behind.
  */
-export class Server {
+export class Server implements PbxNode {
   readonly alarms = new Alarms();
   readonly #log: Logger;
   readonly #lifecycle: Lifecycle;

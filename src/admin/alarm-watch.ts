@@ -7,7 +7,7 @@
  */
 import { statfsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { Server } from '../server.js';
+import type { PbxNode } from '../node.js';
 import type { LoginGuard } from './login-guard.js';
 
 const EVERY_MS = 5000;
@@ -15,7 +15,7 @@ const EVERY_MS = 5000;
 const HOLD_MS = 5 * 60_000;
 
 export class AlarmWatch {
-  readonly #n: Server;
+  readonly #n: PbxNode;
   readonly #guard: LoginGuard;
   #timer: NodeJS.Timeout | undefined;
   #refused = 0;
@@ -24,7 +24,7 @@ export class AlarmWatch {
   #sipLockoutAt = 0;
   readonly #onTrunk = () => this.#trunks();
 
-  constructor(n: Server, guard: LoginGuard) {
+  constructor(n: PbxNode, guard: LoginGuard) {
     this.#n = n;
     this.#guard = guard;
   }

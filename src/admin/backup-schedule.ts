@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from '../core/logger.js';
-import type { Server } from '../server.js';
+import type { PbxNode } from '../node.js';
 import { createBackup, readManifest, type Manifest } from './backup.js';
 
 /** `pbx-backup-node1-2026-12-03T08-30-00.123Z`: sorts by time within a node. */
@@ -17,13 +17,13 @@ export function backupName(node: string, at = new Date()): string {
 }
 
 export class BackupSchedule {
-  readonly #n: Server;
+  readonly #n: PbxNode;
   readonly #log: Logger;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<Manifest | undefined> | undefined;
   #closed = false;
 
-  constructor(n: Server, log: Logger) {
+  constructor(n: PbxNode, log: Logger) {
     this.#n = n;
     this.#log = log;
   }

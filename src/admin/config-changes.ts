@@ -6,7 +6,8 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../core/logger.js';
-import type { Server, ReconfigureResult } from '../server.js';
+import type { PbxNode } from '../node.js';
+import type { ReconfigureResult } from '../reconfigure.js';
 import type { AuditTrail } from './audit.js';
 import { ChangeRefused, dataOf, edit, redactConfig, writeAtomically } from './config-doc.js';
 
@@ -45,12 +46,12 @@ export function describeChanges(a: unknown, b: unknown, path = '', out: string[]
 }
 
 export class ConfigChanges {
-  readonly #node: Server;
+  readonly #node: PbxNode;
   readonly #audit: AuditTrail;
   readonly #log: Logger;
   #queue: Promise<unknown> = Promise.resolve();
 
-  constructor(node: Server, audit: AuditTrail, log: Logger) {
+  constructor(node: PbxNode, audit: AuditTrail, log: Logger) {
     this.#node = node;
     this.#audit = audit;
     this.#log = log;

@@ -6,7 +6,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../core/logger.js';
-import type { Server } from '../server.js';
+import type { PbxNode } from '../node.js';
 import { allows, normalizeName, type Accounts, type Role } from './accounts.js';
 import type { AuditTrail } from './audit.js';
 import type { ConfigChanges } from './config-changes.js';
@@ -29,7 +29,7 @@ declare module 'fastify' {
 }
 
 export interface AdminContext {
-  node: Server;
+  node: PbxNode;
   log: Logger;
   accounts: Accounts;
   sessions: Sessions;

@@ -5,7 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CallRecord } from '../core/call-record.js';
-import type { Server } from '../server.js';
+import type { PbxNode } from '../node.js';
 import type { LoginGuard } from './login-guard.js';
 import { capacity, summary } from './status.js';
 
@@ -17,7 +17,7 @@ export interface AdminCounters {
   lockouts: number;
 }
 
-export function createMetrics(n: Server, counters: AdminCounters, guard: LoginGuard): { registry: Registry; onRecord: (r: CallRecord) => void } {
+export function createMetrics(n: PbxNode, counters: AdminCounters, guard: LoginGuard): { registry: Registry; onRecord: (r: CallRecord) => void } {
   const registry = new Registry();
   registry.setDefaultLabels({ node: n.config.node.name });
   collectDefaultMetrics({ register: registry, prefix: 'pbx_' });

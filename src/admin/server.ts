@@ -11,7 +11,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import { isLoopback } from '../core/config/index.js';
 import type { Logger } from '../core/logger.js';
-import type { Server } from '../server.js';
+import type { PbxNode } from '../node.js';
 import { AccountError, Accounts, DEFAULT_ACCOUNT, DEFAULT_PASSWORD } from './accounts.js';
 import { AlarmWatch } from './alarm-watch.js';
 import { AuditTrail } from './audit.js';
@@ -28,12 +28,12 @@ import { statusRoutes } from './routes/status.js';
 import { Sessions } from './sessions.js';
 
 export interface AdminServerOptions {
-  node: Server;
+  node: PbxNode;
   logger: Logger;
 }
 
 export class AdminServer {
-  readonly #node: Server;
+  readonly #node: PbxNode;
   readonly #log: Logger;
   #app: FastifyInstance | undefined;
   #ctx: AdminContext | undefined;
@@ -43,7 +43,7 @@ export class AdminServer {
   #closed = false;
 
   constructor(o: AdminServerOptions) {
-    if (!o || typeof o !== 'object' || !o.node) throw new TypeError('options.node: Server expected');
+    if (!o || typeof o !== 'object' || !o.node) throw new TypeError('options.node: PbxNode expected');
     this.#node = o.node;
     this.#log = o.logger.child({ part: 'admin' });
   }

@@ -3,14 +3,14 @@
  * read from the features' own status methods at the moment of the request.
  */
 import { getProfile } from '../core/profiles.js';
-import type { Server } from '../server.js';
+import type { PbxNode } from '../node.js';
 
 export interface Capacity {
   /** What is in use now, and the node's limit (its profile's, or the configured one). */
   [what: string]: { used: number; limit: number };
 }
 
-export function nodeStatus(n: Server) {
+export function nodeStatus(n: PbxNode) {
   const c = n.config;
   return {
     name: c.node.name,
@@ -25,7 +25,7 @@ export function nodeStatus(n: Server) {
   };
 }
 
-export function capacity(n: Server): Capacity {
+export function capacity(n: PbxNode): Capacity {
   const c = n.config;
   const profile = getProfile(n.started.node.profile);
   const conf = n.conferences.status();
@@ -42,7 +42,7 @@ export function capacity(n: Server): Capacity {
   };
 }
 
-export function registrations(n: Server) {
+export function registrations(n: PbxNode) {
   const now = Date.now();
   return n.config.users.flatMap((u) =>
     n.location.lookup(u.extension).map((b) => ({
@@ -56,7 +56,7 @@ export function registrations(n: Server) {
   );
 }
 
-export function calls(n: Server) {
+export function calls(n: PbxNode) {
   return n.calls.list().map((c) => ({
     ...c,
     startedAt: c.startedAt.toISOString(),
@@ -64,7 +64,7 @@ export function calls(n: Server) {
   }));
 }
 
-export function conferences(n: Server) {
+export function conferences(n: PbxNode) {
   const s = n.conferences.status();
   return {
     channelsInUse: s.channelsInUse,
@@ -73,26 +73,26 @@ export function conferences(n: Server) {
   };
 }
 
-export function huntGroups(n: Server) {
+export function huntGroups(n: PbxNode) {
   return n.hunt.status().map((g) => ({ ...g, members: [...g.members], loggedIn: [...g.loggedIn] }));
 }
 
-export function voicemail(n: Server) {
+export function voicemail(n: PbxNode) {
   const vm = n.voicemail;
   if (!vm) return { enabled: false as const };
   return { enabled: true as const, ...vm.status() };
 }
 
-export function trunks(n: Server) {
+export function trunks(n: PbxNode) {
   return n.trunks.status();
 }
 
-export function alarms(n: Server) {
+export function alarms(n: PbxNode) {
   return n.alarms.list().map((a) => ({ ...a, raisedAt: a.raisedAt.toISOString(), lastAt: a.lastAt.toISOString() }));
 }
 
 /** Everything at once: what `pbx status` prints and the console's first page shows. */
-export function summary(n: Server) {
+export function summary(n: PbxNode) {
   return {
     node: nodeStatus(n),
     capacity: capacity(n),
