@@ -27,6 +27,10 @@ import { join } from 'node:path';
 import { SipStack } from './sip/stack.js';
 import { Lifecycle } from './core/lifecycle.js';
 import type { ServerTransaction } from './sip/transaction/server.js';
+import { isDeepStrictEqual } from 'node:util';
+import { SolutionNode, type ApplyResult } from './solution/node.js';
+import type { NodeBoot } from './solution/boot.js';
+import type { PhoneSettings } from './features/calls/settings.js';
 
 /** Methods this node answers; the stack refuses the rest with 405/501. */
 const METHODS = ['REGISTER', 'OPTIONS', 'INVITE', 'ACK', 'BYE', 'CANCEL', 'INFO', 'UPDATE', 'REFER', 'NOTIFY', 'SUBSCRIBE'];
@@ -61,18 +65,39 @@ interface VoicemailParts {
  * its start and close; `close()` closes them in reverse order and leaves no socket, timer or
  * database handle behind.
  */
+export interface ServerOptions {
+  /** The node's place in a solution (src/solution/boot.ts); absent: a node on its own, no bus. */
+  solution?: NodeBoot;
+}
+
 export class Server {
-  readonly config: Config;
+  #config: Config;
   readonly #log: Logger;
   readonly #lifecycle: Lifecycle;
+  readonly #boot: NodeBoot | undefined;
   #parts: Parts | undefined;
   #users = new Map<string, string>();
+  /** The users as calls and phone settings see them; changed in place by reconfigure(). */
+  readonly #callUsers = new Map<string, CallUser>();
+  readonly #phoneSettings = new Map<string, PhoneSettings>();
+  #solution: SolutionNode | undefined;
   #closed = false;
 
-  constructor(config: Config, logger: Logger) {
-    this.config = config;
+  constructor(config: Config, logger: Logger, options: ServerOptions = {}) {
+    this.#config = config;
     this.#log = logger;
     this.#lifecycle = new Lifecycle(logger);
+    this.#boot = options.solution;
+  }
+
+  /** The configuration the node runs on (with what reconfigure() applied live). */
+  get config(): Config {
+    return this.#config;
+  }
+
+  /** The node's part in a solution (bus, configuration, directory); undefined on its own. */
+  get solution(): SolutionNode | undefined {
+    return this.#solution;
   }
 
   get #p(): Parts {
@@ -208,12 +233,9 @@ export class Server {
 
     const engine = life.add('media', new MediaEngine({ address: c.media.address, portMin: c.media.portMin, portMax: c.media.portMax }), { close: (e) => e.close() });
     const records = life.add('cdr', await openCallRecords(c.cdr, store, log), { close: (r) => r.close() });
-    const users = new Map<string, CallUser>(c.users.map((u) => [u.extension, { extension: u.extension, name: u.name, media: u.media, voicemail: u.voicemail.enabled }]));
-    const settings = new SettingsStore(store, new Map(c.users.map((u) => [u.extension, {
-      forwardAll: u.forward.all, forwardBusy: u.forward.busy, forwardNoAnswer: u.forward.noAnswer,
-      noAnswerSeconds: u.forward.noAnswerSeconds, doNotDisturb: u.doNotDisturb, callWaiting: u.callWaiting,
-      withholdCallerId: u.withholdCallerId,
-    }])));
+    const users = this.#callUsers;
+    for (const u of c.users) this.#setUser(u);
+    const settings = new SettingsStore(store, this.#phoneSettings);
     const conferences = life.add('conference', new Conferences({
       engine, logger: log, config: c.conference,
       channels: profile.conferenceChannels, maxParties: profile.conferenceChannelsPerConference,
@@ -263,7 +285,59 @@ export class Server {
       },
       close: () => clearInterval(statusTimer),
     });
+    const boot = this.#boot;
+    if (boot) {
+      const solution = new SolutionNode({
+        document: boot.document, view: c, revision: boot.revision, source: boot.source, publishedAtLeast: boot.storedRevision, node: boot.node,
+        store, logger: log, apply: (cfg, rev) => this.reconfigure(cfg, rev),
+        registered: () => [...this.#users.keys()].filter((u) => location.hasAor(u)),
+      });
+      this.#solution = life.add('solution', solution, { start: () => solution.start(), close: (x) => x.close() });
+    }
     return { store, stack, location, auth, registrar, engine, records, conferences, router, hunt, trunks, calls, voicemail };
+  }
+
+  #setUser(u: Config['users'][number]): void {
+    this.#users.set(u.extension, u.password);
+    this.#callUsers.set(u.extension, { extension: u.extension, name: u.name, media: u.media, voicemail: u.voicemail.enabled });
+    this.#phoneSettings.set(u.extension, {
+      forwardAll: u.forward.all, forwardBusy: u.forward.busy, forwardNoAnswer: u.forward.noAnswer,
+      noAnswerSeconds: u.forward.noAnswerSeconds, doNotDisturb: u.doNotDisturb, callWaiting: u.callWaiting,
+      withholdCallerId: u.withholdCallerId,
+    });
+  }
+
+  /**
+   * Applies a new configuration without dropping calls. This is the minimal version the
+   * solution bus needs (issue 16): users (added, removed, passwords, names, phone settings)
+   * are applied live; every other section that differs is reported as pending a restart and
+   * left as it runs, never half-applied. Issue 19's reconfigure() replaces it and applies more.
+   */
+  async reconfigure(next: Config, revision: number): Promise<ApplyResult> {
+    if (!this.#parts) throw new Error('server not started');
+    const prev = this.#config;
+    const applied: string[] = [];
+    const pending: string[] = [];
+    if (!isDeepStrictEqual(prev.users, next.users)) {
+      const keep = new Set(next.users.map((u) => u.extension));
+      for (const ext of [...this.#users.keys()]) {
+        if (keep.has(ext)) continue;
+        this.#users.delete(ext);
+        this.#callUsers.delete(ext);
+        this.#phoneSettings.delete(ext);
+      }
+      for (const u of next.users) this.#setUser(u);
+      applied.push('users');
+      // mailboxes are made when voicemail starts
+      const had = new Set(prev.users.map((u) => u.extension));
+      if (this.#parts.voicemail && next.users.some((u) => !had.has(u.extension))) pending.push('voicemail (mailboxes of added users)');
+    }
+    for (const key of Object.keys(next) as (keyof Config)[]) {
+      if (key !== 'users' && !isDeepStrictEqual(prev[key], next[key])) pending.push(key);
+    }
+    this.#config = { ...prev, users: next.users };
+    this.#log.info('reconfigured', { revision, applied, pendingRestart: pending });
+    return { applied, pending };
   }
 
   /**
@@ -353,6 +427,7 @@ export class Server {
     const vm = p?.voicemail;
     return {
       node: this.config.node.name,
+      solution: this.#solution?.status(),
       bindings: p?.location.size ?? 0,
       registeredUsers: p?.location.aorCount ?? 0,
       calls: p?.calls.active ?? 0,
