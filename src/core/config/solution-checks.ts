@@ -134,7 +134,7 @@ function checkNodes(doc: Raw): string[] {
   const claim = (key: string, at: string, what: string) => {
     const other = taken.get(key);
     if (other !== undefined) problems.push(`${at}: ${what} is already taken by ${other}`);
-    else taken.set(key, at.replace(/\.[a-zA-Z]+$/, ''));
+    else taken.set(key, at.replace(/^(nodes\[\d+\]).*$/, '$1'));
   };
   for (const { i, n } of parsedNodes(doc)) {
     const sipAddress = n.sip.address ?? n.address;
