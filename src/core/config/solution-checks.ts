@@ -57,7 +57,8 @@ export function checkSolution(doc: Raw): string[] {
 function checkMailboxes(doc: Raw): string[] {
   const enabled = (e: unknown) => field(field(e, 'voicemail'), 'enabled') !== false;
   const n = list(doc.users).filter(enabled).length + list(doc.huntGroups).filter(enabled).length;
-  return n > SOLUTION_LIMITS.mailboxes
+  // too many users is reported as such; their mailboxes would only say it again
+  return n > SOLUTION_LIMITS.mailboxes && list(doc.users).length <= SOLUTION_LIMITS.users
     ? [`users: ${n} mailboxes of users and hunt groups, the solution limit is ${SOLUTION_LIMITS.mailboxes} (voicemail: { enabled: false } frees one)`]
     : [];
 }
