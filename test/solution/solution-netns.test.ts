@@ -6,7 +6,7 @@
  * revision when the bus is away. What a user notices is checked with sipp registering phones.
  */
 import test from 'ava';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestNet } from '../helpers/netns.js';
@@ -119,4 +119,16 @@ test.serial('an expansion restarted while the bus is away starts on the revision
   t.true(await registers('303', 'exp1'), "303 is not in the expansion's own file, only in the stored revision");
   net.setBus('exp1', true);
   await exp.waitFor('bus: connected');
+});
+
+test.serial("with the primary gone, a new expansion reads the document from the secondary's mirror", async (t) => {
+  await nodes.get('exp1')!.stop();
+  await nodes.get('pri')!.stop();
+  // a fresh machine: nothing stored, only the first copy of the document
+  rmSync(join(dir, 'exp1'), { recursive: true, force: true });
+  const exp = start('exp1', expFile);
+  t.like(await exp.waitFor('solution: node starting'), { source: 'file', revision: 0 });
+  t.like(await exp.waitFor('bus: following the configuration'), { from: 'sec' });
+  await exp.waitFor('solution: configuration applied', (l) => l.revision === 3);
+  t.true(await registers('303', 'exp1'));
 });
