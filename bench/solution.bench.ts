@@ -4,7 +4,8 @@
  * nats-server. Measures, in this run:
  *  1. configuration propagation: ROUNDS changes published by the primary (a user's password
  *     on a changing expansion, SIGHUP), the time from publication to "configuration applied" on
- *     each of the 32 nodes (every node's log line carries both times): p50, p99, max;
+ *     each of the 32 nodes (every node's log line carries both times): p50, p99, max; then
+ *     ROUNDS_ALL changes of a section every node runs (each node validates the whole document);
  *  2. the reference: a bare KV put on the primary's nats-server seen by a KV watcher connected
  *     to the secondary's server (through the leaf link), the path underneath (p50, p99);
  *  3. memory: RSS of each node process and of each nats-server.
@@ -23,6 +24,7 @@ import { ROOT } from './node.js';
 const QUICK = process.env.BENCH_QUICK === '1';
 const NODES = QUICK ? 8 : 32;
 const ROUNDS = QUICK ? 5 : 30;
+const ROUNDS_ALL = QUICK ? 3 : 10;
 const USERS = 1000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const dir = mkdtempSync(join(tmpdir(), 'pbx-bench-solution-'));
@@ -36,7 +38,7 @@ function homeOf(u: number): string {
   return u < 100 ? 'pri' : names[2 + ((u - 100) % (NODES - 2))]!;
 }
 
-function document(round: number): string {
+function document(round: number, everyNode = 0): string {
   const nodes = names.map((n, i) => `  - { name: ${n}, role: ${i === 0 ? 'primary' : i === 1 ? 'secondary' : 'expansion'}, profile: ${i < 2 ? 'DL360' : 'DL120'}, address: ${addr(i)}, dataDir: ${JSON.stringify(join(dir, n))} }`);
   const users = Array.from({ length: USERS }, (_, u) => {
     const ext = 2000 + u;
@@ -47,6 +49,7 @@ function document(round: number): string {
   return `log: { level: info, format: json }
 bus: { password: ${PASSWORD} }
 media: { portMin: 40000, portMax: 40999 }
+calls: { ringTimeoutSeconds: ${30 + everyNode} }
 nodes:
 ${nodes.join('\n')}
 users:
@@ -159,10 +162,19 @@ async function main(): Promise<void> {
     await sleep(200);
   }
   const lat = applied.slice(from).map((a) => a.latencyMs);
+  const fromAll = applied.length;
+  for (let r = 1; r <= ROUNDS_ALL; r++) {
+    writeFileSync(file, document(ROUNDS, r));
+    procs.get('pri')!.kill('SIGHUP');
+    await waitFor(`revision ${ROUNDS + r + 1} everywhere`, () => revisionEverywhere(ROUNDS + r + 1), 30_000);
+    await sleep(200);
+  }
+  const latAll = applied.slice(fromAll).map((a) => a.latencyMs);
   const ref = await kvReference(ROUNDS * 4);
   const nodeRss = names.map((n) => rssMb(procs.get(n)?.pid));
   const natsRss = natsPids().map(rssMb);
   console.log(`config propagation to ${NODES} nodes (${ROUNDS} changes, ${lat.length} applications): p50 ${pct(lat, 50)} ms, p99 ${pct(lat, 99)} ms, max ${Math.max(...lat)} ms`);
+  console.log(`config propagation, a section every node applies (${ROUNDS_ALL} changes, ${latAll.length} applications): p50 ${pct(latAll, 50)} ms, p99 ${pct(latAll, 99)} ms, max ${Math.max(...latAll)} ms`);
   console.log(`reference, bare KV put -> watch through the leaf link: p50 ${pct(ref, 50).toFixed(1)} ms, p99 ${pct(ref, 99).toFixed(1)} ms`);
   console.log(`ratio (p99 propagation / p99 reference): ${(pct(lat, 99) / Math.max(0.1, pct(ref, 99))).toFixed(1)}`);
   console.log(`memory: node RSS p50 ${pct(nodeRss, 50).toFixed(0)} MB, max ${Math.max(...nodeRss).toFixed(0)} MB (primary ${nodeRss[0]!.toFixed(0)} MB); nats-server RSS ${natsRss.map((m) => `${m.toFixed(0)} MB`).join(', ')}`);

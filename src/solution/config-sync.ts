@@ -73,8 +73,8 @@ export interface ConfigFollowerOptions {
   /** JetStream domains to read the bucket from, in order of preference (primary, then secondary). */
   domains: string[];
   logger: Logger;
-  /** A complete document of the bus, with its manifest. */
-  onDocument: (manifest: Manifest, raw: Raw) => void;
+  /** A complete document of the bus, with its manifest and the entries it was assembled from. */
+  onDocument: (manifest: Manifest, raw: Raw, entries: ReadonlyMap<string, string>) => void;
   /** Pause before trying the domains again when none answers (ms). */
   retryMs?: number;
 }
@@ -137,7 +137,7 @@ export class ConfigFollower {
           if (e.key !== COMMIT_KEY || e.operation !== 'PUT') continue;
           const manifest = manifestOf(e.string());
           const raw = manifest && assembleDocument(manifest, held);
-          if (manifest && raw) this.#o.onDocument(manifest, raw);
+          if (manifest && raw) this.#o.onDocument(manifest, raw, held);
         }
       } catch (err) {
         this.#o.logger.warn(`bus: configuration watch ended: ${(err as Error).message}`);

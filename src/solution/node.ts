@@ -59,6 +59,7 @@ export class SolutionNode {
   readonly #follower: ConfigFollower;
   readonly #directory: BusDirectory;
   readonly #role: string;
+  /** The document: raw as last recorded; config as last validated (its parts that concern this node are current). */
   #doc: SolutionDocument;
   #view: Config;
   /** The primary's latest document, published again on every (re)connection until it is on the bus. */
@@ -68,6 +69,11 @@ export class SolutionNode {
   #pending: string[] = [];
   #appliedAt: string | undefined;
   #queue: Promise<void> = Promise.resolve();
+  /** The digests of the last manifest seen, and the home node of each user and trunk entry in it. */
+  #seen: Manifest | undefined;
+  #homes = new Map<string, string>();
+  /** The last revision that concerned this node was applied (not refused). */
+  #lastOk = true;
   #closed = false;
 
   constructor(o: SolutionNodeOptions) {
@@ -106,8 +112,9 @@ export class SolutionNode {
       bus: this.#bus,
       domains: [primary.name, ...(secondary ? [secondary.name] : [])],
       logger: o.logger,
-      onDocument: (m, raw) => {
-        this.#queue = this.#queue.then(() => this.#onDocument(m, raw)).catch((e: unknown) => o.logger.error(`solution: applying revision ${m.revision} failed: ${(e as Error).message}`));
+      onDocument: (m, raw, entries) => {
+        const mine = this.#concernsMe(m, entries);
+        this.#queue = this.#queue.then(() => this.#onDocument(m, raw, mine)).catch((e: unknown) => o.logger.error(`solution: applying revision ${m.revision} failed: ${(e as Error).message}`));
       },
     });
     this.#directory = new BusDirectory({
@@ -165,11 +172,46 @@ export class SolutionNode {
     }
   }
 
-  async #onDocument(m: Manifest, raw: Raw): Promise<void> {
+  /**
+   * Whether revision `m` can change this node's view: an entry changed that every node reads
+   * (a section, the nodes, the dial plan, rooms), a user or trunk homed here before or now, or a
+   * hunt group on the primary. Nodes it does not concern record the revision without
+   * validating the whole document again: at 32 nodes on shared cores, that work is what a
+   * change costs (the primary validated the document before publishing it).
+   */
+  #concernsMe(m: Manifest, entries: ReadonlyMap<string, string>): boolean {
+    const last = this.#seen;
+    this.#seen = m;
+    const primary = primaryOf(this.#doc.config)?.name;
+    const homeIn = (key: string): string | undefined => {
+      const text = entries.get(key);
+      if (text === undefined) return undefined;
+      const v = (JSON.parse(text) as { value?: { node?: unknown } }).value;
+      return typeof v?.node === 'string' ? v.node : primary;
+    };
+    const changed = last ? [...new Set([...m.order, ...last.order])].filter((k) => m.digests[k] !== last.digests[k]) : m.order;
+    let mine = last === undefined;
+    for (const key of changed) {
+      const top = key.slice(0, key.indexOf('.') >>> 0);
+      if (top === 'users' || top === 'trunks') {
+        const now = key in m.digests ? homeIn(key) : undefined;
+        if (now === this.#o.node || this.#homes.get(key) === this.#o.node) mine = true;
+        if (now === undefined) this.#homes.delete(key);
+        else this.#homes.set(key, now);
+      } else if (top !== 'huntGroups' || this.#role === 'primary') {
+        mine = true;
+      }
+    }
+    return mine;
+  }
+
+  async #onDocument(m: Manifest, raw: Raw, concernsMe: boolean): Promise<void> {
     if (this.#closed || m.revision <= this.#revision) return;
     const log = this.#o.logger;
     let result: ApplyResult = { applied: [], pending: [] };
-    if (m.hash !== this.#doc.hash || this.#source !== 'bus') {
+    if (!concernsMe && this.#lastOk && this.#source === 'bus') {
+      this.#doc = { raw, config: this.#doc.config, hash: m.hash };
+    } else if (m.hash !== this.#doc.hash || this.#source !== 'bus') {
       let doc: SolutionDocument;
       let view: Config;
       try {
@@ -178,12 +220,14 @@ export class SolutionNode {
       } catch (e) {
         const problems = e instanceof ConfigError ? e.problems : [(e as Error).message];
         log.error('solution: revision refused, still running on the previous one', { revision: m.revision, running: this.#revision, problems });
+        this.#lastOk = false;
         return;
       }
       // another node's users or trunks changed: nothing to do here
       if (!isDeepStrictEqual(view, this.#view)) result = await this.#o.apply(view, m.revision);
       this.#doc = doc;
       this.#view = view;
+      this.#lastOk = true;
     }
     this.#applied.save({ revision: m.revision, hash: m.hash, document: raw });
     this.#revision = m.revision;
