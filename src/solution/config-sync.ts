@@ -113,6 +113,7 @@ export class ConfigFollower {
 
   async #follow(nc: NatsConnection, gen: number): Promise<void> {
     const held = new Map<string, string>();
+    const digests = new Map<string, string>();
     for (const domain of this.#o.domains) {
       if (gen !== this.#generation) return;
       let watch: QueuedIterator<KvWatchEntry>;
@@ -132,11 +133,17 @@ export class ConfigFollower {
       this.#o.logger.info('bus: following the configuration', { from: domain });
       try {
         for await (const e of watch) {
-          if (e.operation === 'PUT') held.set(e.key, e.string());
-          else held.delete(e.key);
+          if (e.operation === 'PUT') {
+            const text = e.string();
+            held.set(e.key, text);
+            digests.set(e.key, digest(text));
+          } else {
+            held.delete(e.key);
+            digests.delete(e.key);
+          }
           if (e.key !== COMMIT_KEY || e.operation !== 'PUT') continue;
           const manifest = manifestOf(e.string());
-          const raw = manifest && assembleDocument(manifest, held);
+          const raw = manifest && assembleDocument(manifest, held, digests);
           if (manifest && raw) this.#o.onDocument(manifest, raw, held);
         }
       } catch (err) {

@@ -8,7 +8,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { ConfigError, ConfigSchema, parseConfig, validateConfig, type Config, type SolutionNodeConfig } from '../core/config/index.js';
+import { ConfigError, ConfigSchema, parseConfig, validateConfig, type Config, type SolutionNodeConfig, type UserConfig } from '../core/config/index.js';
+import { UserSchema } from '../core/config/schema.js';
+import { crossChecks } from '../core/config/checks.js';
 import { deepMerge, isRecord, type Raw } from '../core/config/fields.js';
 import { NODE_SECTIONS } from '../core/config/solution-schema.js';
 import { splitDocument } from './entries.js';
@@ -40,10 +42,45 @@ export function solutionFromText(text: string, source: string): SolutionDocument
   return { raw: freeze(raw), config, hash: splitDocument(raw).hash };
 }
 
-/** A document that arrived as data (assembled from the bus); throws ConfigError. */
-export function solutionFromRaw(raw: unknown, source: string): SolutionDocument {
-  const config = validateConfig(raw, source);
-  return { raw: freeze(structuredClone(raw as Raw)), config, hash: splitDocument(raw as Raw).hash };
+/**
+ * A document that arrived as data (assembled from the bus, or stored); throws ConfigError.
+ * `o.hash`: its hash when known (the manifest's); `o.owned`: `raw` is the caller's to keep
+ * (frozen here, not copied); `o.users`: parsed users of earlier documents, by their JSON text.
+ */
+export function solutionFromRaw(raw: unknown, source: string, o: { hash?: string; owned?: boolean; users?: UserCache } = {}): SolutionDocument {
+  const config = o.users ? validateWithCache(raw, source, o.users) : validateConfig(raw, source);
+  const kept = o.owned ? (raw as Raw) : structuredClone(raw as Raw);
+  return { raw: freeze(kept), config, hash: o.hash ?? splitDocument(raw as Raw).hash };
+}
+
+/** Parsed users by the JSON text of their entry: most of a revision is the users of the last one. */
+export type UserCache = Map<string, UserConfig>;
+
+/**
+ * The same validation as validateConfig, with the users taken from `cache` when their text is
+ * unchanged: with 1000 users, parsing them is most of the work, and a revision repeats nearly
+ * all of them. Any problem: validateConfig again on the whole, for its complete report.
+ */
+function validateWithCache(raw: unknown, source: string, cache: UserCache): Config {
+  if (!isRecord(raw) || !Array.isArray(raw.users)) return validateConfig(raw, source);
+  const users: UserConfig[] = [];
+  const next: UserCache = new Map();
+  for (const u of raw.users) {
+    const text = JSON.stringify(u);
+    let parsed = cache.get(text);
+    if (!parsed) {
+      const r = UserSchema.safeParse(u);
+      if (!r.success) return validateConfig(raw, source);
+      parsed = freeze(r.data);
+    }
+    next.set(text, parsed);
+    users.push(parsed);
+  }
+  const rest = ConfigSchema.safeParse({ ...raw, users: [] });
+  if (!rest.success || crossChecks(raw).length > 0) return validateConfig(raw, source);
+  cache.clear();
+  for (const [k, v] of next) cache.set(k, v);
+  return freeze({ ...rest.data, users });
 }
 
 /** The nodes' names, the primary first. */

@@ -98,12 +98,14 @@ export function hashOf(digests: Iterable<[string, string]>): string {
 /**
  * The document of `manifest` from the entries held (encoded as on the bus), or undefined while
  * an entry is missing or differs from the manifest (the rest of it is still on its way).
+ * `digests`: the entries' digests when the caller keeps them.
  */
-export function assembleDocument(manifest: Manifest, held: ReadonlyMap<string, string>): Raw | undefined {
+export function assembleDocument(manifest: Manifest, held: ReadonlyMap<string, string>, digests?: ReadonlyMap<string, string>): Raw | undefined {
   const doc: Raw = {};
   for (const key of manifest.order) {
     const text = held.get(key);
-    if (text === undefined || digest(text) !== manifest.digests[key]) return undefined;
+    // a follower digests each entry once, when it arrives
+    if (text === undefined || (digests?.get(key) ?? digest(text)) !== manifest.digests[key]) return undefined;
     const e = JSON.parse(text) as Entry;
     let parent: Raw = doc;
     for (const seg of e.at.slice(0, -1)) {

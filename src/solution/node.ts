@@ -18,7 +18,7 @@ import { AppliedStore } from './applied.js';
 import { Bus } from './bus.js';
 import { ConfigFollower, ensureMirror, publishDocument } from './config-sync.js';
 import { BusDirectory, type Directory } from './directory.js';
-import { dataDirOf, nodeEntry, nodeView, primaryOf, solutionFromRaw, type SolutionDocument } from './document.js';
+import { dataDirOf, nodeEntry, nodeView, primaryOf, solutionFromRaw, type SolutionDocument, type UserCache } from './document.js';
 import type { Manifest } from './entries.js';
 import { NatsServer } from './nats-server.js';
 
@@ -69,6 +69,7 @@ export class SolutionNode {
   #pending: string[] = [];
   #appliedAt: string | undefined;
   #queue: Promise<void> = Promise.resolve();
+  readonly #users: UserCache = new Map();
   /** The digests of the last manifest seen, and the home node of each user and trunk entry in it. */
   #seen: Manifest | undefined;
   #homes = new Map<string, string>();
@@ -215,7 +216,7 @@ export class SolutionNode {
       let doc: SolutionDocument;
       let view: Config;
       try {
-        doc = solutionFromRaw(raw, `bus revision ${m.revision}`);
+        doc = solutionFromRaw(raw, `bus revision ${m.revision}`, { hash: m.hash, owned: true, users: this.#users });
         view = nodeView(doc, this.#o.node);
       } catch (e) {
         const problems = e instanceof ConfigError ? e.problems : [(e as Error).message];

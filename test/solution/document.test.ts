@@ -3,7 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, problemsOf } from '../helpers/config.js';
-import { nodeView, solutionFromText } from '../../src/solution/document.js';
+import { ConfigError } from '../../src/core/config/index.js';
+import { nodeView, solutionFromRaw, solutionFromText } from '../../src/solution/document.js';
 import { assembleDocument, digest, splitDocument, type Manifest } from '../../src/solution/entries.js';
 
 /** A solution document: `nodes` YAML lines and users/extra sections. */
@@ -182,4 +183,22 @@ test('pbx check validates a solution and prints each node against its profile; a
   const noNode = await cli('start', '--config', join(dir, 'ok.yaml'));
   t.is(noNode.code, 2);
   t.regex(noNode.stderr, /--node: .* is a solution: name the node to start \(pri, sec, exp1\)/);
+});
+
+test('a document from the bus validates the same with the users of the last revision reused', (t) => {
+  const sol = solutionFromText(doc({ users: users(200, 'exp1') }), 'sol.yaml');
+  const cache = new Map();
+  const first = solutionFromRaw(structuredClone(sol.raw), 'rev 1', { users: cache });
+  t.deepEqual(first.config, sol.config);
+  t.is(cache.size, 200);
+  const raw = structuredClone(sol.raw) as { users: Record<string, unknown>[] };
+  raw.users[5] = { ...raw.users[5], password: 'changed-5' };
+  const second = solutionFromRaw(raw, 'rev 2', { users: cache });
+  t.is(second.config.users[5]!.password, 'changed-5');
+  t.is(second.config.users[6], first.config.users[6], 'an unchanged user is the parsed object of the last revision');
+  const bad = structuredClone(sol.raw) as { users: Record<string, unknown>[] };
+  bad.users[7] = { ...bad.users[7], password: 'x' };
+  bad.users[8] = { ...bad.users[8], node: 'nowhere' };
+  const err = t.throws(() => solutionFromRaw(bad, 'rev 3', { users: cache }), { instanceOf: ConfigError });
+  t.deepEqual(err.problems, ['users[7].password: must be a string of 4..64 characters', 'users[8].node: no node named nowhere (nodes: pri, sec, exp1)']);
 });

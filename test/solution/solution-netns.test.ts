@@ -95,6 +95,22 @@ test.serial('a user added on the primary is live on the expansion without a rest
   t.true(await registers('301', 'exp1'), 'the users it had are still served');
 });
 
+test.serial('a document the primary refuses (a 1001st user, a home node that does not exist) is not published', async (t) => {
+  const pri = nodes.get('pri')!;
+  const good = readFileSync(file, 'utf8');
+  const many = Array.from({ length: 1000 }, (_, i) => `  - { extension: "${5000 + i}", password: pw-${5000 + i}, node: exp1 }`).join('\n');
+  writeFileSync(file, `${good}  - { extension: "399", password: secret399, node: nowhere }\n${many}\n`);
+  pri.proc.kill('SIGHUP');
+  const refused = await pri.waitFor('SIGHUP: document refused, nothing published');
+  const problems = refused.problems as string[];
+  t.true(problems.includes('users[3].node: no node named nowhere (nodes: pri, sec, exp1)'), problems.join('\n'));
+  t.true(problems.includes('users: 1004 users exceed the solution limit of 1000'), problems.join('\n'));
+  t.true(problems.includes('nodes[2]: 1002 users have their home here, the ExpansionL profile allows 250'), problems.join('\n'));
+  writeFileSync(file, good);
+  t.is(pri.revision, 2);
+  t.is(nodes.get('exp1')!.revision, 2);
+});
+
 test.serial('an expansion cut from the bus keeps serving its users on its last revision, and catches up when back', async (t) => {
   const exp = nodes.get('exp1')!;
   net.setBus('exp1', false);
