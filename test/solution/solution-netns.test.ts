@@ -12,6 +12,10 @@ import { join } from 'node:path';
 import { TestNet } from '../helpers/netns.js';
 import { NodeProcess } from '../helpers/node-process.js';
 import { runSipp, scenario } from '../helpers/sipp.js';
+import { Baresip, lastHeard, makeToneWav } from '../helpers/baresip.js';
+import { hasTone } from '../helpers/tone.js';
+import { portBlock } from '../helpers/ports.js';
+import { sleep } from '../helpers/wait.js';
 
 const net = new TestNet('16sol', 41);
 const NODES = ['pri', 'sec', 'exp1'];
@@ -20,6 +24,8 @@ const file = join(dir, 'solution.yaml');
 const expFile = join(dir, 'solution-exp1.yaml');
 const nodes = new Map<string, NodeProcess>();
 let sippPort = 5100;
+/** baresip's SIP ports (on the test's lan address) and ctrl_tcp ports (on loopback). */
+const ctrl = portBlock(116);
 
 function document(): string {
   const entry = (name: string, role: string, profile: string) =>
@@ -95,6 +101,43 @@ test.serial('a user added on the primary is live on the expansion without a rest
   t.true(await registers('301', 'exp1'), 'the users it had are still served');
 });
 
+test.serial('a call in progress on the expansion keeps its audio while a revision is applied there', async (t) => {
+  const exp = nodes.get('exp1')!;
+  const phone = (ext: string, n: number, freq: number) =>
+    Baresip.start({
+      listen: `${net.here}:${ctrl(20 + 10 * n)}`,
+      ctrlPort: ctrl(n),
+      source: makeToneWav(join(dir, `tone-${ext}.wav`), freq, 120),
+      account: `<sip:${ext}@${net.addr('exp1')}:5060>;auth_pass=secret${ext};regint=600;answermode=auto;audio_codecs=PCMU`,
+    });
+  const a = await phone('301', 0, 1000);
+  let b: Baresip | undefined;
+  try {
+    b = await phone('302', 1, 440);
+    await a.waitRegistered();
+    await b.waitRegistered();
+    a.command('dial', `sip:302@${net.addr('exp1')}:5060`);
+    await a.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 15_000);
+    await sleep(1500);
+    const before = exp.revision;
+    addUser('304', 'exp1');
+    const applied = await exp.waitFor('solution: configuration applied', (l) => l.revision === before + 1);
+    t.deepEqual(applied.applied, ['users']);
+    await sleep(2500);
+    a.command('hangup');
+    await b.waitEvent((e) => e.type === 'CALL_CLOSED', 10_000);
+    await sleep(300);
+    // the last two seconds of the call: after the revision was applied
+    const tail = (x: Int16Array) => x.subarray(Math.max(0, x.length - 16000));
+    t.true(hasTone(tail(await lastHeard(a)), 440, 0.3), '301 still hears 302');
+    t.true(hasTone(tail(await lastHeard(b)), 1000, 0.3), '302 still hears 301');
+  } finally {
+    await a.stop();
+    await b?.stop();
+  }
+  t.true(await registers('304', 'exp1'));
+});
+
 test.serial('a document the primary refuses (a 1001st user, a home node that does not exist) is not published', async (t) => {
   const pri = nodes.get('pri')!;
   const good = readFileSync(file, 'utf8');
@@ -103,34 +146,37 @@ test.serial('a document the primary refuses (a 1001st user, a home node that doe
   pri.proc.kill('SIGHUP');
   const refused = await pri.waitFor('SIGHUP: document refused, nothing published');
   const problems = refused.problems as string[];
-  t.true(problems.includes('users[3].node: no node named nowhere (nodes: pri, sec, exp1)'), problems.join('\n'));
-  t.true(problems.includes('users: 1004 users exceed the solution limit of 1000'), problems.join('\n'));
-  t.true(problems.includes('nodes[2]: 1002 users have their home here, the ExpansionL profile allows 250'), problems.join('\n'));
+  t.true(problems.includes('users[4].node: no node named nowhere (nodes: pri, sec, exp1)'), problems.join('\n'));
+  t.true(problems.includes('users: 1005 users exceed the solution limit of 1000'), problems.join('\n'));
+  t.true(problems.includes('nodes[2]: 1003 users have their home here, the ExpansionL profile allows 250'), problems.join('\n'));
+  const revision = pri.revision;
   writeFileSync(file, good);
-  t.is(pri.revision, 2);
-  t.is(nodes.get('exp1')!.revision, 2);
+  t.is(nodes.get('exp1')!.revision, revision, 'nothing new reached the expansion');
+  t.false(pri.has('solution: configuration published', (l) => Number(l.revision) > revision));
 });
 
 test.serial('an expansion cut from the bus keeps serving its users on its last revision, and catches up when back', async (t) => {
   const exp = nodes.get('exp1')!;
+  const before = exp.revision;
   net.setBus('exp1', false);
   await exp.waitFor('bus: unreachable, running on the last applied configuration; retrying');
   t.true(await registers('301', 'exp1'), 'still serving while cut off');
   addUser('303', 'exp1');
-  await nodes.get('sec')!.waitFor('solution: configuration applied', (l) => l.revision === 3);
-  t.is(exp.revision, 2);
-  t.false(await registers('303', 'exp1'), 'the cut-off node has not seen revision 3');
+  await nodes.get('sec')!.waitFor('solution: configuration applied', (l) => l.revision === before + 1);
+  t.is(exp.revision, before);
+  t.false(await registers('303', 'exp1'), 'the cut-off node has not seen the new revision');
   net.setBus('exp1', true);
-  await exp.waitFor('solution: configuration applied', (l) => l.revision === 3);
+  await exp.waitFor('solution: configuration applied', (l) => l.revision === before + 1);
   t.true(await registers('303', 'exp1'));
 });
 
 test.serial('an expansion restarted while the bus is away starts on the revision it stored', async (t) => {
+  const stored = nodes.get('exp1')!.revision;
   await nodes.get('exp1')!.stop();
   net.setBus('exp1', false);
   const exp = start('exp1', expFile);
   const starting = await exp.waitFor('solution: node starting');
-  t.like(starting, { source: 'store', revision: 3 });
+  t.like(starting, { source: 'store', revision: stored });
   await exp.waitFor('bus: unreachable, running on the last applied configuration; retrying');
   t.true(await registers('303', 'exp1'), "303 is not in the expansion's own file, only in the stored revision");
   net.setBus('exp1', true);
@@ -138,6 +184,7 @@ test.serial('an expansion restarted while the bus is away starts on the revision
 });
 
 test.serial("with the primary gone, a new expansion reads the document from the secondary's mirror", async (t) => {
+  const latest = nodes.get('sec')!.revision;
   await nodes.get('exp1')!.stop();
   await nodes.get('pri')!.stop();
   // a fresh machine: nothing stored, only the first copy of the document
@@ -145,6 +192,6 @@ test.serial("with the primary gone, a new expansion reads the document from the 
   const exp = start('exp1', expFile);
   t.like(await exp.waitFor('solution: node starting'), { source: 'file', revision: 0 });
   t.like(await exp.waitFor('bus: following the configuration'), { from: 'sec' });
-  await exp.waitFor('solution: configuration applied', (l) => l.revision === 3);
+  await exp.waitFor('solution: configuration applied', (l) => l.revision === latest);
   t.true(await registers('303', 'exp1'));
 });
