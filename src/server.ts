@@ -8,7 +8,7 @@ import { Lockout } from './core/security/lockout.js';
 import { Authenticator } from './core/security/authenticator.js';
 import { Registrar } from './features/registrar/registrar.js';
 import { DigestServer } from './sip/auth/digest.js';
-import { Calls, type CallUser } from './features/calls/calls.js';
+import { Calls } from './features/calls/calls.js';
 import { Conferences } from './features/conference/conferences.js';
 import { Voicemail, type MailboxDef } from './features/voicemail/voicemail.js';
 import { MessageWaiting } from './features/voicemail/mwi.js';
@@ -30,7 +30,7 @@ import type { ServerTransaction } from './sip/transaction/server.js';
 import { isDeepStrictEqual } from 'node:util';
 import { SolutionNode, type ApplyResult } from './solution/node.js';
 import type { NodeBoot } from './solution/boot.js';
-import type { PhoneSettings } from './features/calls/settings.js';
+import { NodeUsers } from './node-users.js';
 
 /** Methods this node answers; the stack refuses the rest with 405/501. */
 const METHODS = ['REGISTER', 'OPTIONS', 'INVITE', 'ACK', 'BYE', 'CANCEL', 'INFO', 'UPDATE', 'REFER', 'NOTIFY', 'SUBSCRIBE'];
@@ -76,10 +76,8 @@ export class Server {
   readonly #lifecycle: Lifecycle;
   readonly #boot: NodeBoot | undefined;
   #parts: Parts | undefined;
-  #users = new Map<string, string>();
-  /** The users as calls and phone settings see them; changed in place by reconfigure(). */
-  readonly #callUsers = new Map<string, CallUser>();
-  readonly #phoneSettings = new Map<string, PhoneSettings>();
+  /** The users this node serves; changed in place by reconfigure(). */
+  readonly #users: NodeUsers;
   #solution: SolutionNode | undefined;
   #closed = false;
 
@@ -88,6 +86,7 @@ export class Server {
     this.#log = logger;
     this.#lifecycle = new Lifecycle(logger);
     this.#boot = options.solution;
+    this.#users = new NodeUsers(config.users);
   }
 
   /** The configuration the node runs on (with what reconfigure() applied live). */
@@ -174,7 +173,6 @@ export class Server {
     const log = this.#log;
     const life = this.#lifecycle;
     const profile = getProfile(c.node.profile);
-    for (const u of c.users) this.#users.set(u.extension, u.password);
 
     const store = life.add('store', Store.open(c.storage.path), { close: (s) => s.close() });
     const secret = c.security.secret !== null
@@ -216,7 +214,7 @@ export class Server {
 
     const domains = new Set<string>([c.sip.domain.toLowerCase(), 'localhost']);
     for (const l of c.sip.listen) domains.add(l.address.toLowerCase());
-    const auth = new Authenticator({ stack, digest, lockout, logger: log, password: (u) => this.#users.get(u) });
+    const auth = new Authenticator({ stack, digest, lockout, logger: log, password: (u) => this.#users.passwords.get(u) });
     const registrar = new Registrar({
       stack,
       location,
@@ -233,9 +231,8 @@ export class Server {
 
     const engine = life.add('media', new MediaEngine({ address: c.media.address, portMin: c.media.portMin, portMax: c.media.portMax }), { close: (e) => e.close() });
     const records = life.add('cdr', await openCallRecords(c.cdr, store, log), { close: (r) => r.close() });
-    const users = this.#callUsers;
-    for (const u of c.users) this.#setUser(u);
-    const settings = new SettingsStore(store, this.#phoneSettings);
+    const users = this.#users.calls;
+    const settings = new SettingsStore(store, this.#users.settings);
     const conferences = life.add('conference', new Conferences({
       engine, logger: log, config: c.conference,
       channels: profile.conferenceChannels, maxParties: profile.conferenceChannelsPerConference,
@@ -290,21 +287,11 @@ export class Server {
       const solution = new SolutionNode({
         document: boot.document, view: c, revision: boot.revision, source: boot.source, publishedAtLeast: boot.storedRevision, node: boot.node,
         store, logger: log, apply: (cfg, rev) => this.reconfigure(cfg, rev),
-        registered: () => [...this.#users.keys()].filter((u) => location.hasAor(u)),
+        registered: () => this.#users.extensions.filter((u) => location.hasAor(u)),
       });
       this.#solution = life.add('solution', solution, { start: () => solution.start(), close: (x) => x.close() });
     }
     return { store, stack, location, auth, registrar, engine, records, conferences, router, hunt, trunks, calls, voicemail };
-  }
-
-  #setUser(u: Config['users'][number]): void {
-    this.#users.set(u.extension, u.password);
-    this.#callUsers.set(u.extension, { extension: u.extension, name: u.name, media: u.media, voicemail: u.voicemail.enabled });
-    this.#phoneSettings.set(u.extension, {
-      forwardAll: u.forward.all, forwardBusy: u.forward.busy, forwardNoAnswer: u.forward.noAnswer,
-      noAnswerSeconds: u.forward.noAnswerSeconds, doNotDisturb: u.doNotDisturb, callWaiting: u.callWaiting,
-      withholdCallerId: u.withholdCallerId,
-    });
   }
 
   /**
@@ -319,14 +306,7 @@ export class Server {
     const applied: string[] = [];
     const pending: string[] = [];
     if (!isDeepStrictEqual(prev.users, next.users)) {
-      const keep = new Set(next.users.map((u) => u.extension));
-      for (const ext of [...this.#users.keys()]) {
-        if (keep.has(ext)) continue;
-        this.#users.delete(ext);
-        this.#callUsers.delete(ext);
-        this.#phoneSettings.delete(ext);
-      }
-      for (const u of next.users) this.#setUser(u);
+      this.#users.replace(next.users);
       applied.push('users');
       // mailboxes are made when voicemail starts
       const had = new Set(prev.users.map((u) => u.extension));

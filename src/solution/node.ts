@@ -225,7 +225,11 @@ export class SolutionNode {
         return;
       }
       // another node's users or trunks changed: nothing to do here
-      if (!isDeepStrictEqual(view, this.#view)) result = await this.#o.apply(view, m.revision);
+      if (!isDeepStrictEqual(view, this.#view)) {
+        result = await this.#o.apply(view, m.revision);
+        // the applier compares with what runs: its pending list is the whole of it
+        this.#pending = result.pending;
+      }
       this.#doc = doc;
       this.#view = view;
       this.#lastOk = true;
@@ -234,7 +238,6 @@ export class SolutionNode {
     this.#revision = m.revision;
     this.#source = 'bus';
     this.#appliedAt = new Date().toISOString();
-    this.#pending = [...new Set([...this.#pending, ...result.pending])];
     log.info('solution: configuration applied', { revision: m.revision, publishedAt: m.publishedAt, applied: result.applied, pendingRestart: this.#pending });
   }
 
