@@ -151,7 +151,7 @@ async function main(): Promise<void> {
   writeFileSync(file, document(0));
   const t0 = Date.now();
   for (const n of names) start(n);
-  await waitFor(`revision 1 on ${NODES} nodes`, () => revisionEverywhere(1), 180_000);
+  await waitFor(`revision 1 on ${NODES} nodes`, () => revisionEverywhere(1), 400_000);
   console.log(`${NODES} nodes up, revision 1 applied everywhere in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   await sleep(2000);
   const from = applied.length;
