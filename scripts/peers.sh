@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages of the third-party peers the tests and benchmarks use, when
-# missing: sipp (sip-tester), baresip, sox, espeak-ng, kamailio (benchmark reference), tcpdump.
+# missing: sipp (sip-tester), baresip, sox, espeak-ng, kamailio (benchmark reference), tcpdump,
+# nats-server (the solution bus), iproute2 (network namespaces of the multi-node tests).
 set -u
 need=()
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
@@ -9,6 +10,7 @@ command -v sox >/dev/null 2>&1 || need+=(sox libsox-fmt-all)
 command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 command -v kamailio >/dev/null 2>&1 || need+=(kamailio)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "== installing peers: ${need[*]}"

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, defaultConfigPath, loadConfig, type Config } from './core/config/index.js';
 import { createLogger } from './core/logger.js';
+import type { NodeBoot } from './solution/boot.js';
 
 interface Command {
   summary: string;
@@ -28,19 +29,36 @@ const commands: Record<string, Command> = {
     usage: 'check [file | --config file]   (default: config/default.yaml)',
     async run(args) {
       const file = configArg(args, true);
-      if (!tryLoad(file)) return 1;
-      console.log(`OK: ${file}`);
+      const config = tryLoad(file);
+      if (!config) return 1;
+      console.log(`OK: ${file}${config.nodes.length > 0 ? `\n${(await import('./solution/summary.js')).solutionSummary(config)}` : ''}`);
       return 0;
     },
   },
   start: {
     summary: 'start this node',
-    usage: 'start [--config file]   (default: config/default.yaml)',
+    usage: 'start [--config file] [--node name]   (default: config/default.yaml; --node: which node of a solution document)',
     async run(args) {
-      const file = configArg(args, false);
+      const { file, node } = startArgs(args);
       const config = tryLoad(file);
       if (!config) return 1;
-      return startServer(config, file);
+      if (config.nodes.length === 0) {
+        if (node !== undefined && node !== config.node.name) throw new UsageError(`--node: ${file} is the one node ${config.node.name}`);
+        return startServer(config, file);
+      }
+      if (node === undefined) throw new UsageError(`--node: ${file} is a solution: name the node to start (${config.nodes.map((n) => n.name).join(', ')})`);
+      if (!config.nodes.some((n) => n.name === node)) throw new UsageError(`--node: no node ${node} in ${file} (${config.nodes.map((n) => n.name).join(', ')})`);
+      const { bootNode } = await import('./solution/boot.js');
+      const early = createLogger(config.log);
+      let boot;
+      try {
+        boot = bootNode(file, node, early);
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        console.error(err.message);
+        return 1;
+      }
+      return startServer(boot.view, file, boot);
     },
   },
   status: {
@@ -232,6 +250,17 @@ function configArg(args: string[], positional: boolean): string {
   return values.config ?? positionals[0] ?? defaultConfigPath();
 }
 
+/** `--config file` and `--node name` of start. */
+function startArgs(args: string[]): { file: string; node: string | undefined } {
+  let values;
+  try {
+    ({ values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, node: { type: 'string', short: 'n' } } }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  return { file: values.config ?? defaultConfigPath(), node: values.node };
+}
+
 /** The loaded configuration, or undefined after printing every problem to stderr. */
 function tryLoad(file: string): Config | undefined {
   try {
@@ -243,11 +272,12 @@ function tryLoad(file: string): Config | undefined {
   }
 }
 
-async function startServer(config: Config, file: string): Promise<number | undefined> {
+async function startServer(config: Config, file: string, solution?: NodeBoot): Promise<number | undefined> {
   const logger = createLogger(config.log);
   const { Server } = await import('./server.js');
-  // the text as well: the revision history keeps it and the admin API edits it
-  const server = new Server(config, logger, { source: { text: readFileSync(file, 'utf8'), path: file } });
+  // the text as well: the revision history keeps it and the admin API edits it (on a node of a
+  // solution the node's view is written out instead: the document is the primary's, on the bus)
+  const server = new Server(config, logger, solution ? { solution } : { source: { text: readFileSync(file, 'utf8'), path: file } });
   let closing = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (closing) {
@@ -268,6 +298,7 @@ async function startServer(config: Config, file: string): Promise<number | undef
         logger.info('stopped');
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
+        process.off('SIGHUP', onHangUp);
       },
       (err: unknown) => {
         logger.error('close failed', { err });
@@ -277,6 +308,24 @@ async function startServer(config: Config, file: string): Promise<number | undef
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // SIGHUP: the primary reads its document again and publishes it to the solution
+  const onHangUp = () => {
+    if (!solution || closing) return;
+    if (config.node.role !== 'primary') {
+      logger.info('SIGHUP: only the primary publishes; this node follows the bus');
+      return;
+    }
+    void (async () => {
+      const { readSolution } = await import('./solution/document.js');
+      try {
+        await server.solution?.publish(readSolution(file));
+      } catch (err) {
+        const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
+        logger.error('SIGHUP: document refused, nothing published', { config: file, problems });
+      }
+    })();
+  };
+  process.on('SIGHUP', onHangUp);
   try {
     await server.start();
   } catch (err) {
@@ -284,6 +333,7 @@ async function startServer(config: Config, file: string): Promise<number | undef
     await server.close().catch(() => {});
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onHangUp);
     return 1;
   }
   logger.info('started', {

@@ -34,11 +34,15 @@ import { ConfigState, type ReconfigureOptions } from './config-state.js';
 import { AdminServer } from './admin/server.js';
 import { BackupSchedule } from './admin/backup-schedule.js';
 import type { PbxNode } from './node.js';
+import { SolutionNode } from './solution/node.js';
+import type { NodeBoot } from './solution/boot.js';
 
 export type { ReconfigureResult } from './reconfigure.js';
 export type { ReconfigureOptions } from './config-state.js';
 
 export interface ServerOptions {
+  /** The node's place in a solution (src/solution/boot.ts); absent: a node on its own, no bus. */
+  solution?: NodeBoot;
   /**
    * The text of the configuration document (YAML) and the file it was read from, if any: the
    * revision history keeps the text, and the admin API edits it (writing the file back).
@@ -95,6 +99,8 @@ export class Server implements PbxNode {
   readonly #recordListeners = new Set<(r: CallRecord) => void>();
   #startedAt: Date | undefined;
   #closed = false;
+  readonly #boot: NodeBoot | undefined;
+  #solution: SolutionNode | undefined;
 
   constructor(config: Config, logger: Logger, options: ServerOptions = {}) {
     if (!config || typeof config !== 'object' || !Array.isArray(config.users)) throw new TypeError('config: a validated configuration expected (loadConfig, parseConfig)');
@@ -102,6 +108,12 @@ export class Server implements PbxNode {
     this.#state = new ConfigState(config, options.source);
     this.#log = logger;
     this.#lifecycle = new Lifecycle(logger);
+    this.#boot = options.solution;
+  }
+
+  /** The node's part in a solution (bus, configuration, directory); undefined on its own. */
+  get solution(): SolutionNode | undefined {
+    return this.#solution;
   }
 
   /** The configuration in force: the last one applied by reconfigure() (see pending for what still waits for a restart). */
@@ -410,6 +422,21 @@ export class Server implements PbxNode {
       const admin = new AdminServer({ node: this, logger: log });
       life.add('admin', admin, { start: () => admin.start(), close: (a) => a.close() });
     }
+    const boot = this.#boot;
+    if (boot) {
+      const solution = new SolutionNode({
+        document: boot.document, view: c, revision: boot.revision, source: boot.source, publishedAtLeast: boot.storedRevision, node: boot.node,
+        store, logger: log,
+        // The bus's revision is the solution's; the node keeps its own history of what it applied
+        // (reconfigure numbers it), so the two counters never have to agree.
+        apply: async (cfg) => {
+          const r = await this.reconfigure(cfg, { actor: 'bus' });
+          return { applied: r.applied, pending: r.pending };
+        },
+        registered: () => [...this.#users.keys()].filter((u) => location.hasAor(u)),
+      });
+      this.#solution = life.add('solution', solution, { start: () => solution.start(), close: (x) => x.close() });
+    }
     return { store, stack, location, auth, registrar, engine, records, conferences, router, hunt, trunks, calls, voicemail, revisions, live };
   }
 
@@ -464,6 +491,7 @@ export class Server implements PbxNode {
     const vm = p?.voicemail;
     return {
       node: this.config.node.name,
+      solution: this.#solution?.status(),
       bindings: p?.location.size ?? 0,
       registeredUsers: p?.location.aorCount ?? 0,
       calls: p?.calls.active ?? 0,

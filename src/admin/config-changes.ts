@@ -89,6 +89,10 @@ export class ConfigChanges {
     if (n.config.node.role !== 'primary') {
       throw new ChangeRefused(409, `this node is a ${n.config.node.role}: change the configuration on the solution's primary`);
     }
+    if (n.config.nodes.length > 0) {
+      // the document is the whole solution's; the API edits only a node's own document for now
+      throw new ChangeRefused(409, 'this node is part of a solution: edit the solution document on the primary and send it SIGHUP to publish it');
+    }
     if (r.revision !== undefined && r.revision !== n.revision) {
       throw new ChangeRefused(409, `the configuration changed since revision ${r.revision} was read: it is at revision ${n.revision} now; read it again`);
     }

@@ -5,12 +5,23 @@
  */
 
 /** The hardware platforms a node can stand for. */
-export const PROFILE_NAMES = ['DL360', 'DL120', 'IP500V2'] as const;
+export const PROFILE_NAMES = ['DL360', 'DL120', 'IP500V2', 'ExpansionL'] as const;
 export type ProfileName = (typeof PROFILE_NAMES)[number];
+
+/**
+ * Platform families: a secondary must be of its primary's family (it takes over the primary's
+ * users, so it runs the same software); the Expansion (L) server is a Linux server that only
+ * serves as an expansion.
+ */
+export type PlatformFamily = 'linux' | 'ip500';
 
 export interface Profile {
   /** Platform name, as written in `node.profile`. */
   readonly name: ProfileName;
+  /** Platform family (a secondary is of its primary's family). */
+  readonly family: PlatformFamily;
+  /** Roles a node of this profile may take. */
+  readonly roles: readonly ('primary' | 'secondary' | 'expansion')[];
   /** Users (extensions) the node can host. */
   readonly users: number;
   /** Simultaneous SIP trunk channels. */
@@ -32,6 +43,8 @@ function profile(p: Profile): Profile {
 export const PROFILES: Readonly<Record<ProfileName, Profile>> = Object.freeze({
   DL360: profile({
     name: 'DL360',
+    family: 'linux',
+    roles: ['primary', 'secondary', 'expansion'],
     users: 500,
     sipTrunkChannels: 256,
     conferenceChannels: 128,
@@ -41,6 +54,8 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = Object.freeze({
   }),
   DL120: profile({
     name: 'DL120',
+    family: 'linux',
+    roles: ['primary', 'secondary', 'expansion'],
     users: 250,
     sipTrunkChannels: 128,
     conferenceChannels: 128,
@@ -50,6 +65,8 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = Object.freeze({
   }),
   IP500V2: profile({
     name: 'IP500V2',
+    family: 'ip500',
+    roles: ['primary', 'secondary', 'expansion'],
     users: 384,
     sipTrunkChannels: 120,
     conferenceChannels: 128,
@@ -57,12 +74,28 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = Object.freeze({
     voicemailChannels: 0,
     busyHourCallAttempts: 7200,
   }),
+  // The expansion (L) server: a Linux expansion sized like the DL120 for its users; voicemail
+  // stays on the primary, so it offers none of its own.
+  ExpansionL: profile({
+    name: 'ExpansionL',
+    family: 'linux',
+    roles: ['expansion'],
+    users: 250,
+    sipTrunkChannels: 128,
+    conferenceChannels: 128,
+    conferenceChannelsPerConference: 64,
+    voicemailChannels: 0,
+    busyHourCallAttempts: 10800,
+  }),
 });
 
 /** Limits of a solution (all nodes together acting as one system). */
 export interface SolutionLimits {
   readonly users: number;
   readonly nodes: number;
+  /** Secondaries in a solution (the one that takes over from the primary). */
+  readonly secondaries: number;
+  readonly expansions: number;
   readonly huntGroups: number;
   readonly membersPerHuntGroup: number;
   /** Hunt group memberships summed over all hunt groups. */
@@ -73,6 +106,8 @@ export interface SolutionLimits {
 export const SOLUTION_LIMITS: SolutionLimits = Object.freeze({
   users: 1000,
   nodes: 32,
+  secondaries: 1,
+  expansions: 30,
   huntGroups: 200,
   membersPerHuntGroup: 500,
   huntGroupMemberships: 2000,

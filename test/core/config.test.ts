@@ -58,7 +58,7 @@ users:
     { instanceOf: ConfigError },
   );
   const expected = [
-    'node.profile: must be one of DL360, DL120, IP500V2',
+    'node.profile: must be one of DL360, DL120, IP500V2, ExpansionL',
     'sip.lisen: unknown key (did you mean listen?)',
     'sip.listen[0].port: must be an integer 1..65535',
     'users[2].password: must be a string of 4..64 characters',

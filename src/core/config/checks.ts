@@ -12,6 +12,7 @@ import { SOLUTION_LIMITS } from '../profiles.js';
 import { checkDialPlan } from './dialplan-checks.js';
 import { checkHuntGroups } from './huntgroup-checks.js';
 import { checkAdmin } from './admin-checks.js';
+import { checkSolution } from './solution-checks.js';
 import { field, isRecord, list, type Raw } from './fields.js';
 import { CdrSchema, ListenSchema, MediaSchema, RegistrarSchema, SipSchema, TimersSchema } from './schema.js';
 
@@ -42,7 +43,7 @@ export function isDemoPassword(extension: unknown, password: unknown): boolean {
 
 export function crossChecks(doc: unknown): string[] {
   if (!isRecord(doc)) return [];
-  return [...checkUsers(doc), ...checkListen(doc), ...checkSections(doc), ...checkSmdr(doc), ...checkDemoPasswords(doc), ...checkCalls(doc), ...checkDialPlan(doc), ...checkHuntGroups(doc), ...checkAdmin(doc, isLoopback)];
+  return [...checkUsers(doc), ...checkListen(doc), ...checkSections(doc), ...checkSmdr(doc), ...checkDemoPasswords(doc), ...checkCalls(doc), ...checkDialPlan(doc), ...checkHuntGroups(doc), ...checkAdmin(doc, isLoopback), ...checkSolution(doc)];
 }
 
 function checkCalls(doc: Raw): string[] {

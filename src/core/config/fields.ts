@@ -35,3 +35,14 @@ export function field(v: unknown, key: string): unknown {
 export function list(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [];
 }
+
+/**
+ * `over` merged onto `base` for per-node overrides: mappings merged key by key, anything else
+ * (lists, scalars) replaced. Neither input is changed.
+ */
+export function deepMerge(base: unknown, over: unknown): unknown {
+  if (!isRecord(base) || !isRecord(over)) return over === undefined ? base : over;
+  const out: Raw = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = deepMerge(base[k], v);
+  return out;
+}

@@ -1,5 +1,5 @@
 /** Configuration: one validated YAML document loaded into typed, complete, frozen objects. */
-export { ConfigError, defaultConfigPath, formatPath, loadConfig, parseConfig } from './loader.js';
+export { ConfigError, defaultConfigPath, formatPath, loadConfig, parseConfig, validateConfig } from './loader.js';
 export { isDemoPassword, isLoopback } from './checks.js';
 export {
   CdrSchema,
@@ -21,6 +21,8 @@ export {
   type TimersConfig,
   type Transport,
   type UserConfig,
+  type SolutionNodeConfig,
+  type BusConfig,
   type TrunkConfig,
   type NumberingConfig,
   type DialPlanConfig,

@@ -40,14 +40,25 @@ export function parseConfig(text: string, sourceName = '<config>'): Config {
       }),
     );
   }
-  const raw: unknown = doc.toJS() ?? {};
+  return validate(doc.toJS() ?? {}, sourceName, doc);
+}
+
+/**
+ * Validates a document that arrives as data rather than YAML text (a solution document
+ * assembled from the bus): the same schema and checks as parseConfig; throws ConfigError.
+ */
+export function validateConfig(raw: unknown, sourceName = '<config>'): Config {
+  return validate(raw, sourceName, undefined);
+}
+
+function validate(raw: unknown, sourceName: string, doc: Document | undefined): Config {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ConfigError(sourceName, ['(document): must be a mapping of sections (node, log, sip, ...)']);
   }
   const result = ConfigSchema.safeParse(raw, { error: friendlyMessage });
   const problems = result.success ? [] : result.error.issues.flatMap(describeIssue);
   for (const p of crossChecks(raw)) if (!problems.includes(p)) problems.push(p);
-  if (problems.length > 0 || !result.success) throw new ConfigError(sourceName, inDocumentOrder(doc, problems));
+  if (problems.length > 0 || !result.success) throw new ConfigError(sourceName, doc ? inDocumentOrder(doc, problems) : problems);
   return deepFreeze(result.data);
 }
 

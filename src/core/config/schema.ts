@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { need, int, nonEmpty } from './fields.js';
+import { need, int, name, nonEmpty } from './fields.js';
 import { PROFILE_NAMES } from '../profiles.js';
 import { TrunkSchema } from './trunk-schema.js';
 import { DialPlanSchema, ShortCodeSchema } from './dialplan-schema.js';
@@ -13,6 +13,7 @@ import { ConferenceSchema } from './conference-schema.js';
 import { MailboxSchema, VoicemailSchema } from './voicemail-schema.js';
 import { HuntGroupSchema } from './huntgroup-schema.js';
 import { AdminSchema } from './admin-schema.js';
+import { BusSchema, SolutionNodeSchema } from './solution-schema.js';
 
 const ipAddress = z
   .string({ error: need('must be an IPv4 or IPv6 address') })
@@ -213,6 +214,8 @@ export const UserSchema = z
     shortCodes: z.array(ShortCodeSchema, { error: 'must be a list of short codes' }).default(() => []),
     /** This user's mailbox (voicemail-schema.ts): unanswered calls, PIN, email. */
     voicemail: MailboxSchema.prefault({}),
+    /** Home node in a solution (a nodes[].name); default: the primary. */
+    node: name.optional(),
   })
   .transform((u) => ({ ...u, name: u.name ?? u.extension }));
 
@@ -259,6 +262,13 @@ export const ConfigSchema = z.strictObject({
   dialPlan: DialPlanSchema.prefault({}),
   /** The admin API, web console, /metrics and scheduled backups (src/core/config/admin-schema.ts). */
   admin: AdminSchema.prefault({}),
+  /**
+   * The nodes of a solution (solution-schema.ts); empty: this document is one node, `node:`.
+   * With nodes, `pbx start --node NAME` runs one of them on its part of the document.
+   */
+  nodes: z.array(SolutionNodeSchema, { error: 'must be a list of nodes' }).default(() => []),
+  /** The solution's bus (NATS): credentials, heartbeat and hold-down; unused without nodes. */
+  bus: BusSchema.prefault({}),
 });
 
 export type Config = z.output<typeof ConfigSchema>;
@@ -276,6 +286,7 @@ export type MediaConfig = Config['media'];
 export type CdrConfig = Config['cdr'];
 export type UserConfig = Config['users'][number];
 export type LogLevel = LogConfig['level'];
+export type { SolutionNodeConfig, BusConfig, OverridesConfig } from './solution-schema.js';
 export type { TrunkConfig, NumberingConfig } from './trunk-schema.js';
 export type { AdminConfig } from './admin-schema.js';
 export type { HuntGroupConfig, HuntMemberConfig, RingMode, ServiceState } from './huntgroup-schema.js';

@@ -97,6 +97,8 @@ export const TrunkSchema = z.strictObject({
   /** Prepended to an extension to make the number presented to the carrier (e.g. "44207946"); "" presents the extension. */
   callerIdPrefix: digits('a string of digits').default(''),
   numbering: NumberingSchema.prefault({}),
+  /** In a solution: the node this trunk is on (a nodes[].name); default: the primary. */
+  node: name.optional(),
 });
 
 export type TrunkConfig = z.output<typeof TrunkSchema>;

@@ -1,0 +1,91 @@
+/**
+ * What a solution adds to the one-node document: the nodes (name, role, profile, addresses,
+ * per-node overrides) and the bus that carries state between them. A document without `nodes:`
+ * is a one-node solution and reads exactly as before. Checks across nodes, users and trunks
+ * (one primary, capacities, home nodes) live in solution-checks.ts.
+ */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { PROFILE_NAMES } from '../profiles.js';
+import { int, name, need, nonEmpty } from './fields.js';
+
+const ipAddress = z
+  .string({ error: need('must be an IPv4 or IPv6 address') })
+  .refine((s) => isIP(s) !== 0, { error: 'must be an IPv4 or IPv6 address' });
+
+/** Sections a node may set for itself; the rest of the document is the same on every node. */
+export const NODE_SECTIONS = ['log', 'sip', 'registrar', 'security', 'storage', 'media', 'cdr', 'calls', 'conference', 'voicemail'] as const;
+export type NodeSection = (typeof NODE_SECTIONS)[number];
+
+/** Keys of a per-node section that are solution-wide all the same (rooms are dialled from every node). */
+export const SOLUTION_WIDE_KEYS: Partial<Record<NodeSection, readonly string[]>> = {
+  conference: ['rooms', 'openRooms'],
+  voicemail: ['collectCode', 'pin'],
+};
+
+/**
+ * Per-node overrides: each key a section of the document, merged over the top-level section for
+ * this node only (objects merged key by key, lists replaced). Validated by solution-checks.ts
+ * against the section's own schema, so a problem is named at its path under overrides.
+ */
+export const OverridesSchema = z.strictObject(
+  Object.fromEntries(NODE_SECTIONS.map((s) => [s, z.record(z.string(), z.unknown(), { error: 'must be a mapping' }).optional()])) as Record<
+    NodeSection,
+    z.ZodOptional<z.ZodRecord<z.ZodString, z.ZodUnknown>>
+  >,
+);
+
+export const BusEndpointSchema = z.strictObject({
+  /** Address the node's nats-server listens on for clients; default: the node's address. */
+  address: ipAddress.optional(),
+  /** Client port of the node's nats-server. */
+  port: int(1, 65535).default(4222),
+  /** Port on which the primary's nats-server takes the secondary's leaf connection. */
+  leafPort: int(1, 65535).default(7422),
+  /**
+   * Run nats-server as a child of this node (primary and secondary). false: a nats-server
+   * started by other means listens there already, with the configuration `pbx check` describes.
+   */
+  managed: z.boolean({ error: need('must be true or false') }).default(true),
+});
+
+export const SolutionNodeSchema = z.strictObject({
+  /** The node's name, unique in the solution; `pbx start --node NAME` starts it. */
+  name,
+  /** primary: keeps and publishes the document; secondary: the backup core; expansion: adds users and trunks. */
+  role: z.enum(['primary', 'secondary', 'expansion'], { error: need('must be one of primary, secondary, expansion') }),
+  /** Hardware the node stands for; sets its capacity (src/core/profiles.ts). */
+  profile: z.enum(PROFILE_NAMES, { error: need(`must be one of ${PROFILE_NAMES.join(', ')}`) }),
+  /** The node's address: its SIP, media and bus address unless those are given on their own. */
+  address: ipAddress,
+  /** SIP: where phones and the other nodes reach this node (udp and tcp on this port). */
+  sip: z
+    .strictObject({
+      address: ipAddress.optional(),
+      port: int(1, 65535).default(5060),
+    })
+    .prefault({}),
+  /** RTP address of this node (written into SDP); default: the node's address. */
+  mediaAddress: ipAddress.optional(),
+  /** The bus: the primary's and the secondary's nats-server; expansions connect to both. */
+  bus: BusEndpointSchema.prefault({}),
+  /** Folder of this node's database, voicemail and bus store (relative: to the working directory); default var/<name>. */
+  dataDir: nonEmpty.optional(),
+  /** This node's own settings, merged over the top-level sections (log, sip, media, calls, ...). */
+  overrides: OverridesSchema.prefault({}),
+});
+
+export const BusSchema = z.strictObject({
+  /** User name of the bus (clients and the leaf connection between the cores). */
+  user: nonEmpty.default('pbx'),
+  /** Password of the bus; null: no authentication (only for a solution on loopback or a closed lab network). */
+  password: z.string({ error: need('must be a string of at least 8 characters, or null') }).min(8, { error: 'must be a string of at least 8 characters, or null' }).nullable().default(null),
+  /** Each node announces itself this often (seconds). */
+  heartbeatSeconds: int(1, 60).default(1),
+  /** A node not heard for this long is down (seconds). */
+  holdDownSeconds: int(2, 600).default(3),
+});
+
+export type SolutionNodeConfig = z.output<typeof SolutionNodeSchema>;
+export type BusConfig = z.output<typeof BusSchema>;
+export type OverridesConfig = z.output<typeof OverridesSchema>;

@@ -1,0 +1,267 @@
+/**
+ * This node's part in the solution (one lifecycle part of the server): the nats-server it
+ * runs if it is a core, its bus connection, the configuration it follows and applies, the
+ * document it publishes if it is the primary, and the directory of the other nodes.
+ *
+ * Applying a revision: the document is assembled from the bus, validated here again (the
+ * node's own code decides what it accepts), turned into this node's view, handed to `apply`
+ * (Server.reconfigure: live where it can be, the rest reported as pending a restart), and
+ * stored in SQLite with its revision, so a restart without the bus starts on it.
+ */
+import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { ConfigError, type Config } from '../core/config/index.js';
+import type { Raw } from '../core/config/fields.js';
+import type { Logger } from '../core/logger.js';
+import type { Store } from '../core/store.js';
+import { AppliedStore } from './applied.js';
+import { Bus } from './bus.js';
+import { ConfigFollower, ensureMirror, publishDocument } from './config-sync.js';
+import { BusDirectory, type Directory } from './directory.js';
+import { dataDirOf, nodeEntry, nodeView, primaryOf, solutionFromRaw, type SolutionDocument, type UserCache } from './document.js';
+import type { Manifest } from './entries.js';
+import { NatsServer } from './nats-server.js';
+
+/** What applying a configuration did: sections live now, and sections that wait for a restart. */
+export interface ApplyResult {
+  applied: string[];
+  pending: string[];
+}
+
+/** Applies a node view to the running node (Server.reconfigure). */
+export type Applier = (config: Config, revision: number) => Promise<ApplyResult>;
+
+export interface SolutionNodeOptions {
+  /** The node's view of `document`: what it runs on now. */
+  view: Config;
+  /** The document the node runs on now (its file's, or the one it applied last). */
+  document: SolutionDocument;
+  /** That document's revision (0: not yet published). */
+  revision: number;
+  /** Where the running configuration came from. */
+  source: 'file' | 'store';
+  /** The primary publishes revisions above this (the last one it stored). */
+  publishedAtLeast: number;
+  /** This node's name in the document. */
+  node: string;
+  store: Store;
+  logger: Logger;
+  apply: Applier;
+  /** Users with a registered phone on this node now. */
+  registered: () => string[];
+}
+
+export class SolutionNode {
+  readonly #o: SolutionNodeOptions;
+  readonly #applied: AppliedStore;
+  readonly #bus: Bus;
+  readonly #server: NatsServer | undefined;
+  readonly #follower: ConfigFollower;
+  readonly #directory: BusDirectory;
+  readonly #role: string;
+  /** The document: raw as last recorded; config as last validated (its parts that concern this node are current). */
+  #doc: SolutionDocument;
+  #view: Config;
+  /** The primary's latest document, published again on every (re)connection until it is on the bus. */
+  #published: SolutionDocument;
+  #revision: number;
+  #source: 'file' | 'store' | 'bus';
+  #pending: string[] = [];
+  #appliedAt: string | undefined;
+  #queue: Promise<void> = Promise.resolve();
+  readonly #users: UserCache = new Map();
+  /** The digests of the last manifest seen, and the home node of each user and trunk entry in it. */
+  #seen: Manifest | undefined;
+  #homes = new Map<string, string>();
+  /** The last revision that concerned this node was applied (not refused). */
+  #lastOk = true;
+  #closed = false;
+
+  constructor(o: SolutionNodeOptions) {
+    const c = o.document.config;
+    const me = nodeEntry(c, o.node);
+    const primary = primaryOf(c)!;
+    const secondary = c.nodes.find((n) => n.role === 'secondary');
+    this.#o = o;
+    this.#doc = o.document;
+    this.#view = o.view;
+    this.#published = o.document;
+    this.#revision = o.revision;
+    this.#source = o.source;
+    this.#role = me.role;
+    this.#applied = new AppliedStore(o.store);
+    const busOf = (n: typeof me) => ({ address: n.bus.address ?? n.address, port: n.bus.port });
+    const addr = (n: typeof me) => {
+      const b = busOf(n);
+      return b.address.includes(':') ? `[${b.address}]:${b.port}` : `${b.address}:${b.port}`;
+    };
+    const { user, password } = c.bus;
+    if (me.role !== 'expansion' && me.bus.managed) {
+      const own = busOf(me);
+      const p = busOf(primary);
+      this.#server = new NatsServer({
+        name: me.name, address: own.address, port: own.port, user, password, logger: o.logger,
+        dir: join(dataDirOf(c, me.name), 'nats'),
+        leafListen: me.role === 'primary' ? { address: own.address, port: me.bus.leafPort } : undefined,
+        leafRemote: me.role === 'secondary' ? { address: p.address, port: primary.bus.leafPort } : undefined,
+      });
+    }
+    // cores use their own server (the leaf link reaches the other); expansions use both cores
+    const servers = me.role === 'expansion' ? [primary, ...(secondary ? [secondary] : [])].map(addr) : [addr(me)];
+    this.#bus = new Bus({ name: me.name, servers, user, password, logger: o.logger });
+    this.#follower = new ConfigFollower({
+      bus: this.#bus,
+      domains: [primary.name, ...(secondary ? [secondary.name] : [])],
+      logger: o.logger,
+      onDocument: (m, raw, entries) => {
+        const mine = this.#concernsMe(m, entries);
+        this.#queue = this.#queue.then(() => this.#onDocument(m, raw, mine)).catch((e: unknown) => o.logger.error(`solution: applying revision ${m.revision} failed: ${(e as Error).message}`));
+      },
+    });
+    this.#directory = new BusDirectory({
+      bus: this.#bus, self: { name: me.name, role: me.role },
+      heartbeatMs: c.bus.heartbeatSeconds * 1000, holdDownMs: c.bus.holdDownSeconds * 1000,
+      registered: o.registered, revision: () => this.#revision, logger: o.logger,
+    });
+  }
+
+  /** "Is node N up", "where is user X": for features and failover. */
+  get directory(): Directory {
+    return this.#directory;
+  }
+
+  get revision(): number {
+    return this.#revision;
+  }
+
+  async start(): Promise<void> {
+    const o = this.#o;
+    o.logger.info('solution: node starting', { node: o.node, role: this.#role, revision: this.#revision, source: this.#source });
+    await this.#server?.start();
+    if (this.#role === 'secondary') {
+      const primary = primaryOf(this.#doc.config)!.name;
+      this.#bus.onConnected((nc) => {
+        ensureMirror(nc, primary).catch((e: unknown) => o.logger.warn(`bus: mirror of the primary's configuration not set up: ${(e as Error).message}`));
+      });
+    }
+    if (this.#role === 'primary') this.#bus.onConnected(() => void this.publish(this.#published));
+    this.#follower.start();
+    this.#directory.start();
+    this.#bus.start();
+  }
+
+  /**
+   * The primary publishes `doc` (validated already) as the next revision; resolves with the
+   * revision on the bus, or undefined when the bus is unreachable (published on reconnection).
+   */
+  async publish(doc: SolutionDocument): Promise<number | undefined> {
+    if (this.#role !== 'primary') throw new Error(`solution: only the primary publishes (this node is ${this.#role})`);
+    nodeView(doc, this.#o.node); // this node must still be in it
+    this.#published = doc;
+    const nc = this.#bus.connection;
+    if (!nc || this.#bus.state !== 'connected') {
+      this.#o.logger.warn('solution: bus unreachable, the document is published once it is back');
+      return undefined;
+    }
+    try {
+      const { manifest, changed } = await publishDocument(nc, doc, { publisher: this.#o.node, atLeast: this.#o.publishedAtLeast });
+      if (changed > 0) this.#o.logger.info('solution: configuration published', { revision: manifest.revision, changedEntries: changed });
+      return manifest.revision;
+    } catch (e) {
+      this.#o.logger.error(`solution: publishing failed: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+
+  /**
+   * Whether revision `m` can change this node's view: an entry changed that every node reads
+   * (a section, the nodes, the dial plan, rooms), a user or trunk homed here before or now, or a
+   * hunt group on the primary. Nodes it does not concern record the revision without
+   * validating the whole document again: at 32 nodes on shared cores, that work is what a
+   * change costs (the primary validated the document before publishing it).
+   */
+  #concernsMe(m: Manifest, entries: ReadonlyMap<string, string>): boolean {
+    const last = this.#seen;
+    this.#seen = m;
+    const primary = primaryOf(this.#doc.config)?.name;
+    const homeIn = (key: string): string | undefined => {
+      const text = entries.get(key);
+      if (text === undefined) return undefined;
+      const v = (JSON.parse(text) as { value?: { node?: unknown } }).value;
+      return typeof v?.node === 'string' ? v.node : primary;
+    };
+    const changed = last ? [...new Set([...m.order, ...last.order])].filter((k) => m.digests[k] !== last.digests[k]) : m.order;
+    let mine = last === undefined;
+    for (const key of changed) {
+      const top = key.slice(0, key.indexOf('.') >>> 0);
+      if (top === 'users' || top === 'trunks') {
+        const now = key in m.digests ? homeIn(key) : undefined;
+        if (now === this.#o.node || this.#homes.get(key) === this.#o.node) mine = true;
+        if (now === undefined) this.#homes.delete(key);
+        else this.#homes.set(key, now);
+      } else if (top !== 'huntGroups' || this.#role === 'primary') {
+        mine = true;
+      }
+    }
+    return mine;
+  }
+
+  async #onDocument(m: Manifest, raw: Raw, concernsMe: boolean): Promise<void> {
+    if (this.#closed || m.revision <= this.#revision) return;
+    const log = this.#o.logger;
+    let result: ApplyResult = { applied: [], pending: [] };
+    if (!concernsMe && this.#lastOk && this.#source === 'bus') {
+      this.#doc = { raw, config: this.#doc.config, hash: m.hash };
+    } else if (m.hash !== this.#doc.hash || this.#source !== 'bus') {
+      let doc: SolutionDocument;
+      let view: Config;
+      try {
+        doc = solutionFromRaw(raw, `bus revision ${m.revision}`, { hash: m.hash, owned: true, users: this.#users });
+        view = nodeView(doc, this.#o.node);
+      } catch (e) {
+        const problems = e instanceof ConfigError ? e.problems : [(e as Error).message];
+        log.error('solution: revision refused, still running on the previous one', { revision: m.revision, running: this.#revision, problems });
+        this.#lastOk = false;
+        return;
+      }
+      // another node's users or trunks changed: nothing to do here
+      if (!isDeepStrictEqual(view, this.#view)) {
+        result = await this.#o.apply(view, m.revision);
+        // the applier compares with what runs: its pending list is the whole of it
+        this.#pending = result.pending;
+      }
+      this.#doc = doc;
+      this.#view = view;
+      this.#lastOk = true;
+    }
+    this.#applied.save({ revision: m.revision, hash: m.hash, document: raw });
+    this.#revision = m.revision;
+    this.#source = 'bus';
+    this.#appliedAt = new Date().toISOString();
+    log.info('solution: configuration applied', { revision: m.revision, publishedAt: m.publishedAt, applied: result.applied, pendingRestart: this.#pending });
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      node: this.#o.node,
+      role: this.#role,
+      revision: this.#revision,
+      source: this.#source,
+      appliedAt: this.#appliedAt,
+      pendingRestart: this.#pending,
+      bus: { ...this.#bus.status(), following: this.#follower.source, server: this.#server ? { pid: this.#server.pid } : undefined },
+      nodes: this.#directory.nodes(),
+    };
+  }
+
+  /** Stops following, the heartbeats, the connection and the owned nats-server; idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#follower.close();
+    this.#directory.close();
+    await this.#bus.close();
+    await this.#queue;
+    await this.#server?.close();
+  }
+}

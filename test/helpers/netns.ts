@@ -1,0 +1,96 @@
+/**
+ * Test hosts in network namespaces, for multi-node tests: one namespace per node with two
+ * interfaces, `lan0` (SIP and media, 10.16.S.x) and `bus0` (the solution bus, 10.116.S.x), both
+ * wired to bridges in a switch namespace; the test's own namespace gets 10.16.S.1 on the lan
+ * so sipp and baresip reach the nodes from here. Taking a node's bus0 down cuts it from the bus
+ * and nothing else. Needs root and iproute2; names carry the tag so parallel runs never meet.
+ */
+import { execFileSync } from 'node:child_process';
+
+function ip(...args: string[]): string {
+  return execFileSync('ip', args, { encoding: 'utf8' });
+}
+
+export class TestNet {
+  readonly tag: string;
+  readonly subnet: number;
+  readonly #nodes: string[] = [];
+
+  /** `tag`: a few characters unique to the test file (with 16 in it); `subnet`: 1..250. */
+  constructor(tag: string, subnet: number) {
+    if (!/^[a-z0-9]{2,6}$/.test(tag)) throw new TypeError('tag: 2..6 lower-case letters or digits');
+    this.tag = tag;
+    this.subnet = subnet;
+  }
+
+  get switch(): string {
+    return `pbx${this.tag}-sw`;
+  }
+
+  ns(node: string): string {
+    return `pbx${this.tag}-${node}`;
+  }
+
+  /** The test's own lan address. */
+  get here(): string {
+    return `10.16.${this.subnet}.1`;
+  }
+
+  /** A node's lan (SIP, media) or bus address; nodes are numbered from 11 in the order added. */
+  addr(node: string, net: 'lan' | 'bus' = 'lan'): string {
+    const i = this.#nodes.indexOf(node);
+    if (i < 0) throw new TypeError(`node: ${node} is not on this net`);
+    return `10.${net === 'lan' ? 16 : 116}.${this.subnet}.${11 + i}`;
+  }
+
+  up(nodes: string[]): void {
+    this.down(nodes);
+    const sw = this.switch;
+    ip('netns', 'add', sw);
+    ip('-n', sw, 'link', 'set', 'lo', 'up');
+    for (const br of ['brlan', 'brbus']) {
+      ip('-n', sw, 'link', 'add', br, 'type', 'bridge');
+      ip('-n', sw, 'link', 'set', br, 'up');
+    }
+    const here = `v${this.tag}`;
+    ip('link', 'add', here, 'type', 'veth', 'peer', 'name', 'l-test', 'netns', sw);
+    ip('-n', sw, 'link', 'set', 'l-test', 'master', 'brlan', 'up');
+    ip('addr', 'add', `${this.here}/24`, 'dev', here);
+    ip('link', 'set', here, 'up');
+    for (const node of nodes) {
+      this.#nodes.push(node);
+      const ns = this.ns(node);
+      ip('netns', 'add', ns);
+      ip('-n', ns, 'link', 'set', 'lo', 'up');
+      for (const [net, dev, br] of [['lan', 'lan0', 'brlan'], ['bus', 'bus0', 'brbus']] as const) {
+        const peer = `${net[0]}-${node}`.slice(0, 15);
+        ip('link', 'add', dev, 'netns', ns, 'type', 'veth', 'peer', 'name', peer, 'netns', sw);
+        ip('-n', sw, 'link', 'set', peer, 'master', br, 'up');
+        ip('-n', ns, 'addr', 'add', `${this.addr(node, net)}/24`, 'dev', dev);
+        ip('-n', ns, 'link', 'set', dev, 'up');
+      }
+    }
+  }
+
+  /** Takes a node's bus interface down (cut from the bus) or up again. */
+  setBus(node: string, up: boolean): void {
+    ip('-n', this.ns(node), 'link', 'set', 'bus0', up ? 'up' : 'down');
+  }
+
+  /** Kills what still runs in the namespaces (processes these tests started) and removes them. */
+  down(nodes: string[] = this.#nodes): void {
+    const all = [...nodes.map((n) => this.ns(n)), this.switch];
+    const existing = ip('netns', 'list');
+    for (const ns of all) {
+      if (!existing.split('\n').some((l) => l.split(' ')[0] === ns)) continue;
+      for (const pid of ip('netns', 'pids', ns).split('\n').filter((p) => /^\d+$/.test(p))) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      ip('netns', 'del', ns);
+    }
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * A 3-node solution (primary, secondary, expansion), each node a process in its own network
+ * namespace, the primary and the secondary each with its own nats-server: the document
+ * reaches every node, a change on the primary is live on the others, an expansion cut from the
+ * bus keeps serving its users and catches up when it is back, and restarts on its stored
+ * revision when the bus is away. What a user notices is checked with sipp registering phones.
+ */
+import test from 'ava';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TestNet } from '../helpers/netns.js';
+import { NodeProcess } from '../helpers/node-process.js';
+import { runSipp, scenario } from '../helpers/sipp.js';
+import { Baresip, lastHeard, makeToneWav } from '../helpers/baresip.js';
+import { hasTone } from '../helpers/tone.js';
+import { portBlock } from '../helpers/ports.js';
+import { sleep } from '../helpers/wait.js';
+
+const net = new TestNet('16sol', 41);
+const NODES = ['pri', 'sec', 'exp1'];
+const dir = mkdtempSync(join(tmpdir(), 'pbx-solution-'));
+const file = join(dir, 'solution.yaml');
+const expFile = join(dir, 'solution-exp1.yaml');
+const nodes = new Map<string, NodeProcess>();
+let sippPort = 5100;
+/** baresip's SIP ports (on the test's lan address) and ctrl_tcp ports (on loopback). */
+const ctrl = portBlock(116);
+
+function document(): string {
+  const entry = (name: string, role: string, profile: string) =>
+    `  - { name: ${name}, role: ${role}, profile: ${profile}, address: ${net.addr(name)}, bus: { address: ${net.addr(name, 'bus')} }, dataDir: ${JSON.stringify(join(dir, name))} }`;
+  return `log: { level: debug, format: json }
+bus: { password: bus-secret-16 }
+nodes:
+${entry('pri', 'primary', 'DL360')}
+${entry('sec', 'secondary', 'DL120')}
+${entry('exp1', 'expansion', 'ExpansionL')}
+users:
+  - { extension: "201", password: secret201, node: pri }
+  - { extension: "301", password: secret301, node: exp1 }
+`;
+}
+
+/** A user added on the primary: the document edited, then SIGHUP (the primary publishes it). */
+function addUser(ext: string, node: string): void {
+  writeFileSync(file, `${readFileSync(file, 'utf8')}  - { extension: "${ext}", password: secret${ext}, node: ${node} }\n`);
+  nodes.get('pri')!.proc.kill('SIGHUP');
+}
+
+/** Whether a phone of `ext` registers on `node` (sipp, digest, 200 OK). */
+async function registers(ext: string, node: string): Promise<boolean> {
+  const r = await runSipp(
+    [`${net.addr(node)}:5060`, '-sf', scenario('register_auth.xml'), '-s', ext, '-au', ext, '-ap', `secret${ext}`, '-m', '1', '-i', net.here, '-p', String(sippPort++)],
+    { timeoutMs: 10_000 },
+  );
+  return r.code === 0;
+}
+
+function start(name: string, config = file): NodeProcess {
+  const n = new NodeProcess({ config, node: name, netns: net.ns(name) });
+  nodes.set(name, n);
+  return n;
+}
+
+test.before(async () => {
+  net.up(NODES);
+  writeFileSync(file, document());
+  // the expansion's machine has its own copy of the document, which the primary's later edits never reach
+  copyFileSync(file, expFile);
+  start('pri');
+  start('sec');
+  start('exp1', expFile);
+  for (const n of nodes.values()) await n.waitFor('solution: configuration applied', (l) => l.revision === 1);
+});
+
+test.after.always(async () => {
+  await Promise.all([...nodes.values()].map((n) => n.stop()));
+  net.down(NODES);
+});
+
+test.serial('the primary publishes the document and every node applies it and serves its own users', async (t) => {
+  const pri = nodes.get('pri')!;
+  t.true(pri.has('solution: configuration published', (l) => l.revision === 1));
+  for (const n of nodes.values()) t.is(n.revision, 1, n.name);
+  t.true(await registers('301', 'exp1'), '301 is at home on the expansion');
+  t.true(await registers('201', 'pri'), '201 is at home on the primary');
+  t.false(await registers('201', 'exp1'), "the expansion does not serve the primary's users");
+  t.false(await registers('302', 'exp1'), '302 is not a user yet');
+  // heartbeats: every node hears the others
+  await nodes.get('exp1')!.waitFor('solution: node up', (l) => l.node === 'sec');
+});
+
+test.serial('a user added on the primary is live on the expansion without a restart', async (t) => {
+  addUser('302', 'exp1');
+  const exp = nodes.get('exp1')!;
+  const applied = await exp.waitFor('solution: configuration applied', (l) => l.revision === 2);
+  t.deepEqual(applied.applied, ['users']);
+  await nodes.get('sec')!.waitFor('solution: configuration applied', (l) => l.revision === 2);
+  t.true(await registers('302', 'exp1'));
+  t.true(await registers('301', 'exp1'), 'the users it had are still served');
+});
+
+test.serial('a call in progress on the expansion keeps its audio while a revision is applied there', async (t) => {
+  const exp = nodes.get('exp1')!;
+  const phone = (ext: string, n: number, freq: number) =>
+    Baresip.start({
+      listen: `${net.here}:${ctrl(20 + 10 * n)}`,
+      ctrlPort: ctrl(n),
+      source: makeToneWav(join(dir, `tone-${ext}.wav`), freq, 120),
+      account: `<sip:${ext}@${net.addr('exp1')}:5060>;auth_pass=secret${ext};regint=600;answermode=auto;audio_codecs=PCMU`,
+    });
+  const a = await phone('301', 0, 1000);
+  let b: Baresip | undefined;
+  try {
+    b = await phone('302', 1, 440);
+    await a.waitRegistered();
+    await b.waitRegistered();
+    a.command('dial', `sip:302@${net.addr('exp1')}:5060`);
+    await a.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 15_000);
+    await sleep(1500);
+    const before = exp.revision;
+    addUser('304', 'exp1');
+    const applied = await exp.waitFor('solution: configuration applied', (l) => l.revision === before + 1);
+    t.deepEqual(applied.applied, ['users']);
+    await sleep(2500);
+    a.command('hangup');
+    await b.waitEvent((e) => e.type === 'CALL_CLOSED', 10_000);
+    await sleep(300);
+    // the last two seconds of the call: after the revision was applied
+    const tail = (x: Int16Array) => x.subarray(Math.max(0, x.length - 16000));
+    t.true(hasTone(tail(await lastHeard(a)), 440, 0.3), '301 still hears 302');
+    t.true(hasTone(tail(await lastHeard(b)), 1000, 0.3), '302 still hears 301');
+  } finally {
+    await a.stop();
+    await b?.stop();
+  }
+  t.true(await registers('304', 'exp1'));
+});
+
+test.serial('a document the primary refuses (a 1001st user, a home node that does not exist) is not published', async (t) => {
+  const pri = nodes.get('pri')!;
+  const good = readFileSync(file, 'utf8');
+  const many = Array.from({ length: 1000 }, (_, i) => `  - { extension: "${5000 + i}", password: pw-${5000 + i}, node: exp1 }`).join('\n');
+  writeFileSync(file, `${good}  - { extension: "399", password: secret399, node: nowhere }\n${many}\n`);
+  pri.proc.kill('SIGHUP');
+  const refused = await pri.waitFor('SIGHUP: document refused, nothing published');
+  const problems = refused.problems as string[];
+  t.true(problems.includes('users[4].node: no node named nowhere (nodes: pri, sec, exp1)'), problems.join('\n'));
+  t.true(problems.includes('users: 1005 users exceed the solution limit of 1000'), problems.join('\n'));
+  t.true(problems.includes('nodes[2]: 1003 users have their home here, the ExpansionL profile allows 250'), problems.join('\n'));
+  const revision = pri.revision;
+  writeFileSync(file, good);
+  t.is(nodes.get('exp1')!.revision, revision, 'nothing new reached the expansion');
+  t.false(pri.has('solution: configuration published', (l) => Number(l.revision) > revision));
+});
+
+test.serial('an expansion cut from the bus keeps serving its users on its last revision, and catches up when back', async (t) => {
+  const exp = nodes.get('exp1')!;
+  const before = exp.revision;
+  net.setBus('exp1', false);
+  await exp.waitFor('bus: unreachable, running on the last applied configuration; retrying');
+  t.true(await registers('301', 'exp1'), 'still serving while cut off');
+  addUser('303', 'exp1');
+  await nodes.get('sec')!.waitFor('solution: configuration applied', (l) => l.revision === before + 1);
+  t.is(exp.revision, before);
+  t.false(await registers('303', 'exp1'), 'the cut-off node has not seen the new revision');
+  net.setBus('exp1', true);
+  await exp.waitFor('solution: configuration applied', (l) => l.revision === before + 1);
+  t.true(await registers('303', 'exp1'));
+});
+
+test.serial('an expansion restarted while the bus is away starts on the revision it stored', async (t) => {
+  const stored = nodes.get('exp1')!.revision;
+  await nodes.get('exp1')!.stop();
+  net.setBus('exp1', false);
+  const exp = start('exp1', expFile);
+  const starting = await exp.waitFor('solution: node starting');
+  t.like(starting, { source: 'store', revision: stored });
+  await exp.waitFor('bus: unreachable, running on the last applied configuration; retrying');
+  t.true(await registers('303', 'exp1'), "303 is not in the expansion's own file, only in the stored revision");
+  net.setBus('exp1', true);
+  await exp.waitFor('bus: connected');
+});
+
+test.serial("with the primary gone, a new expansion reads the document from the secondary's mirror", async (t) => {
+  const latest = nodes.get('sec')!.revision;
+  await nodes.get('exp1')!.stop();
+  await nodes.get('pri')!.stop();
+  // a fresh machine: nothing stored, only the first copy of the document
+  rmSync(join(dir, 'exp1'), { recursive: true, force: true });
+  const exp = start('exp1', expFile);
+  t.like(await exp.waitFor('solution: node starting'), { source: 'file', revision: 0 });
+  t.like(await exp.waitFor('bus: following the configuration'), { from: 'sec' });
+  await exp.waitFor('solution: configuration applied', (l) => l.revision === latest);
+  t.true(await registers('303', 'exp1'));
+});
