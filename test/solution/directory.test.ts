@@ -25,6 +25,7 @@ test('status shows the applied revision and the bus; the directory knows which n
   const file = join(dir, 'solution.yaml');
   writeFileSync(file, `log: { level: info }
 bus: { heartbeatSeconds: 1, holdDownSeconds: 2 }
+admin: { enabled: false }
 media: { portMin: 41000, portMax: 41999 }
 nodes:
   - { name: pri, role: primary, profile: DL360, address: ${PRI}, dataDir: ${JSON.stringify(join(dir, 'pri'))} }

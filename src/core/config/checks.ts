@@ -5,7 +5,7 @@
  * skips silently what the schema already reports.
  */
 import { existsSync } from 'node:fs';
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv4 } from 'node:net';
 import { resolve } from 'node:path';
 import type { z } from 'zod';
 import { SOLUTION_LIMITS } from '../profiles.js';
@@ -13,7 +13,7 @@ import { checkDialPlan } from './dialplan-checks.js';
 import { checkHuntGroups } from './huntgroup-checks.js';
 import { checkAdmin } from './admin-checks.js';
 import { checkSolution } from './solution-checks.js';
-import { field, isRecord, list, type Raw } from './fields.js';
+import { field, isDemoPassword, isLoopback, isRecord, list, type Raw } from './fields.js';
 import { CdrSchema, ListenSchema, MediaSchema, RegistrarSchema, SipSchema, TimersSchema } from './schema.js';
 
 
@@ -23,23 +23,7 @@ function section<S extends z.ZodType>(schema: S, v: unknown): z.output<S> | unde
   return r.success ? r.data : undefined;
 }
 
-/** True for 127.0.0.0/8, ::1 and IPv4-mapped 127.x; wildcards (0.0.0.0, ::) are not loopback. */
-export function isLoopback(address: string): boolean {
-  if (isIPv4(address)) return address.startsWith('127.');
-  if (!isIPv6(address)) return false;
-  const a = address.toLowerCase();
-  if (a === '::1' || a === '0:0:0:0:0:0:0:1') return true;
-  // IPv4-mapped form (::ffff:127.0.0.1) binds the IPv4 loopback.
-  const v4 = a.startsWith('::ffff:') ? a.slice(7) : '';
-  return isIPv4(v4) && v4.startsWith('127.');
-}
-
-const DEMO_PASSWORDS = new Set(Array.from({ length: 10 }, (_, i) => `demo${201 + i}`));
-
-export function isDemoPassword(extension: unknown, password: unknown): boolean {
-  if (typeof password !== 'string') return false;
-  return DEMO_PASSWORDS.has(password) || (typeof extension === 'string' && password === `demo${extension}`);
-}
+export { isDemoPassword, isLoopback } from './fields.js';
 
 export function crossChecks(doc: unknown): string[] {
   if (!isRecord(doc)) return [];

@@ -2,6 +2,7 @@
  * Building blocks shared by the configuration's schema files (zod fields with our messages) and
  * by the cross checks (reading the raw document without trusting its shape).
  */
+import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 
 /** The message for a wrong value, or 'is required' when the key is absent. */
@@ -45,4 +46,22 @@ export function deepMerge(base: unknown, over: unknown): unknown {
   const out: Raw = { ...base };
   for (const [k, v] of Object.entries(over)) out[k] = deepMerge(base[k], v);
   return out;
+}
+
+/** True for 127.0.0.0/8, ::1 and IPv4-mapped 127.x; wildcards (0.0.0.0, ::) are not loopback. */
+export function isLoopback(address: string): boolean {
+  if (isIPv4(address)) return address.startsWith('127.');
+  if (!isIPv6(address)) return false;
+  const a = address.toLowerCase();
+  if (a === '::1' || a === '0:0:0:0:0:0:0:1') return true;
+  // IPv4-mapped form (::ffff:127.0.0.1) binds the IPv4 loopback.
+  const v4 = a.startsWith('::ffff:') ? a.slice(7) : '';
+  return isIPv4(v4) && v4.startsWith('127.');
+}
+
+const DEMO_PASSWORDS = new Set(Array.from({ length: 10 }, (_, i) => `demo${201 + i}`));
+
+export function isDemoPassword(extension: unknown, password: unknown): boolean {
+  if (typeof password !== 'string') return false;
+  return DEMO_PASSWORDS.has(password) || (typeof extension === 'string' && password === `demo${extension}`);
 }

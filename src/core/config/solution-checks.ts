@@ -12,7 +12,7 @@ import { CallsSchema, CdrSchema, LogSchema, MediaSchema, RegistrarSchema, Securi
 import { ConferenceSchema } from './conference-schema.js';
 import { VoicemailSchema } from './voicemail-schema.js';
 import { NODE_SECTIONS, SOLUTION_WIDE_KEYS, SolutionNodeSchema, type NodeSection, type SolutionNodeConfig } from './solution-schema.js';
-import { isDemoPassword, isLoopback } from './checks.js';
+import { isDemoPassword, isLoopback } from './fields.js';
 
 const SECTION_SCHEMAS: Record<NodeSection, z.ZodType> = {
   log: LogSchema, sip: SipSchema, registrar: RegistrarSchema, security: SecuritySchema, storage: StorageSchema,
