@@ -11,12 +11,13 @@ import { deepMerge, field, isRecord, list, type Raw } from './fields.js';
 import { CallsSchema, CdrSchema, LogSchema, MediaSchema, RegistrarSchema, SecuritySchema, SipSchema, StorageSchema } from './schema.js';
 import { ConferenceSchema } from './conference-schema.js';
 import { VoicemailSchema } from './voicemail-schema.js';
+import { AdminSchema } from './admin-schema.js';
 import { NODE_SECTIONS, SOLUTION_WIDE_KEYS, SolutionNodeSchema, type NodeSection, type SolutionNodeConfig } from './solution-schema.js';
 import { isDemoPassword, isLoopback } from './fields.js';
 
 const SECTION_SCHEMAS: Record<NodeSection, z.ZodType> = {
   log: LogSchema, sip: SipSchema, registrar: RegistrarSchema, security: SecuritySchema, storage: StorageSchema,
-  media: MediaSchema, cdr: CdrSchema, calls: CallsSchema, conference: ConferenceSchema, voicemail: VoicemailSchema,
+  media: MediaSchema, cdr: CdrSchema, calls: CallsSchema, conference: ConferenceSchema, voicemail: VoicemailSchema, admin: AdminSchema,
 };
 
 /** Top-level keys that name one node's sockets or files: in a solution each node has its own. */

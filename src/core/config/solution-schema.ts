@@ -14,7 +14,7 @@ const ipAddress = z
   .refine((s) => isIP(s) !== 0, { error: 'must be an IPv4 or IPv6 address' });
 
 /** Sections a node may set for itself; the rest of the document is the same on every node. */
-export const NODE_SECTIONS = ['log', 'sip', 'registrar', 'security', 'storage', 'media', 'cdr', 'calls', 'conference', 'voicemail'] as const;
+export const NODE_SECTIONS = ['log', 'sip', 'registrar', 'security', 'storage', 'media', 'cdr', 'calls', 'conference', 'voicemail', 'admin'] as const;
 export type NodeSection = (typeof NODE_SECTIONS)[number];
 
 /** Keys of a per-node section that are solution-wide all the same (rooms are dialled from every node). */
