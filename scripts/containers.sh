@@ -115,11 +115,23 @@ run_tests() {
   # Like scripts/test.sh: a network namespace of our own when root, so the containers' network
   # (podman makes its bridge where it runs) is reachable from the tests and from nothing else.
   # Docker's daemon makes its networks in its own namespace: its tests run where we are.
+  local rc=0
   if [ "$engine" = podman ] && [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && [ -z "${PBX_TEST_NO_NETNS:-}" ]; then
-    unshare -n sh -c 'ip link set lo up && exec "$@"' sh "${ava[@]}"
+    unshare -n sh -c 'ip link set lo up && exec "$@"' sh "${ava[@]}" || rc=$?
   else
-    "${ava[@]}"
+    "${ava[@]}" || rc=$?
   fi
+  # The tests take their topology down themselves, also when they fail; a run that was killed
+  # or timed out cannot, so whatever is left of it goes here.
+  down_project pbxct
+  return $rc
+}
+
+# Removes a compose project's containers, volumes and network (quietly; nothing there is fine).
+down_project() {
+  "${compose[@]}" -p "$1" -f docker/compose.yaml down -v -t 2 >/dev/null 2>&1 || true
+  # podman-compose 1.0.3 leaves the project's network behind
+  if [ "$engine" = podman ]; then podman network rm -f "$1_default" >/dev/null 2>&1 || true; fi
 }
 
 cmd=${1:-}
@@ -130,10 +142,6 @@ case "$cmd" in
   build) build ;;
   test) run_tests "$@" ;;
   up) "${compose[@]}" -p pbx -f docker/compose.yaml up -d "$@" ;;
-  down)
-    "${compose[@]}" -p pbx -f docker/compose.yaml down -v "$@"
-    # podman-compose 1.0.3 leaves the project's network behind
-    if [ "$engine" = podman ]; then podman network rm -f pbx_default >/dev/null 2>&1 || true; fi
-    ;;
+  down) down_project pbx ;;
   *) sed -n '2,12p' "$0" >&2; exit 2 ;;
 esac

@@ -104,8 +104,8 @@ test.serial('a message left for 202 is in the data volume and is heard again at 
   await topology!.waitLog('primary', /voicemail 202: PIN changed/, 15_000);
   await sleep(1000);
   await b.keys('1');
-  // the intro ("new message from 2 0 1") and the 5 s message
-  await sleep(9000);
+  // the intro ("new message from 2 0 1") and the 5 s message, then the node counts it read
+  await topology!.waitLog('primary', /voicemail 202: message \d+ read/, 30_000);
   b.command('hangup');
   await b.waitEvent((e) => e.type === 'CALL_CLOSED', 15_000, c0);
   const heard = await b.lastHeard();
