@@ -55,6 +55,7 @@ setup() {
   if [ ${#need[@]} -gt 0 ]; then
     [ "$(id -u)" = 0 ] || { echo "containers: install these Debian packages first: ${need[*]}" >&2; return 1; }
     echo "== containers: installing ${need[*]}"
+    apt-get update -qq >/dev/null 2>&1 || true
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   fi
   # podman asks for nofile=1048576 in every container; where even root may not raise its limits
@@ -63,8 +64,13 @@ setup() {
   if [ ! -f "$conf" ] && ! (ulimit -Hn 1048576) 2>/dev/null; then
     [ "$(id -u)" = 0 ] || { echo "containers: podman needs default_ulimits within this machine's limits ($conf)" >&2; return 1; }
     mkdir -p "$(dirname "$conf")"
+    # nproc: builds fail above 32768 here even within the hard limit; a node needs far fewer
+    local files procs
+    files=$(ulimit -Hn)
+    procs=$(ulimit -Hu)
+    [ "$procs" = unlimited ] || [ "$procs" -gt 32768 ] && procs=32768
     printf '# Written by pbx-core scripts/containers.sh: this machine may not raise resource limits.\n[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n' \
-      "$(ulimit -Hn)" "$(ulimit -Hn)" "$(ulimit -Hu)" "$(ulimit -Hu)" > "$conf"
+      "$files" "$files" "$procs" "$procs" > "$conf"
     echo "== containers: wrote $conf"
   fi
 }
