@@ -4,7 +4,7 @@
  * container by service name, Kamailio as the carrier in its container, a phone on the "PSTN"
  * behind it. What a user would notice: a call connects and each side hears the other's tone;
  * a call to the number 01632 960123 from the PSTN rings 202; 9 and a number reaches the PSTN;
- * a message left for 202 is heard again at *17 and its file is in the data volume; the node is
+ * meet-me room 8000 mixes 201, 202 and a PSTN caller (who dials 01632 960180); a message left for 202 is heard again at *17 and its file is in the data volume; the node is
  * healthy only while its SIP answers. Everything is torn down afterwards, also on failure.
  */
 import test from 'ava';
@@ -72,6 +72,38 @@ test.serial('201 dials 9 and a PSTN number: the carrier rings the PSTN phone and
   const heard = await talk(phones.phone201, 'sip:907700900123@pbx.test', phones.pstn);
   t.true(hasTone(heard.callee, TONE.phone201, 0.5, { skip: SKIP }), `the PSTN phone heard 201 (ratio ${toneRatio(heard.callee, TONE.phone201, { skip: SKIP }).toFixed(2)})`);
   t.true(hasTone(heard.caller, TONE.pstn, 0.5, { skip: SKIP }), `201 heard the PSTN phone (ratio ${toneRatio(heard.caller, TONE.pstn, { skip: SKIP }).toFixed(2)})`);
+});
+
+test.serial('meet-me room 8000 joins 201, 202 and a caller from the PSTN: each hears the other two and not itself', async (t) => {
+  const parties = [['phone201', 'sip:8000@pbx.test'], ['phone202', 'sip:8000@pbx.test'], ['pstn', 'sip:01632960180@carrier']] as const;
+  const joinedAt: number[] = [];
+  const from: number[] = [];
+  for (const [name, uri] of parties) {
+    const p = phones[name];
+    from.push(p.events.length);
+    p.command('dial', uri);
+    await p.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 20_000, from[from.length - 1]);
+    joinedAt.push(Date.now());
+  }
+  await topology!.waitLog('primary', /conference 8000: \S+ joined \(3 parties\)/, 15_000);
+  const allIn = Date.now();
+  // 2.5 s are analysed from 0.7 s on; the rest is slack for recordings that start late
+  await sleep(5000);
+  for (const [name] of parties) phones[name].command('hangup');
+  for (const [i, [name]] of parties.entries()) await phones[name].waitEvent((e) => e.type === 'CALL_CLOSED', 15_000, from[i]);
+  await topology!.waitLog('primary', /conference 8000 ended/, 15_000);
+  for (const [i, [name]] of parties.entries()) {
+    const heard = await phones[name].lastHeard();
+    // from 0.7 s after the third joined (entry tone over, jitter buffers filled), 2.5 s long
+    const start = Math.round(((allIn - joinedAt[i]!) / 1000 + 0.7) * 8000);
+    const part = heard.subarray(start, start + 20_000);
+    const ratios = parties.map(([n]) => `${TONE[n]}:${toneRatio(part, TONE[n]).toFixed(3)}`).join(' ');
+    t.is(part.length, 20_000, `${name}: recording long enough (${heard.length} samples, joined ${allIn - joinedAt[i]!} ms before the third)`);
+    for (const [other] of parties) {
+      if (other !== name) t.true(hasTone(part, TONE[other], 0.2), `${name} hears ${other} (${ratios})`);
+    }
+    t.true(lacksTone(part, TONE[name], 0.02), `${name} does not hear itself (${ratios})`);
+  }
 });
 
 test.serial('a message left for 202 is in the data volume and is heard again at *17', async (t) => {
