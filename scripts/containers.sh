@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Containers: the node image, the test peers' image, the compose topology and its tests.
 #   scripts/containers.sh available   exit 0 when podman or Docker can run containers here
-#   scripts/containers.sh setup       what podman needs on a fresh machine (idempotent, as root)
+#   scripts/containers.sh setup       what podman needs on a fresh machine, podman itself included
+#                                     (idempotent; installs need root)
 #   scripts/containers.sh build       setup, then the base images (once) and both images (cached)
 #   scripts/containers.sh test [ava args]   build, then the container tests (npm run test:containers);
 #                                     exit 3 when the images could not be built
 #   scripts/containers.sh up | down   the topology of docker/compose.yaml, project "pbx"
-# Environment: PBX_CONTAINER_ENGINE=podman|docker (default: podman when it is installed, else
-# docker); PBX_IMAGE_BASE=local|official: local bases made from Debian packages (docker/base.sh,
+# Environment: PBX_CONTAINER_ENGINE=podman|docker (default: podman, unless only Docker is there); PBX_IMAGE_BASE=local|official: local bases made from Debian packages (docker/base.sh,
 # for machines that reach no image registry; the default when debootstrap is installed) or the
 # official node and debian images.
 set -euo pipefail
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 engine=${PBX_CONTAINER_ENGINE:-}
 if [ -z "$engine" ]; then
-  if command -v podman >/dev/null; then engine=podman; else engine=docker; fi
+  if command -v podman >/dev/null || ! docker info >/dev/null 2>&1; then engine=podman; else engine=docker; fi
 fi
 case "$engine" in podman|docker) ;; *) echo "PBX_CONTAINER_ENGINE: podman or docker, not $engine" >&2; exit 2 ;; esac
 export PBX_CONTAINER_ENGINE=$engine
@@ -40,24 +40,33 @@ available() {
   fi
 }
 
-# podman on a fresh machine: service names need a DNS plugin on the container network, and a
+# install_packages [package ...]: Debian packages, as root (nothing to do when none are given).
+install_packages() {
+  [ $# -gt 0 ] || return 0
+  [ "$(id -u)" = 0 ] || { echo "containers: install these Debian packages first: $*" >&2; return 1; }
+  echo "== containers: installing $*"
+  apt-get update -qq >/dev/null 2>&1 || true
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# podman on a fresh machine: podman itself, podman-compose and an OCI runtime when missing; service names need a DNS plugin on the container network, and a
 # sandbox that may not raise resource limits needs podman to ask for no more than it has.
 setup() {
   [ "$engine" = podman ] || return 0
   local backend need=()
+  command -v podman >/dev/null || need+=(podman)
+  command -v podman-compose >/dev/null || need+=(podman-compose)
+  command -v runc >/dev/null || command -v crun >/dev/null || need+=(runc)
+  command -v debootstrap >/dev/null || [ "$base" != local ] || need+=(debootstrap)
+  install_packages "${need[@]}" || return 1
+  need=()
   backend=$(podman info --format '{{.Host.NetworkBackend}}' 2>/dev/null || echo cni)
   if [ "$backend" = netavark ]; then
     [ -x /usr/lib/podman/aardvark-dns ] || [ -x /usr/libexec/podman/aardvark-dns ] || need+=(aardvark-dns)
   else
     [ -x /usr/lib/cni/dnsname ] || [ -x /opt/cni/bin/dnsname ] || need+=(golang-github-containernetworking-plugin-dnsname)
   fi
-  command -v debootstrap >/dev/null || [ "$base" != local ] || need+=(debootstrap)
-  if [ ${#need[@]} -gt 0 ]; then
-    [ "$(id -u)" = 0 ] || { echo "containers: install these Debian packages first: ${need[*]}" >&2; return 1; }
-    echo "== containers: installing ${need[*]}"
-    apt-get update -qq >/dev/null 2>&1 || true
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  fi
+  install_packages "${need[@]}" || return 1
   # podman asks for nofile=1048576 in every container; where even root may not raise its limits
   # (a sandbox without CAP_SYS_RESOURCE) that fails, so containers get this machine's limits.
   local conf=/etc/containers/containers.conf.d/50-pbx-core.conf

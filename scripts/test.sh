@@ -39,7 +39,7 @@ echo "== container tests"
 if [ $# -gt 0 ]; then
   echo "# SKIP container tests: only the test files given ran (npm run test:containers runs them)"
   extra_skipped=1
-elif bash scripts/containers.sh available; then
+elif bash scripts/containers.sh setup && bash scripts/containers.sh available; then
   bash scripts/containers.sh test --tap 2>&1 | tee -a "$out/tap.txt"
   if [ "${PIPESTATUS[0]}" = 3 ]; then
     echo "not ok - container images (the build failed: see above)"
