@@ -10,6 +10,7 @@ import { DigestClient } from '../sip/auth/digest.js';
 import { SipRequest } from '../sip/message/message.js';
 import { SipStack } from '../sip/stack.js';
 import type { Target } from '../sip/transport/types.js';
+import type { ClientCredentials } from '../sip/ua/challenge.js';
 import { ClientRequest } from '../sip/ua/client-request.js';
 import { encodeLinkRequest, LINK_HEADER, linkUser, type LinkRequest, type LinkRoute } from '../features/calls/index.js';
 import { quote } from '../sip/message/grammar.js';
@@ -49,7 +50,8 @@ export interface LinkOptions {
 export class Link {
   readonly peer: SolutionNodeConfig;
   readonly destination: Target;
-  readonly credentials: DigestClient;
+  /** The link's credentials, answering SHA-256 challenges only. */
+  readonly credentials: ClientCredentials;
   readonly #o: LinkOptions;
   #state: LinkState = 'connecting';
   #since = Date.now();
@@ -64,7 +66,10 @@ export class Link {
     this.#o = o;
     this.peer = o.peer;
     this.destination = { protocol: 'udp', address: o.peer.sip.address ?? o.peer.address, port: o.peer.sip.port };
-    this.credentials = new DigestClient(`link-${o.self}`, o.password);
+    const digest = new DigestClient(`link-${o.self}`, o.password);
+    this.credentials = {
+      authorize: (challenge, method, uri) => (/algorithm\s*=\s*"?SHA-256"?\s*(,|$)/i.test(challenge) ? digest.authorize(challenge, method, uri) : undefined),
+    };
   }
 
   get name(): string {

@@ -69,8 +69,9 @@ export class NodeLinks {
     this.#nodes = o.nodes;
     this.#config = o.config;
     this.#busPassword = o.busPassword;
-    // nonces are checked by the node that made them: a secret of this process is enough
-    this.#digest = new DigestServer({ realm: LINK_REALM, secret: randomBytes(32), nonceLifetimeMs: 300_000, algorithms: ['SHA-256'] });
+    // nonces are checked by the node that made them: a secret of this process is enough. The nodes
+    // answer SHA-256 (link.ts); MD5 is offered first for tools that answer only the first (sipp)
+    this.#digest = new DigestServer({ realm: LINK_REALM, secret: randomBytes(32), nonceLifetimeMs: 300_000, algorithms: ['MD5', 'SHA-256'] });
     this.#build();
   }
 
