@@ -298,7 +298,8 @@ export class Server implements PbxNode {
       logger: log,
       methods: METHODS,
       supported: ['path', 'outbound', 'replaces'],
-      accept: ['application/sdp', 'application/dtmf-relay', 'application/dtmf', 'message/sipfrag'],
+      // message-summary: the counts the voicemail node sends over a node link
+      accept: ['application/sdp', 'application/dtmf-relay', 'application/dtmf', 'message/sipfrag', 'application/simple-message-summary'],
       onRequest: (req, tx) => dispatcher.dispatch(req, tx),
       // a linked node's keepalive proves the link's credentials
       onOptions: (req, tx) => solution?.links.onOptions(req, tx) ?? false,
