@@ -440,7 +440,7 @@ export class Server implements PbxNode {
   #solutionNode(boot: NodeBoot, store: Store, stack: SipStack, location: LocationStore, vm: () => VoicemailParts | undefined): SolutionNode {
     const c = this.config;
     return new SolutionNode({
-      document: boot.document, view: c, revision: boot.revision, source: boot.source, publishedAtLeast: boot.storedRevision, node: boot.node,
+      document: boot.document, view: c, revision: boot.revision, source: boot.source, publishedAtLeast: boot.storedRevision, node: boot.node, file: boot.file,
       store, stack, logger: this.#log,
       // The bus's revision is the solution's; the node keeps its own history of what it applied
       // (reconfigure numbers it), so the two counters never have to agree.

@@ -20,6 +20,8 @@ export function nodeStatus(n: PbxNode) {
     state: 'up' as const,
     startedAt: n.startedAt?.toISOString() ?? null,
     revision: n.revision,
+    /** In a solution: the document's revision on the bus that this node applied last. */
+    solutionRevision: n.solution?.revision ?? null,
     pending: [...n.pending],
     sip: n.started.sip.listen.map((l) => `${l.transport}:${l.address}:${l.port}`),
   };
@@ -104,7 +106,14 @@ export function summary(n: PbxNode) {
       queued: n.hunt.status().reduce((a, g) => a + g.queued, 0),
     },
     trunks: trunks(n),
-    /** Node links of a solution (src/solution); none on a single node. */
-    links: [] as { node: string; state: string }[],
+    /** Node links of a solution (src/solution): peer node, state, address, calls; none on a single node. */
+    links: n.solution?.linkStatus() ?? [],
+    /** The other nodes of the solution as their heartbeats tell: up or down, role, revision, registered users. */
+    nodes: solutionNodes(n),
   };
+}
+
+/** The other nodes of a solution, from the directory; none on a single node. */
+export function solutionNodes(n: PbxNode) {
+  return (n.solution?.directory.nodes() ?? []).map((x) => ({ ...x, state: x.up ? 'up' as const : 'down' as const, lastSeen: new Date(x.lastSeen).toISOString() }));
 }

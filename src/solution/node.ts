@@ -50,6 +50,8 @@ export interface SolutionNodeOptions {
   publishedAtLeast: number;
   /** This node's name in the document. */
   node: string;
+  /** The document's file (on the primary: the solution's document, which it publishes). */
+  file?: string;
   store: Store;
   logger: Logger;
   apply: Applier;
@@ -94,6 +96,8 @@ export class SolutionNode {
   /** The last revision that concerned this node was applied (not refused). */
   #lastOk = true;
   #closed = false;
+  /** Who waits for a revision to be applied here (the admin API after publishing), by revision. */
+  readonly #waiters = new Map<number, ((r: ApplyResult | undefined) => void)[]>();
 
   constructor(o: SolutionNodeOptions) {
     const c = o.document.config;
@@ -191,6 +195,43 @@ export class SolutionNode {
 
   get revision(): number {
     return this.#revision;
+  }
+
+  get role(): string {
+    return this.#role;
+  }
+
+  /** The document's file, when the node started on one (the primary's is the solution's). */
+  get file(): string | undefined {
+    return this.#o.file;
+  }
+
+  /** The bus is connected now (the primary can publish). */
+  get busConnected(): boolean {
+    return this.#bus.state === 'connected';
+  }
+
+  /** The primary's entry in the document (where other nodes send configuration changes). */
+  get primary(): { name: string; address: string } {
+    const p = primaryOf(this.#doc.config)!;
+    return { name: p.name, address: p.address };
+  }
+
+  /**
+   * Resolves with what applying `revision` (or a later one) did here, once it is applied;
+   * undefined after `timeoutMs` (the bus is slow or away; it applies later).
+   */
+  async applied(revision: number, timeoutMs: number): Promise<ApplyResult | undefined> {
+    if (this.#revision >= revision) return { applied: [], pending: [...this.#pending] };
+    return new Promise((done) => {
+      const timer = setTimeout(() => done(undefined), timeoutMs);
+      const list = this.#waiters.get(revision) ?? [];
+      list.push((r) => {
+        clearTimeout(timer);
+        done(r);
+      });
+      this.#waiters.set(revision, list);
+    });
   }
 
   async start(): Promise<void> {
@@ -305,6 +346,11 @@ export class SolutionNode {
     this.#source = 'bus';
     this.#appliedAt = new Date().toISOString();
     log.info('solution: configuration applied', { revision: m.revision, publishedAt: m.publishedAt, applied: result.applied, pendingRestart: this.#pending });
+    for (const [rev, fns] of this.#waiters) {
+      if (rev > m.revision) continue;
+      this.#waiters.delete(rev);
+      for (const fn of fns) fn({ applied: result.applied, pending: [...this.#pending] });
+    }
   }
 
   status(): Record<string, unknown> {
@@ -330,6 +376,8 @@ export class SolutionNode {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const fns of this.#waiters.values()) for (const fn of fns) fn(undefined);
+    this.#waiters.clear();
     this.#follower.close();
     this.#directory.close();
     this.#links.close();

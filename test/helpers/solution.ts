@@ -17,6 +17,8 @@ export interface SolutionNodeSpec {
   name: string;
   role: 'primary' | 'secondary' | 'expansion';
   profile: string;
+  /** The node's overrides, a YAML flow mapping (e.g. `{ admin: { enabled: true, port: 30100 } }`). */
+  overrides?: string;
 }
 
 export class TestSolution {
@@ -37,7 +39,7 @@ export class TestSolution {
     this.#names = nodes.map((n) => n.name);
     this.dir = mkdtempSync(join(tmpdir(), 'pbx-solution-'));
     this.file = join(this.dir, 'solution.yaml');
-    const entries = nodes.map((n) => `  - { name: ${n.name}, role: ${n.role}, profile: ${n.profile}, address: ${this.addr(n.name)}, dataDir: ${JSON.stringify(join(this.dir, n.name))} }`);
+    const entries = nodes.map((n) => `  - { name: ${n.name}, role: ${n.role}, profile: ${n.profile}, address: ${this.addr(n.name)}, dataDir: ${JSON.stringify(join(this.dir, n.name))}${n.overrides ? `, overrides: ${n.overrides}` : ''} }`);
     writeFileSync(this.file, `nodes:\n${entries.join('\n')}\n${rest}`);
   }
 

@@ -3,7 +3,8 @@
  * loopback addresses of their own), with baresip phones and sipp: the link comes up with its
  * credentials, a call crosses it with both parties hearing each other and the caller's name and
  * number, DTMF and hold intact; the link's credentials are refused from anywhere but the
- * peer's address, and a wrong password is refused from there.
+ * peer's address, and a wrong password is refused from there. Each node's admin API shows the
+ * links and the other nodes; a change through the primary's API reaches the expansion.
  */
 import test from 'ava';
 import { MOH_FREQUENCIES } from '../../src/features/calls/tones.js';
@@ -13,12 +14,14 @@ import { startPhone, lastHeard, type Baresip } from '../helpers/baresip.js';
 import { runSipp, scenario } from '../helpers/sipp.js';
 import { hasTone, toneRatio } from '../helpers/tone.js';
 import { TestSolution } from '../helpers/solution.js';
-import { sleep, until } from '../helpers/wait.js';
+import { ADMIN_PASSWORD, http, login } from '../helpers/admin.js';
+import { sleep, until, untilValue } from '../helpers/wait.js';
 
 const port = portBlock(117);
+const ADMIN = { pri: port(150), exp1: port(151) };
 const sol = new TestSolution(7, [
-  { name: 'pri', role: 'primary', profile: 'DL360' },
-  { name: 'exp1', role: 'expansion', profile: 'ExpansionL' },
+  { name: 'pri', role: 'primary', profile: 'DL360', overrides: `{ admin: { enabled: true, port: ${ADMIN.pri} } }` },
+  { name: 'exp1', role: 'expansion', profile: 'ExpansionL', overrides: `{ admin: { enabled: true, port: ${ADMIN.exp1} } }` },
 ], `bus: { heartbeatSeconds: 1, holdDownSeconds: 3, password: links-test-16 }
 links: { keepaliveSeconds: 1 }
 admin: { enabled: false }
@@ -129,4 +132,38 @@ test.serial("the link's credentials are taken only from the peer's address, and 
   t.regex(wrong.messages, /SIP\/2\.0 403 Forbidden \(node link credentials refused\)/);
   t.true(log.records.some((r) => r.message === 'security: node link credentials refused' && r.link === 'exp1'));
   await idle();
+});
+
+/** The node's admin API, logged in (the default password changed first). */
+async function admin(node: 'pri' | 'exp1'): Promise<{ base: string; token: string }> {
+  const base = `http://127.0.0.1:${ADMIN[node]}`;
+  const first = await login(base, 'admin', 'admin').catch(() => undefined);
+  if (first) await http(base, 'POST', '/api/account/password', { token: first.token, body: { current: 'admin', password: ADMIN_PASSWORD } });
+  const { token } = await login(base, 'admin', ADMIN_PASSWORD);
+  return { base, token };
+}
+
+test.serial("each node's admin API shows its links and the other nodes; pbx_link_up in /metrics", async (t) => {
+  const { base, token } = await admin('pri');
+  const s = (await http(base, 'GET', '/api/status', { token })).body;
+  t.like(s.links[0], { node: 'exp1', role: 'expansion', state: 'up', address: `${sol.addr('exp1')}:5060` });
+  const exp = await untilValue('exp1 in the primary\'s nodes', async () => (await http(base, 'GET', '/api/status', { token })).body.nodes.find((n: { name: string }) => n.name === 'exp1'));
+  t.like(exp, { role: 'expansion', state: 'up', revision: sol.node('exp1').solution!.revision });
+  t.regex((await http(base, 'GET', '/metrics', { token })).text, /pbx_link_up\{peer="exp1",node="pri"\} 1/);
+});
+
+test.serial("a user added through the primary's admin API is published and served on the expansion; the expansion refuses changes and names the primary", async (t) => {
+  const pri = await admin('pri');
+  const exp = await admin('exp1');
+  const before = (await http(pri.base, 'GET', '/api/config', { token: pri.token })).body;
+  t.is(before.path, sol.file, "the primary's API edits the solution document");
+  const r = await http(pri.base, 'POST', '/api/config/users', { token: pri.token, body: { revision: before.revision, item: { extension: '305', password: 'demo305', node: 'exp1' } } });
+  t.is(r.status, 200, r.text);
+  t.like(r.body, { status: 'applied', revision: before.revision + 1, changes: ['users[305]: added'] });
+  await until('the expansion applied it', () => sol.node('exp1').solution!.revision === before.revision + 1);
+  const reg = await runSipp([`${sol.addr('exp1')}:5060`, '-sf', scenario('register_auth.xml'), '-s', '305', '-au', '305', '-ap', 'demo305', '-m', '1', '-i', sol.here, '-p', String(port(62))], { timeoutMs: 10_000 });
+  t.is(reg.code, 0, 'the new user registers on the expansion');
+  const refused = await http(exp.base, 'POST', '/api/config/users', { token: exp.token, body: { item: { extension: '306', password: 'demo306', node: 'exp1' } } });
+  t.is(refused.status, 409);
+  t.regex(refused.body.error, new RegExp(`on the solution's primary \\(node pri at ${sol.addr('pri').replaceAll('.', '\\.')}\\)`));
 });
