@@ -366,7 +366,7 @@ export class Server implements PbxNode {
     dispatcher.on('NOTIFY', (req, tx) => {
       if (!solution?.mwi.handle(req, tx)) stack.refuse(tx, 405);
     });
-    const trunks = new Trunks({ stack, logger: log, trunks: c.trunks });
+    const trunks = new Trunks({ stack, logger: log, trunks: c.trunks, nodeChannels: profile.sipTrunkChannels });
     const maxCalls = () => this.#maxCalls;
     life.add('trunks', trunks, { start: () => trunks.start(), close: (t) => t.close() });
     calls = life.add('calls', new Calls({

@@ -32,7 +32,9 @@ export function capacity(n: PbxNode): Capacity {
   const profile = getProfile(n.started.node.profile);
   const conf = n.conferences.status();
   const vm = n.voicemail?.status();
-  const trunkChannels = n.trunks.status().reduce((a, t) => ({ used: a.used + t.channels, limit: a.limit + t.maxChannels }), { used: 0, limit: 0 });
+  // the trunks' own channels, capped by the node's profile (all trunks together)
+  const own = n.trunks.status().reduce((a, t) => a + t.maxChannels, 0);
+  const trunkChannels = { used: n.trunks.channels.used, limit: Math.min(own, n.trunks.channels.limit) };
   return {
     users: { used: c.users.length, limit: profile.users },
     registeredUsers: { used: n.location.aorCount, limit: profile.users },

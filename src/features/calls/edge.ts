@@ -108,7 +108,7 @@ export class CallEdge {
     const o = this.#h.options;
     if (!this.#admit(req, tx)) return;
     const { number, callerId, withheld, name } = incomingParty(req, trunk);
-    if (!trunk.acquire('in')) return this.#refuse(tx, 503, `Service Unavailable (all channels of trunk ${trunk.name} in use)`, { 'retry-after': '5' });
+    if (!trunk.acquire('in')) return this.#refuse(tx, 503, `Service Unavailable (${trunk.busyReason?.() ?? `all channels of trunk ${trunk.name} in use`})`, { 'retry-after': '5' });
     const from: Caller = { number: callerId ?? 'anonymous', name, withheld, trunk };
     let made: Ended | undefined;
     try {

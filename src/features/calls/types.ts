@@ -170,6 +170,8 @@ export interface CallTrunk extends RouteTrunk {
   readonly config: RouteTrunk['config'] & { readonly username?: string };
   /** Takes a channel; 'in' for a call the trunk delivers (its service state does not matter then). */
   acquire(direction?: 'out' | 'in'): boolean;
+  /** Why acquire() failed: the trunk's own channels or the node's trunk channels all in use. */
+  busyReason?(): string;
   incomingNumber(number: string): string;
 }
 
