@@ -5,6 +5,7 @@
  * which nodes have a line group's trunks, and the node links that reach them.
  */
 import type { CallLink, CallSolution, LinkRequest, LinkRoute } from '../features/calls/index.js';
+import type { ExplainSolution } from '../features/routing/explain.js';
 import type { Source } from '../sip/transport/types.js';
 import type { Directory } from './directory.js';
 import type { NodeLinks } from './links.js';
@@ -20,7 +21,7 @@ export interface SolutionCallsOptions {
   links: NodeLinks;
 }
 
-export class SolutionCalls implements CallSolution {
+export class SolutionCalls implements CallSolution, ExplainSolution {
   readonly #o: SolutionCallsOptions;
 
   constructor(o: SolutionCallsOptions) {
@@ -63,6 +64,16 @@ export class SolutionCalls implements CallSolution {
 
   routes(node: string, request: LinkRequest): LinkRoute[] {
     return this.#o.links.routes(node, request);
+  }
+
+  served(number: string): string | undefined {
+    const node = this.servedElsewhere(number);
+    return node === undefined ? undefined : `served by node ${node}, ${this.#o.links.describe(node)}`;
+  }
+
+  lineGroup(lineGroup: number): string | undefined {
+    const nodes = this.lineGroupNodes(lineGroup);
+    return nodes.length === 0 ? undefined : nodes.map((n) => `the trunks of node ${n}, ${this.#o.links.describe(n)}`).join('; ');
   }
 
   linkOf(source: Source): CallLink | undefined {

@@ -137,6 +137,15 @@ export class NodeLinks {
     return via.filter((l) => l.state === 'up').map((l) => l.route(request));
   }
 
+  /** The way a call to `node` takes from here, with each link's state (explain): its own link, else through the cores. */
+  describe(node: string): string {
+    const direct = this.#links.get(node);
+    if (direct) return `over link ${node} (${direct.state})`;
+    const via = ['primary', 'secondary'].flatMap((role) => [...this.#links.values()].filter((l) => l.peer.role === role));
+    if (via.length === 0) return 'no link reaches it';
+    return via.map((l) => `through node ${l.name} over link ${l.name} (${l.state})`).join(', else ');
+  }
+
   /**
    * The link a request comes from: the linked node whose SIP address it was sent from (its port
    * too when several nodes share an address: links use UDP from the nodes' own SIP ports).

@@ -152,6 +152,18 @@ test.serial("each node's admin API shows its links and the other nodes; pbx_link
   t.regex((await http(base, 'GET', '/metrics', { token })).text, /pbx_link_up\{peer="exp1",node="pri"\} 1/);
 });
 
+test.serial("explain on each node names the node that serves a number and the link the call takes", async (t) => {
+  const exp = await admin('exp1');
+  const e = await http(exp.base, 'GET', '/api/explain?from=301&number=201', { token: exp.token });
+  t.is(e.status, 200, e.text);
+  t.regex(e.body.text, /result: extension 201, served by node pri, over link pri \(up\)/);
+  const pri = await admin('pri');
+  const p = await http(pri.base, 'GET', '/api/explain?from=201&number=301', { token: pri.token });
+  t.regex(p.body.text, /result: extension 301, served by node exp1, over link exp1 \(up\)/);
+  const own = await http(pri.base, 'GET', '/api/explain?from=201&number=201', { token: pri.token });
+  t.regex(own.body.text, /result: extension 201$/m, 'a number served here names no node');
+});
+
 test.serial("a user added through the primary's admin API is published and served on the expansion; the expansion refuses changes and names the primary", async (t) => {
   const pri = await admin('pri');
   const exp = await admin('exp1');
