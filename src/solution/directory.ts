@@ -15,6 +15,12 @@ export interface Directory {
   isUp(name: string): boolean;
   /** The nodes on which `user` has a registered phone now (as last announced). */
   whereIs(user: string): string[];
+  /**
+   * The node that serves `number` now: a user's home node, or the node their phone is registered
+   * on when that is elsewhere; the primary for a hunt group. undefined: no number of the solution.
+   * (The seam with failover: a backup serving a down node's users answers here.)
+   */
+  servingNode(number: string): string | undefined;
   /** Every node heard of, with what it last announced. */
   nodes(): NodeState[];
 }
@@ -50,6 +56,8 @@ export interface BusDirectoryOptions {
   registered: () => string[];
   /** This node's applied revision. */
   revision: () => number;
+  /** Where a number of the solution belongs (its home node) and what it is. */
+  owner: (number: string) => { node: string; kind: 'user' | 'huntGroup' } | undefined;
   logger: Logger;
 }
 
@@ -132,6 +140,16 @@ export class BusDirectory implements Directory {
     const out = this.#o.registered().includes(user) ? [this.#o.self.name] : [];
     for (const [name, h] of this.#heard) if (this.isUp(name) && h.users.includes(user)) out.push(name);
     return out;
+  }
+
+  servingNode(number: string): string | undefined {
+    const owner = this.#o.owner(number);
+    if (!owner) return undefined;
+    if (owner.kind === 'user') {
+      const at = this.whereIs(number);
+      if (at.length > 0 && !at.includes(owner.node)) return at[0];
+    }
+    return owner.node;
   }
 
   nodes(): NodeState[] {

@@ -10,17 +10,23 @@
  */
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { ConfigError, type Config } from '../core/config/index.js';
+import { ConfigError, type Config, type UserConfig } from '../core/config/index.js';
 import type { Raw } from '../core/config/fields.js';
 import type { Logger } from '../core/logger.js';
 import type { Store } from '../core/store.js';
 import { AppliedStore } from './applied.js';
 import { Bus } from './bus.js';
 import { ConfigFollower, ensureMirror, publishDocument } from './config-sync.js';
+import type { SipStack } from '../sip/stack.js';
+import { SolutionCalls } from './calls.js';
 import { BusDirectory, type Directory } from './directory.js';
-import { dataDirOf, nodeEntry, nodeView, primaryOf, solutionFromRaw, type SolutionDocument, type UserCache } from './document.js';
+import { dataDirOf, homeOf, nodeEntry, nodeView, primaryOf, solutionFromRaw, type SolutionDocument, type UserCache } from './document.js';
 import type { Manifest } from './entries.js';
+import { NodeLinks, type LinkStatus } from './links.js';
+import { MwiRelay } from './mwi-relay.js';
+import type { MailboxCounts } from '../features/voicemail/mwi.js';
 import { NatsServer } from './nats-server.js';
+import { Numbering } from './numbering.js';
 
 /** What applying a configuration did: sections live now, and sections that wait for a restart. */
 export interface ApplyResult {
@@ -44,11 +50,21 @@ export interface SolutionNodeOptions {
   publishedAtLeast: number;
   /** This node's name in the document. */
   node: string;
+  /** The document's file (on the primary: the solution's document, which it publishes). */
+  file?: string;
   store: Store;
   logger: Logger;
   apply: Applier;
   /** Users with a registered phone on this node now. */
   registered: () => string[];
+  /** The node's SIP stack: the node links are trunks on it. */
+  stack: SipStack;
+  /** The solution's numbers changed (a user added on any node, a user moved). */
+  onNumbering?: () => void;
+  /** Counts of a mailbox kept on this node (the voicemail node). */
+  mailboxCounts?: (mailbox: string) => MailboxCounts | undefined;
+  /** Counts of a mailbox of this node's users arrived from the voicemail node. */
+  onMailboxCounts?: (mailbox: string) => void;
 }
 
 export class SolutionNode {
@@ -58,7 +74,11 @@ export class SolutionNode {
   readonly #server: NatsServer | undefined;
   readonly #follower: ConfigFollower;
   readonly #directory: BusDirectory;
+  readonly #links: NodeLinks;
+  readonly #calls: SolutionCalls;
+  readonly #mwi: MwiRelay;
   readonly #role: string;
+  #numbering: Numbering;
   /** The document: raw as last recorded; config as last validated (its parts that concern this node are current). */
   #doc: SolutionDocument;
   #view: Config;
@@ -76,6 +96,8 @@ export class SolutionNode {
   /** The last revision that concerned this node was applied (not refused). */
   #lastOk = true;
   #closed = false;
+  /** Who waits for a revision to be applied here (the admin API after publishing), by revision. */
+  readonly #waiters = new Map<number, ((r: ApplyResult | undefined) => void)[]>();
 
   constructor(o: SolutionNodeOptions) {
     const c = o.document.config;
@@ -90,6 +112,17 @@ export class SolutionNode {
     this.#source = o.source;
     this.#role = me.role;
     this.#applied = new AppliedStore(o.store);
+    this.#numbering = new Numbering(o.document.raw, primary.name);
+    this.#links = new NodeLinks({
+      stack: o.stack, logger: o.logger, self: me.name, nodes: c.nodes, busPassword: c.bus.password, config: c.links,
+      onState: (link, state) => {
+        if (state === 'up') this.#mwi.linkUp(link);
+      },
+    });
+    this.#mwi = new MwiRelay({
+      stack: o.stack, links: this.#links, logger: o.logger, self: me.name, numbering: () => this.#numbering, domain: o.view.sip.domain,
+      counts: o.mailboxCounts, onCounts: o.onMailboxCounts,
+    });
     const busOf = (n: typeof me) => ({ address: n.bus.address ?? n.address, port: n.bus.port });
     const addr = (n: typeof me) => {
       const b = busOf(n);
@@ -122,7 +155,37 @@ export class SolutionNode {
       bus: this.#bus, self: { name: me.name, role: me.role },
       heartbeatMs: c.bus.heartbeatSeconds * 1000, holdDownMs: c.bus.holdDownSeconds * 1000,
       registered: o.registered, revision: () => this.#revision, logger: o.logger,
+      owner: (n) => this.#numbering.owner(n),
     });
+    this.#calls = new SolutionCalls({ self: me.name, role: me.role, numbering: () => this.#numbering, directory: this.#directory, links: this.#links });
+  }
+
+  /** The solution as calls reach it: who serves a number, the node links. */
+  get calls(): SolutionCalls {
+    return this.#calls;
+  }
+
+  get links(): NodeLinks {
+    return this.#links;
+  }
+
+  /** Message waiting between the voicemail node and the nodes the users' phones are on. */
+  get mwi(): MwiRelay {
+    return this.#mwi;
+  }
+
+  /** The solution's numbers and where each lives, as of the last revision seen. */
+  get numbering(): Numbering {
+    return this.#numbering;
+  }
+
+  /**
+   * The users of the other nodes (validated): the primary keeps every user's mailbox. Current on
+   * the primary, which takes every revision that changes users.
+   */
+  remoteUsers(): UserConfig[] {
+    const c = this.#doc.config;
+    return c.users.filter((u) => homeOf(c, u) !== this.#o.node);
   }
 
   /** "Is node N up", "where is user X": for features and failover. */
@@ -132,6 +195,43 @@ export class SolutionNode {
 
   get revision(): number {
     return this.#revision;
+  }
+
+  get role(): string {
+    return this.#role;
+  }
+
+  /** The document's file, when the node started on one (the primary's is the solution's). */
+  get file(): string | undefined {
+    return this.#o.file;
+  }
+
+  /** The bus is connected now (the primary can publish). */
+  get busConnected(): boolean {
+    return this.#bus.state === 'connected';
+  }
+
+  /** The primary's entry in the document (where other nodes send configuration changes). */
+  get primary(): { name: string; address: string } {
+    const p = primaryOf(this.#doc.config)!;
+    return { name: p.name, address: p.address };
+  }
+
+  /**
+   * Resolves with what applying `revision` (or a later one) did here, once it is applied;
+   * undefined after `timeoutMs` (the bus is slow or away; it applies later).
+   */
+  async applied(revision: number, timeoutMs: number): Promise<ApplyResult | undefined> {
+    if (this.#revision >= revision) return { applied: [], pending: [...this.#pending] };
+    return new Promise((done) => {
+      const timer = setTimeout(() => done(undefined), timeoutMs);
+      const list = this.#waiters.get(revision) ?? [];
+      list.push((r) => {
+        clearTimeout(timer);
+        done(r);
+      });
+      this.#waiters.set(revision, list);
+    });
   }
 
   async start(): Promise<void> {
@@ -147,6 +247,7 @@ export class SolutionNode {
     if (this.#role === 'primary') this.#bus.onConnected(() => void this.publish(this.#published));
     this.#follower.start();
     this.#directory.start();
+    this.#links.start();
     this.#bus.start();
   }
 
@@ -197,6 +298,8 @@ export class SolutionNode {
       if (top === 'users' || top === 'trunks') {
         const now = key in m.digests ? homeIn(key) : undefined;
         if (now === this.#o.node || this.#homes.get(key) === this.#o.node) mine = true;
+        // the primary keeps every user's mailbox
+        if (top === 'users' && this.#role === 'primary') mine = true;
         if (now === undefined) this.#homes.delete(key);
         else this.#homes.set(key, now);
       } else if (top !== 'huntGroups' || this.#role === 'primary') {
@@ -209,6 +312,8 @@ export class SolutionNode {
   async #onDocument(m: Manifest, raw: Raw, concernsMe: boolean): Promise<void> {
     if (this.#closed || m.revision <= this.#revision) return;
     const log = this.#o.logger;
+    // every node dials every number: the numbering follows each revision, whoever it concerns
+    this.#numbering = new Numbering(raw, this.#numbering.primary);
     let result: ApplyResult = { applied: [], pending: [] };
     if (!concernsMe && this.#lastOk && this.#source === 'bus') {
       this.#doc = { raw, config: this.#doc.config, hash: m.hash };
@@ -233,12 +338,19 @@ export class SolutionNode {
       this.#doc = doc;
       this.#view = view;
       this.#lastOk = true;
+      this.#links.update(doc.config.nodes, doc.config.bus.password, doc.config.links);
     }
+    this.#o.onNumbering?.();
     this.#applied.save({ revision: m.revision, hash: m.hash, document: raw });
     this.#revision = m.revision;
     this.#source = 'bus';
     this.#appliedAt = new Date().toISOString();
     log.info('solution: configuration applied', { revision: m.revision, publishedAt: m.publishedAt, applied: result.applied, pendingRestart: this.#pending });
+    for (const [rev, fns] of this.#waiters) {
+      if (rev > m.revision) continue;
+      this.#waiters.delete(rev);
+      for (const fn of fns) fn({ applied: result.applied, pending: [...this.#pending] });
+    }
   }
 
   status(): Record<string, unknown> {
@@ -251,15 +363,24 @@ export class SolutionNode {
       pendingRestart: this.#pending,
       bus: { ...this.#bus.status(), following: this.#follower.source, server: this.#server ? { pid: this.#server.pid } : undefined },
       nodes: this.#directory.nodes(),
+      links: this.#links.status(),
     };
+  }
+
+  /** The node links and their state. */
+  linkStatus(): LinkStatus[] {
+    return this.#links.status();
   }
 
   /** Stops following, the heartbeats, the connection and the owned nats-server; idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const fns of this.#waiters.values()) for (const fn of fns) fn(undefined);
+    this.#waiters.clear();
     this.#follower.close();
     this.#directory.close();
+    this.#links.close();
     await this.#bus.close();
     await this.#queue;
     await this.#server?.close();
