@@ -57,7 +57,8 @@ render() {
   else
     cp "$config" "$rendered.new"
   fi
-  for name in $(grep -oE '\$\{ADDRESS:[A-Za-z0-9._-]+\}' "$rendered.new" | sort -u | sed 's/^${ADDRESS://; s/}$//'); do
+  # (the names in YAML comments are not looked up)
+  for name in $(sed -e 's/^[[:space:]]*#.*//' -e 's/[[:space:]]#.*//' "$rendered.new" | grep -oE '\$\{ADDRESS:[A-Za-z0-9._-]+\}' | sort -u | sed 's/^${ADDRESS://; s/}$//'); do
     address=$(resolve "$name") || exit 1
     sed -i "s|\${ADDRESS:$name}|$address|g" "$rendered.new"
     echo "pbx-entrypoint: $config with \${ADDRESS:$name} = $address" >&2
@@ -96,8 +97,12 @@ case "$command" in
     exec node "$cli" start --config "$rendered" "$@"
     ;;
   probe)
-    # the health check: the running node's rendering as it started (not rendered again)
-    [ -r "$rendered" ] || render
+    # the health check: the configuration the node started on (not rendered again: that may
+    # wait for names); none yet, the node has not started
+    if [ ! -r "$rendered" ]; then
+      echo "pbx-entrypoint: the node has not started yet (no $rendered)" >&2
+      exit 1
+    fi
     node=$(node_arg "$@")
     [ -n "$node" ] || node=$(cat "$started" 2>/dev/null || true)
     if [ -n "$node" ] && ! has_node_flag "$@"; then set -- --node "$node" "$@"; fi
