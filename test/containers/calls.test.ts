@@ -166,15 +166,17 @@ test.serial('a message left for 202 is in the data volume and is heard again at 
   t.log(`voicemail left and heard in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 });
 
-test.serial('a node is healthy only while its SIP answers', async (t) => {
-  t.true(await topology!.healthy('primary'), 'healthy while serving');
-  // the node's process stopped (from outside: a namespace's PID 1 ignores SIGSTOP from within):
-  // the container runs, its port stays open, but SIP does not answer
-  await topology!.signal('primary', 'STOP');
-  try {
-    t.false(await topology!.healthy('primary'), 'unhealthy while SIP does not answer');
-  } finally {
-    await topology!.signal('primary', 'CONT');
+test.serial('a node is healthy only while its SIP answers (the primary, and the expansion: its own socket in the solution document)', async (t) => {
+  for (const node of ['primary', 'expansion']) {
+    t.true(await topology!.healthy(node), `${node}: healthy while serving`);
+    // the node's process stopped (from outside: a namespace's PID 1 ignores SIGSTOP from within):
+    // the container runs, its port stays open, but SIP does not answer
+    await topology!.signal(node, 'STOP');
+    try {
+      t.false(await topology!.healthy(node), `${node}: unhealthy while SIP does not answer`);
+    } finally {
+      await topology!.signal(node, 'CONT');
+    }
+    t.true(await topology!.healthy(node), `${node}: healthy again once it answers`);
   }
-  t.true(await topology!.healthy('primary'), 'healthy again once it answers');
 });
