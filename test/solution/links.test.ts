@@ -12,6 +12,7 @@ import { linkPassword } from '../../src/solution/links.js';
 import { portBlock } from '../helpers/ports.js';
 import { startPhone, lastHeard, type Baresip } from '../helpers/baresip.js';
 import { runSipp, scenario } from '../helpers/sipp.js';
+import { ulawSilence } from '../helpers/audio.js';
 import { hasTone, toneRatio } from '../helpers/tone.js';
 import { TestSolution } from '../helpers/solution.js';
 import { ADMIN_PASSWORD, http, login } from '../helpers/admin.js';
@@ -20,7 +21,8 @@ import { sleep, until, untilValue } from '../helpers/wait.js';
 const port = portBlock(117);
 const ADMIN = { pri: port(150), exp1: port(151) };
 const sol = new TestSolution(7, [
-  { name: 'pri', role: 'primary', profile: 'DL360', overrides: `{ admin: { enabled: true, port: ${ADMIN.pri} } }` },
+  // the primary relays one call at a time: a second call over the link finds its channels in use
+  { name: 'pri', role: 'primary', profile: 'DL360', overrides: `{ admin: { enabled: true, port: ${ADMIN.pri} }, calls: { maxChannels: 1 } }` },
   { name: 'exp1', role: 'expansion', profile: 'ExpansionL', overrides: `{ admin: { enabled: true, port: ${ADMIN.exp1} } }` },
 ], `bus: { heartbeatSeconds: 1, holdDownSeconds: 3, password: links-test-16 }
 links: { keepaliveSeconds: 1 }
@@ -132,6 +134,27 @@ test.serial("the link's credentials are taken only from the peer's address, and 
   t.regex(wrong.messages, /SIP\/2\.0 403 Forbidden \(node link credentials refused\)/);
   t.true(log.records.some((r) => r.message === 'security: node link credentials refused' && r.link === 'exp1'));
   await idle();
+});
+
+test.serial("the primary's channels all in use: a call from the expansion is refused with the primary's reason, and the primary logs a warning", async (t) => {
+  const a = await phone('301', 'exp1', 1000);
+  const b = await phone('201', 'pri', 440);
+  try {
+    a.command('dial', `sip:201@${sol.addr('exp1')}:5060`);
+    await b.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 15_000);
+    const silence = `${ulawSilence(sol.dir)},-1,0`;
+    const r = await runSipp([`${sol.addr('exp1')}:5060`, '-sf', scenario('uac_dial.xml'), '-s', '201', '-au', '301', '-ap', 'demo301', '-key', 'caller', '301',
+      '-key', 'rtp_file', silence, '-d', '500', '-i', sol.here, '-p', String(port(63)), '-mi', sol.here, '-mp', String(port(64)), '-m', '1'], { timeoutMs: 20_000, trace: true });
+    t.regex(r.messages, /^SIP\/2\.0 503 Service Unavailable \(all 1 channels of this node in use\)/m, 'the caller on the expansion hears why');
+    t.true(sol.logs.get('pri')!.records.some((l) => l.level === 'warn' && l.message === 'call refused: node channel limit reached'));
+    t.is(sol.node('pri').calls.active, 1, 'the call in progress is untouched');
+    a.command('hangup');
+    await b.waitEvent((e) => e.type === 'CALL_CLOSED', 10_000);
+    await idle();
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
 });
 
 /** The node's admin API, logged in (the default password changed first). */

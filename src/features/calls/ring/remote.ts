@@ -26,6 +26,8 @@ export class RemoteStrategy implements RingStrategy {
   #routes: LinkRoute[] = [];
   #r: Ringer | undefined;
   #lastFailure: number | undefined;
+  /** The far node's reason for it (a capacity refusal names the limit): the caller gets it. */
+  #lastReason: string | undefined;
   #stopped = false;
 
   constructor(t: RemoteTarget) {
@@ -52,15 +54,16 @@ export class RemoteStrategy implements RingStrategy {
     this.#r?.timers.clear('setup');
   }
 
-  forkFailed(_f: Fork, status: number): void {
+  forkFailed(_f: Fork, status: number, _pending: number, reason?: string): void {
     const r = this.#r!;
     r.timers.clear('setup');
     if ((status >= 500 && status < 600) || status === 408) {
       this.#lastFailure = status;
+      this.#lastReason = reason;
       r.log.info(`node link failed with ${status}: trying the next`, { call: r.info.id, node: this.#t.node });
       return this.#next();
     }
-    r.fail({ status, disposition: dispositionOf(status), cause: String(status), why: `node ${this.#t.node} answered ${status}` });
+    r.fail({ status, reason, disposition: dispositionOf(status), cause: String(status), why: `node ${this.#t.node} answered ${status}${reason ? ` ${reason}` : ''}` });
   }
 
   answered(): void {
@@ -79,8 +82,9 @@ export class RemoteStrategy implements RingStrategy {
     while (route !== undefined && !route.acquire()) route = this.#routes.shift();
     if (!route) {
       const status = this.#lastFailure ?? 503;
-      const reason = this.#lastFailure === undefined ? `Service Unavailable (no link to node ${this.#t.node} is up)` : undefined;
-      return r.fail({ status, reason, disposition: 'failed', cause: String(status), why: reason ?? `every link to node ${this.#t.node} failed` });
+      const reason = this.#lastFailure === undefined ? `Service Unavailable (no link to node ${this.#t.node} is up)` : this.#lastReason;
+      const why = this.#lastFailure === undefined ? reason! : `every link to node ${this.#t.node} failed${reason ? `: ${reason}` : ''}`;
+      return r.fail({ status, reason, disposition: 'failed', cause: String(status), why });
     }
     const link = route;
     let released = false;
