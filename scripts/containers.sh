@@ -15,6 +15,29 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# `ip netns exec` (how each engineer's suite runs in a namespace of its own) gives a mount
+# namespace of its own with a fresh /sys, without the cgroup hierarchies: no container can start
+# there ("no cgroup mount found"). The machine's hierarchies (as PID 1 sees them) are mounted
+# again here, in that private mount namespace only (when /sys has none and PID 1's has some, ours
+# is not the machine's).
+cgroups() {
+  [ "$(id -u)" = 0 ] && [ -r /proc/1/mountinfo ] || return 0
+  grep -q ' - cgroup2\? ' /proc/self/mountinfo && return 0
+  grep -q ' - cgroup2\? ' /proc/1/mountinfo || return 0
+  local fstype point opts
+  # "ID PARENT DEV ROOT POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER-OPTIONS"
+  awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { print $(i + 1), $5, $(i + 3); break } }' /proc/1/mountinfo |
+    while read -r fstype point opts; do
+      case "$fstype:$point" in
+        tmpfs:/sys/fs/cgroup) mount -t tmpfs -o mode=755 tmpfs /sys/fs/cgroup ;;
+        cgroup:*) mkdir -p "$point" && mount -t cgroup -o "$(echo "$opts" | tr , '\n' | grep -vxE 'rw|ro|relatime' | paste -sd, -)" cgroup "$point" ;;
+        cgroup2:*) mkdir -p "$point" && mount -t cgroup2 cgroup2 "$point" ;;
+      esac
+    done
+  echo "== containers: mounted the machine's cgroup hierarchies in this mount namespace (ip netns exec hides them)" >&2
+}
+cgroups
+
 engine=${PBX_CONTAINER_ENGINE:-}
 if [ -z "$engine" ]; then
   if command -v podman >/dev/null || ! docker info >/dev/null 2>&1; then engine=podman; else engine=docker; fi
