@@ -26,6 +26,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SipStack } from './sip/stack.js';
 import { Lifecycle } from './core/lifecycle.js';
+import { Alarms } from './core/alarms.js';
 import type { ServerTransaction } from './sip/transaction/server.js';
 
 /** Methods this node answers; the stack refuses the rest with 405/501. */
@@ -63,6 +64,8 @@ interface VoicemailParts {
  */
 export class Server {
   readonly config: Config;
+  /** What operators must know about now (lockouts, limits hit, the disk full); the admin API lists them. */
+  readonly alarms: Alarms;
   readonly #log: Logger;
   readonly #lifecycle: Lifecycle;
   #parts: Parts | undefined;
@@ -73,6 +76,7 @@ export class Server {
     this.config = config;
     this.#log = logger;
     this.#lifecycle = new Lifecycle(logger);
+    this.alarms = new Alarms({ logger });
   }
 
   get #p(): Parts {
@@ -148,6 +152,7 @@ export class Server {
     const c = this.config;
     const log = this.#log;
     const life = this.#lifecycle;
+    const alarms = this.alarms;
     const profile = getProfile(c.node.profile);
     for (const u of c.users) this.#users.set(u.extension, u.password);
 
@@ -160,14 +165,14 @@ export class Server {
       secret,
       nonceLifetimeMs: c.security.digest.nonceLifetimeSeconds * 1000,
       algorithms: [...c.security.digest.algorithms],
+      qop: c.security.digest.requireQop ? 'required' : 'optional',
     });
     const location = life.add('location', new LocationStore(store), { close: (l) => l.close() });
     location.onRemoved = (b, why) => log.info(`binding removed (${why})`, { aor: b.aor, contact: b.contact });
-    const lockout = new Lockout({
-      maxFailures: c.security.lockout.maxFailures,
-      windowMs: c.security.lockout.windowSeconds * 1000,
-      lockoutMs: c.security.lockout.lockoutSeconds * 1000,
-    });
+    const sec = c.security;
+    const lockout = new Lockout({ maxFailures: sec.lockout.maxFailures, windowMs: sec.lockout.windowSeconds * 1000, lockoutMs: sec.lockout.lockoutSeconds * 1000 });
+    const sourceLimit = new Lockout({ maxFailures: sec.sourceLimit.maxFailures, windowMs: sec.sourceLimit.windowSeconds * 1000, lockoutMs: sec.sourceLimit.blockSeconds * 1000 });
+    const userLimit = new Lockout({ maxFailures: sec.userLimit.maxFailures, windowMs: sec.userLimit.windowSeconds * 1000, lockoutMs: sec.userLimit.protectSeconds * 1000 });
 
     // Requests reach the features through these late-bound hooks: the stack is built first.
     let calls: Calls | undefined;
@@ -191,7 +196,7 @@ export class Server {
 
     const domains = new Set<string>([c.sip.domain.toLowerCase(), 'localhost']);
     for (const l of c.sip.listen) domains.add(l.address.toLowerCase());
-    const auth = new Authenticator({ stack, digest, lockout, logger: log, password: (u) => this.#users.get(u) });
+    const auth = new Authenticator({ stack, digest, lockout, sourceLimit, userLimit, alarms, logger: log, password: (u) => this.#users.get(u) });
     const registrar = new Registrar({
       stack,
       location,

@@ -159,13 +159,15 @@ export class SipStack {
       this.#cancel(req, tx);
       return;
     }
-    if (tx instanceof InviteServerTransaction) this.respond(tx, this.createResponse(req, 100));
     const refusal = this.#check(req);
     if (refusal) {
       this.respond(tx, refusal);
       return;
     }
     this.#opts.onRequest(req, tx);
+    // 100 Trying only when the TU has not answered at once (RFC 3261 17.2.1: within 200 ms):
+    // an INVITE challenged statelessly must bring back one packet, not two.
+    if (tx instanceof InviteServerTransaction && !tx.responded) this.respond(tx, this.createResponse(req, 100));
   }
 
   /** RFC 3261 8.2.1-8.2.3: method, URI scheme, Require, body type; returns a refusal or undefined. */
@@ -275,7 +277,20 @@ export class SipStack {
 
   respond(tx: ServerTransaction, res: SipResponse): void {
     if (this.#debug && res.status >= 200) this.#log.debug(`${res.status} ${res.reason} for ${tx.request.method}`, { callId: tx.request.callId });
-    tx.respond(res);
+    if (res.status >= 200 && this.#stateless.has(res)) tx.respondStateless(res);
+    else tx.respond(res);
+  }
+
+  readonly #stateless = new WeakSet<SipResponse>();
+
+  /**
+   * Marks a final response to go out statelessly whoever sends it through `respond()`: once, and
+   * the transaction ends at once (see ServerTransaction.respondStateless). The Authenticator marks
+   * its challenges and refusals so every feature that relays them answers alike.
+   */
+  stateless(res: SipResponse): SipResponse {
+    this.#stateless.add(res);
+    return res;
   }
 
   /**

@@ -95,15 +95,40 @@ export const RegistrarSchema = z.strictObject({
 });
 
 export const SecuritySchema = z.strictObject({
-  /** Lock out a source after this many failed authentications within the window. */
+  /** Lock out one user at one source address after this many failed authentications within the window. */
   lockout: z
     .strictObject({
       /** Failures that trigger a lockout. */
       maxFailures: int(1, 10_000).default(10),
-      /** Window in which failures are counted (seconds). */
+      /** Window in which failures are counted (seconds), from the first failure. */
       windowSeconds: int(1, 86_400).default(60),
       /** How long a locked-out source is refused (seconds). */
       lockoutSeconds: int(1, 604_800).default(300),
+    })
+    .prefault({}),
+  /**
+   * Block a source address (an IPv6 /64) after this many failed authentications for any users
+   * (fail2ban, Kamailio pike): guessing many users, or probing which exist. Users who logged in
+   * from that address before keep working.
+   */
+  sourceLimit: z
+    .strictObject({
+      maxFailures: int(1, 100_000).default(30),
+      windowSeconds: int(1, 86_400).default(60),
+      /** How long the address is blocked (seconds). */
+      blockSeconds: int(1, 604_800).default(900),
+    })
+    .prefault({}),
+  /**
+   * After this many failed authentications of one user from any addresses (a password guessed
+   * from many places), that user is let in only from addresses it logged in from before.
+   */
+  userLimit: z
+    .strictObject({
+      maxFailures: int(1, 100_000).default(30),
+      windowSeconds: int(1, 86_400).default(600),
+      /** How long only known addresses are let in (seconds). */
+      protectSeconds: int(1, 604_800).default(900),
     })
     .prefault({}),
   digest: z
@@ -121,6 +146,11 @@ export const SecuritySchema = z.strictObject({
         .default(() => ['MD5'] as ('MD5' | 'SHA-256')[]),
       /** How long a nonce stays valid (seconds). */
       nonceLifetimeSeconds: int(10, 86_400).default(300),
+      /**
+       * Refuse credentials without qop=auth (RFC 7616): they cannot be protected from replay.
+       * false accepts RFC 2069 phones, each nonce once, from the Call-ID and address it went to.
+       */
+      requireQop: z.boolean({ error: need('must be true or false') }).default(true),
     })
     .prefault({}),
   /** HMAC secret for nonces (at least 16 characters); null: generated once and kept in the store. */

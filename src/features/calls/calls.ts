@@ -99,20 +99,17 @@ export class Calls implements CallHost, LocalCallHost {
     const trunk = o.trunks?.identify(req, tx.source);
     if (trunk) return this.#fromTrunk(req, tx, trunk);
     const callerExt = req.from.uri.isSip ? req.from.uri.userDecoded ?? '' : '';
-    const caller = o.users.get(callerExt);
-    if (!caller) {
-      this.log.warn('security: INVITE refused: not from a trunk peer and not from a user', {
-        callId: req.callId, source: `${tx.source.protocol}:${tx.source.address}:${tx.source.port}`, from: req.from.uri.toString(),
-      });
-      stack.respond(tx, stack.createResponse(req, 403, 'Forbidden (not a user of this PBX or a trunk peer)'));
-      return;
-    }
+    // everybody is challenged alike, users or not: the answer must not tell which users exist
     const auth = o.auth.authenticate(req, tx.source, callerExt);
     if (!auth.ok) {
       stack.respond(tx, auth.response);
       return;
     }
-    if (auth.user !== callerExt) {
+    const caller = o.users.get(callerExt);
+    if (auth.user !== callerExt || !caller) {
+      this.log.warn('security: INVITE refused: credentials do not match the caller', {
+        callId: req.callId, source: `${tx.source.protocol}:${tx.source.address}:${tx.source.port}`, from: req.from.uri.toString(), user: auth.user,
+      });
       stack.respond(tx, stack.createResponse(req, 403, 'Forbidden (credentials do not match the caller)'));
       return;
     }
