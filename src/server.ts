@@ -27,6 +27,7 @@ import { join } from 'node:path';
 import { SipStack } from './sip/stack.js';
 import { Lifecycle } from './core/lifecycle.js';
 import { Alarms } from './core/alarms.js';
+import { LogLimit } from './sip/log-limit.js';
 import type { ServerTransaction } from './sip/transaction/server.js';
 
 /** Methods this node answers; the stack refuses the rest with 405/501. */
@@ -157,6 +158,13 @@ export class Server {
     for (const u of c.users) this.#users.set(u.extension, u.password);
 
     const store = life.add('store', Store.open(c.storage.path), { close: (s) => s.close() });
+    // one alarm for the store whichever feature's write hit the full disk; each feature keeps or refuses its own change
+    store.on('failed', (err) => alarms.raise({
+      code: 'store.write-failed', severity: 'critical',
+      message: `store ${store.path}: writes fail (${(err as { code?: string }).code ?? err.message}); serving from memory until space returns`,
+      details: { path: store.path, error: err.message },
+    }));
+    store.on('recovered', () => alarms.clear('store.write-failed'));
     const secret = c.security.secret !== null
       ? Buffer.from(c.security.secret, 'utf8')
       : Buffer.from(store.getOrCreateMeta('digest.secret', () => randomBytes(32).toString('hex')), 'hex');
@@ -169,6 +177,10 @@ export class Server {
     });
     const location = life.add('location', new LocationStore(store), { close: (l) => l.close() });
     location.onRemoved = (b, why) => log.info(`binding removed (${why})`, { aor: b.aor, contact: b.contact });
+    const locationLog = new LogLimit(1, 60_000);
+    location.onWriteError = (err, waiting) => {
+      if (locationLog.take() !== undefined) log.error(`registrations not stored (${err.message}): ${waiting} changes kept in memory, retried`, { waiting });
+    };
     const sec = c.security;
     const lockout = new Lockout({ maxFailures: sec.lockout.maxFailures, windowMs: sec.lockout.windowSeconds * 1000, lockoutMs: sec.lockout.lockoutSeconds * 1000 });
     const sourceLimit = new Lockout({ maxFailures: sec.sourceLimit.maxFailures, windowMs: sec.sourceLimit.windowSeconds * 1000, lockoutMs: sec.sourceLimit.blockSeconds * 1000 });
