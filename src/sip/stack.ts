@@ -7,6 +7,7 @@ import { InviteServerTransaction, type ServerTransaction } from './transaction/s
 import { TransportManager } from './transport/manager.js';
 import type { ListenSpec, Source, Target, TransportProtocol } from './transport/types.js';
 import { resolveRequestTarget } from './routing.js';
+import { LogLimit } from './log-limit.js';
 
 /** The logging the stack does; winston loggers fit it. */
 export interface SipLogger {
@@ -164,11 +165,31 @@ export class SipStack {
       this.respond(tx, refusal);
       return;
     }
-    this.#opts.onRequest(req, tx);
+    try {
+      this.#opts.onRequest(req, tx);
+    } catch (e) {
+      // A TU that fails (a write the full disk refused) still answers: 500, never silence that
+      // the client would retransmit into. The TU changed nothing it could not keep.
+      this.#tuFailed(req, tx, e);
+      return;
+    }
     // 100 Trying only when the TU has not answered at once (RFC 3261 17.2.1: within 200 ms):
     // an INVITE challenged statelessly must bring back one packet, not two.
     if (tx instanceof InviteServerTransaction && !tx.responded) this.respond(tx, this.createResponse(req, 100));
   }
+
+  #tuFailed(req: SipRequest, tx: ServerTransaction, e: unknown): void {
+    const err = e as { message?: string; code?: unknown };
+    if (this.#tuErrors.take() !== undefined) {
+      this.#log.error(`${req.method} failed in the server: ${err?.message ?? String(e)}`, { callId: req.callId, code: err?.code });
+    }
+    if (tx.finalSent) return;
+    const res = this.createResponse(req, 500, 'Server Internal Error');
+    res.set('retry-after', '30');
+    this.respond(tx, res);
+  }
+
+  readonly #tuErrors = new LogLimit(10, 10_000);
 
   /** RFC 3261 8.2.1-8.2.3: method, URI scheme, Require, body type; returns a refusal or undefined. */
   #check(req: SipRequest): SipResponse | undefined {
