@@ -6,6 +6,7 @@ import { Store } from './core/store.js';
 import { LocationStore } from './features/registrar/location.js';
 import { Lockout } from './core/security/lockout.js';
 import { Authenticator } from './core/security/authenticator.js';
+import { connectionBudget } from './core/security/fd-budget.js';
 import { Registrar } from './features/registrar/registrar.js';
 import { DigestServer } from './sip/auth/digest.js';
 import { Calls, type CallUser } from './features/calls/calls.js';
@@ -186,6 +187,10 @@ export class Server {
     const sourceLimit = new Lockout({ maxFailures: sec.sourceLimit.maxFailures, windowMs: sec.sourceLimit.windowSeconds * 1000, lockoutMs: sec.sourceLimit.blockSeconds * 1000 });
     const userLimit = new Lockout({ maxFailures: sec.userLimit.maxFailures, windowMs: sec.userLimit.windowSeconds * 1000, lockoutMs: sec.userLimit.protectSeconds * 1000 });
 
+    const conn = connectionBudget(sec.connections.max, c.media.portMax - c.media.portMin + 1);
+    if (conn.lowered) {
+      log.warn(`security.connections.max lowered to ${conn.max}: the open-file limit is ${conn.limit} and the media ports need ${c.media.portMax - c.media.portMin + 1}`, { configured: sec.connections.max });
+    }
     // Requests reach the features through these late-bound hooks: the stack is built first.
     let calls: Calls | undefined;
     const stack: SipStack = new SipStack({
@@ -203,6 +208,14 @@ export class Server {
       onAck: (ack) => calls?.onAck(ack),
       onStrayResponse: (res) => calls?.onStrayResponse(res),
       onFlowClosed: (flowId) => location.flowClosed(flowId),
+      connections: {
+        max: conn.max, perAddress: sec.connections.perAddress,
+        messageTimeoutMs: sec.connections.messageTimeoutSeconds * 1000, idleTimeoutMs: sec.connections.idleTimeoutSeconds * 1000,
+      },
+      onConnectionLimit: (err) => alarms.raise({
+        code: err.code === 'limit' ? 'sip.connections-full' : 'sip.connections-per-address', key: err.code === 'limit' ? '' : err.target?.address ?? '',
+        severity: err.code === 'limit' ? 'major' : 'warning', ttlMs: 60_000, message: err.message,
+      }),
     });
     life.add('sip', stack, { start: () => stack.start(), close: (s) => s.close() });
 

@@ -5,7 +5,7 @@ import type { ClientTransaction, ClientTransactionUser } from './transaction/cli
 import { MAGIC_COOKIE, TransactionLayer } from './transaction/layer.js';
 import { InviteServerTransaction, type ServerTransaction } from './transaction/server.js';
 import { TransportManager } from './transport/manager.js';
-import type { ListenSpec, Source, Target, TransportProtocol } from './transport/types.js';
+import type { ListenSpec, Source, Target, TransportError, TransportProtocol } from './transport/types.js';
 import { resolveRequestTarget } from './routing.js';
 import { LogLimit } from './log-limit.js';
 
@@ -45,6 +45,10 @@ export interface SipStackOptions {
   onStrayResponse?: (res: SipResponse, source: Source) => void;
   /** A connection-oriented flow closed (RFC 5626). */
   onFlowClosed?: (flowId: string) => void;
+  /** Connection limits and deadlines of the transports (see TransportManagerOptions). */
+  connections?: { max?: number; perAddress?: number; messageTimeoutMs?: number; idleTimeoutMs?: number };
+  /** A connection was refused at a connection limit (for an alarm); called for each refusal. */
+  onConnectionLimit?: (err: TransportError) => void;
 }
 
 const KNOWN_METHODS = new Set(['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER', 'PRACK', 'SUBSCRIBE', 'NOTIFY', 'PUBLISH', 'INFO', 'REFER', 'MESSAGE', 'UPDATE']);
@@ -82,7 +86,11 @@ export class SipStack {
       maxMessageSize: opts.maxMessageSize,
       onMessage: (data, source) => this.#receive(data, source),
       onFlowClosed: (flowId) => opts.onFlowClosed?.(flowId),
-      onError: (err) => this.#log.debug(`transport: ${err.message}`, { code: err.code }),
+      onError: (err) => this.#transportError(err),
+      maxConnections: opts.connections?.max,
+      maxConnectionsPerAddress: opts.connections?.perAddress,
+      messageTimeoutMs: opts.connections?.messageTimeoutMs,
+      idleTimeoutMs: opts.connections?.idleTimeoutMs,
     });
     this.transactions = new TransactionLayer({
       t1: opts.t1 ?? 500,
@@ -130,10 +138,15 @@ export class SipStack {
       this.stats.parseErrors++;
       if (!(e instanceof SipParseError)) throw e;
       const partial = e.partial;
-      this.#log.info(`malformed SIP message from ${source.address}:${source.port}: ${e.message}`, {
-        callId: partial?.get('call-id'),
-        status: e.status,
-      });
+      // one line per packet would let a flood fill the disk: a budget, and a count of what was left out
+      const dropped = this.#malformedLog.take();
+      if (dropped !== undefined) {
+        this.#log.info(`malformed SIP message from ${source.address}:${source.port}: ${e.message}`, {
+          callId: partial?.get('call-id'),
+          status: e.status,
+          ...(dropped ? { suppressed: dropped } : {}),
+        });
+      }
       if (e.status !== undefined && partial && partial.isRequest && partial.method !== 'ACK') {
         this.#replyStateless(partial, source, e.status, e.status === 400 ? `Bad Request (${e.message.slice(0, 80)})` : undefined);
       }
@@ -190,6 +203,16 @@ export class SipStack {
   }
 
   readonly #tuErrors = new LogLimit(10, 10_000);
+  readonly #malformedLog = new LogLimit(20, 10_000);
+  readonly #transportLog = new LogLimit(20, 10_000);
+
+  /** Transport problems are an operator's business (warn), within a budget of lines; limits also raise the alarm. */
+  #transportError(err: TransportError): void {
+    if (err.code === 'limit' || err.code === 'limit-address') this.#opts.onConnectionLimit?.(err);
+    const dropped = this.#transportLog.take();
+    if (dropped === undefined) return;
+    this.#log.warn(`transport: ${err.message}`, { code: err.code, ...(dropped ? { suppressed: dropped } : {}) });
+  }
 
   /** RFC 3261 8.2.1-8.2.3: method, URI scheme, Require, body type; returns a refusal or undefined. */
   #check(req: SipRequest): SipResponse | undefined {

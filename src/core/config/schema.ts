@@ -153,6 +153,22 @@ export const SecuritySchema = z.strictObject({
       requireQop: z.boolean({ error: need('must be true or false') }).default(true),
     })
     .prefault({}),
+  /**
+   * Connections (TCP, TLS, WebSocket) others open to this node. Each holds a file descriptor,
+   * as every media socket does: max is lowered at start so the media ports always find theirs.
+   */
+  connections: z
+    .strictObject({
+      /** Inbound connections held at once; the next is closed at once. */
+      max: int(1, 1_000_000).default(4096),
+      /** Inbound connections from one address held at once (phones behind one NAT share one). */
+      perAddress: int(1, 1_000_000).default(128),
+      /** A message must arrive whole within this long of its first byte, and a new connection bring its first one (seconds). */
+      messageTimeoutSeconds: int(1, 300).default(10),
+      /** A connection without any message or keepalive this long is closed (seconds). */
+      idleTimeoutSeconds: int(10, 86_400).default(600),
+    })
+    .prefault({}),
   /** HMAC secret for nonces (at least 16 characters); null: generated once and kept in the store. */
   secret: z
     .string({ error: need('must be a string of at least 16 characters, or null') })
