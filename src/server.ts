@@ -321,7 +321,7 @@ export class Server {
       ? life.add('voicemail-email', new EmailForwarder({ store, smtp, dir: join(c.voicemail.dir, 'outbox'), logger: this.#log }), { close: (e) => e.close() })
       : undefined;
     const vm = life.add('voicemail', new Voicemail({
-      db: store, logger: this.#log, config: c.voicemail, mailboxes, channels,
+      db: store, logger: this.#log, config: c.voicemail, mailboxes, channels, alarms: this.alarms,
       onMessage: (m, box) => {
         if (!email || !box.email) return;
         try {
@@ -333,7 +333,7 @@ export class Server {
       },
     }), { close: (v) => v.close() });
     const mwi = life.add('message-waiting', new MessageWaiting({
-      stack, auth, logger: this.#log, domain: c.sip.domain,
+      stack, auth, logger: this.#log, domain: c.sip.domain, maxPerUser: c.voicemail.maxSubscriptionsPerUser,
       locate: (user) => location.lookup(user),
       counts: (mailbox) => (vm.has(mailbox) ? vm.store.counts(mailbox) : undefined),
       // a user watches their own mailbox and those of the hunt groups they belong to

@@ -328,7 +328,9 @@ export class Calls implements CallHost, LocalCallHost {
       return refuse(404, `Not Found (no route for ${number})`);
     }
     this.log.info(`incoming call on trunk ${trunk.name}: ${from.number} -> ${number} routed to ${d.destination}`, { callId: req.callId });
-    const made = this.routeTo(req, tx, from, number, this.dial(d.destination, undefined, from.number), undefined, d.fallback);
+    // the line's rights route and bar it: a caller from outside is never "the system"
+    const line = { name: trunk.name, rights: trunk.config.rights };
+    const made = this.routeTo(req, tx, from, number, o.router.dial(d.destination, { callerNumber: from.number, trace: false, line }).destination, undefined, d.fallback);
     // the trunk channel is held for the call's life; a call refused at once gives it back now
     if (made) made.onEnd(() => trunk.release());
     else trunk.release();

@@ -101,7 +101,7 @@ export interface CallsOptions {
 /** A trunk as the B2BUA sees it: a route out, and a source of incoming calls. */
 export interface CallTrunk extends RouteTrunk {
   readonly lineGroup: number;
-  readonly config: RouteTrunk['config'] & { readonly username?: string };
+  readonly config: RouteTrunk['config'] & { readonly username?: string; readonly rights?: string };
   /** Takes a channel; 'in' for a call the trunk delivers (its service state does not matter then). */
   acquire(direction?: 'out' | 'in'): boolean;
   incomingNumber(number: string): string;
