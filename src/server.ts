@@ -7,6 +7,7 @@ import { LocationStore } from './features/registrar/location.js';
 import { Lockout } from './core/security/lockout.js';
 import { Authenticator } from './core/security/authenticator.js';
 import { connectionBudget } from './core/security/fd-budget.js';
+import { CallLimits } from './core/security/call-limits.js';
 import { Registrar } from './features/registrar/registrar.js';
 import { DigestServer } from './sip/auth/digest.js';
 import { Calls, type CallUser } from './features/calls/calls.js';
@@ -23,6 +24,7 @@ import { SettingsStore } from './features/calls/settings.js';
 import type { SipRequest } from './sip/message/message.js';
 import { InviteServerTransaction } from './sip/transaction/server.js';
 import { openCallRecords, type CallRecords } from './features/cdr/index.js';
+import { CallJournal } from './features/cdr/journal.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SipStack } from './sip/stack.js';
@@ -282,7 +284,23 @@ export class Server {
       router,
       trunks,
       huntGroups: hunt,
+      callLimits: new CallLimits({
+        defaultMax: c.calls.maxCallsPerUser, logger: log, alarms,
+        perUser: new Map(c.users.flatMap((u) => {
+          const max = c.dialPlan.userRights.find((r) => r.name === u.rights)?.maxCalls;
+          return max === undefined ? [] : [[u.extension, max] as const];
+        })),
+      }),
+      rtpTimeoutMs: c.media.rtpTimeoutSeconds * 1000,
+      sessionTimer: c.calls.sessionExpiresSeconds > 0 ? { sessionExpires: c.calls.sessionExpiresSeconds, minSE: 90 } : undefined,
     }), { close: (x) => x.close() });
+
+    // calls up when the node last died are recorded now, ending when it was last seen alive
+    const journal = new CallJournal({ store, logger: log, live: (at) => calls!.live(at) });
+    const orphans = journal.recover();
+    for (const r of orphans) records.record(r);
+    if (orphans.length) log.warn(`call records written for ${orphans.length} calls that were up when the node stopped`, { calls: orphans.map((r) => r.id) });
+    life.add('call-journal', journal, { start: () => journal.start(), close: (j) => j.close() });
 
     // a status line a minute for operators (and the figures a metrics endpoint will serve)
     let statusTimer: NodeJS.Timeout | undefined;

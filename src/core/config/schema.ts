@@ -189,6 +189,8 @@ export const MediaSchema = z.strictObject({
   portMin: int(1024, 65535).default(20000),
   /** Last port of the range; RTP uses even ports, RTCP the odd port above. */
   portMax: int(1024, 65535).default(29999),
+  /** An answered party that sends no RTP this long (not holding the call) is hung up (seconds); 0: never. */
+  rtpTimeoutSeconds: int(0, 3600).default(60),
 });
 
 export const CdrSchema = z.strictObject({
@@ -265,6 +267,13 @@ export const CallsSchema = z.strictObject({
   ringTimeoutSeconds: int(5, 600).default(60),
   /** Music on hold: a WAV file (8 kHz mono, mu-law, A-law or 16-bit); null: the built-in tune. */
   musicOnHold: z.string({ error: need('must be a file path or null') }).nullable().default(null),
+  /** Calls one user may have at once (made, or answered by the server: conferences, voicemail); user rights' maxCalls overrides. */
+  maxCallsPerUser: int(1, 10_000).default(8),
+  /**
+   * RFC 4028 session timers: an answered call is refreshed at least this often (seconds, at
+   * least 90); a party that stops answering the refreshes is hung up. 0: off.
+   */
+  sessionExpiresSeconds: z.union([z.literal(0), int(90, 86_400)], { error: 'must be 0 (off) or an integer 90..86400' }).default(1800),
 });
 
 export const ConfigSchema = z.strictObject({

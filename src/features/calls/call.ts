@@ -139,6 +139,11 @@ export class Call {
     this.#log = host.log;
   }
 
+  /** When a party answered (the call is or was connected); undefined before. */
+  get answeredAt(): Date | undefined {
+    return this.#answer;
+  }
+
   get ended(): boolean {
     return this.#ended;
   }

@@ -19,6 +19,7 @@ import { AdHocConferences, CONFERENCE_FACTORY } from './adhoc.js';
 import type { Destination } from '../routing/index.js';
 import type { Caller, CallsOptions, CallTrunk, Ended, MemberState } from './types.js';
 import { forbidden, PhoneFeatures } from './phone-features.js';
+import { watchRtp } from '../../media/inactivity.js';
 
 export type { CallHuntGroups, CallsOptions, CallTrunk, CallTrunks, CallUser, CallVoicemail, MemberState, RegisteredContact } from './types.js';
 
@@ -114,6 +115,9 @@ export class Calls implements CallHost, LocalCallHost {
       return;
     }
     if (!this.#admit(req, tx)) return;
+    // security hook (issue 15): calls at once per user
+    const limited = o.callLimits?.refusal(callerExt, this.#callsOf(callerExt));
+    if (limited) return void stack.respond(tx, stack.createResponse(req, 403, limited));
     let dialled = req.uri.isSip ? req.uri.userDecoded ?? '' : '';
     let withheld = o.settings.get(callerExt)?.withholdCallerId ?? false;
     if (dialled === (o.voicemailCode ?? '*17')) {
@@ -176,6 +180,45 @@ export class Calls implements CallHost, LocalCallHost {
 
   local(protocol: TransportProtocol): { address: string; port: number } {
     return this.#o.stack.local(protocol === 'wss' ? 'wss' : protocol);
+  }
+
+  /** Calls a party is the caller of now (B2BUA calls and calls the server answered), for CallLimits. */
+  #callsOf(party: string): number {
+    let n = 0;
+    for (const c of this.#calls.values()) if (!c.ended && c.a.party === party) n++;
+    for (const [c, leg] of this.#locals) if (!c.ended && leg.party === party) n++;
+    return n;
+  }
+
+  /** Security hook (issue 15): a silent answered party (no RTP, not holding) ends its call. */
+  #watchRtp(side: AnchoredSide, answered: () => boolean, end: (why: string) => void): void {
+    watchRtp(side.endpoint, {
+      timeoutMs: this.#o.rtpTimeoutMs ?? 0,
+      expected: () => !answered() || side.holding,
+      onSilent: (ms) => end(`no RTP for ${Math.round(ms / 1000)} s`),
+    });
+  }
+
+  /**
+   * The calls up now, each as the record it would get if it ended at `at` (the call journal,
+   * issue 15: a node killed with calls up records them at its next start).
+   */
+  live(at: Date): CallRecord[] {
+    const out: CallRecord[] = [];
+    for (const c of this.#calls.values()) {
+      if (c.ended) continue;
+      const answer = c.answeredAt;
+      const legs: CallRecord['legs'] = [{ role: 'caller', sipCallId: c.a.callId, party: c.a.party, codec: c.media?.a.codec, quality: undefined }];
+      if (c.b) legs.push({ role: 'callee', sipCallId: c.b.callId, party: c.b.party, codec: undefined, quality: undefined });
+      out.push({
+        id: c.info.id, start: c.start, answer, end: at, callerNumber: c.info.callerNumber, callerName: c.info.callerName,
+        calledNumber: c.info.calledNumber, connectedNumber: answer ? c.target : undefined, direction: c.info.direction, legs,
+        durationSec: answer ? Math.max(0, Math.round((at.getTime() - answer.getTime()) / 1000)) : 0,
+        ringSec: Math.max(0, Math.round(((answer ?? at).getTime() - c.start.getTime()) / 1000)),
+        disposition: answer ? 'answered' : 'failed', cause: 'node stopped',
+      });
+    }
+    return out;
   }
 
   /** Counts the attempt; false (answered 503) when the node's channels are all in use. */
@@ -276,7 +319,7 @@ export class Calls implements CallHost, LocalCallHost {
       return undefined;
     }
     const log = this.log;
-    const a = new InboundLeg(stack, req, tx, from.trunk ? `trunk ${from.trunk.name}` : from.number, log, this.#contact(tx.source.protocol));
+    const a = new InboundLeg(stack, req, tx, from.trunk ? `trunk ${from.trunk.name}` : from.number, log, this.#contact(tx.source.protocol), o.sessionTimer);
     this.registerLeg(a);
     const callerUser = o.users.get(from.number);
     const callee = plan.outbound ? undefined : o.users.get(plan.extension);
@@ -295,6 +338,7 @@ export class Calls implements CallHost, LocalCallHost {
     }
     const id = `${Date.now().toString(36)}-${(++this.#seq).toString(36)}`;
     const call = new Call(this, { id, callerNumber: from.number, callerName: from.name, calledNumber: dialled, direction, withheld: from.withheld }, a, media, plan);
+    if (media) this.#watchRtp(media.a, () => call.answeredAt !== undefined, (why) => call.end(`caller: ${why}`));
     this.#calls.set(id, call);
     this.#changed();
     this.registerLeg(a, call);
@@ -476,7 +520,7 @@ export class Calls implements CallHost, LocalCallHost {
       o.stack.respond(tx, o.stack.createResponse(req, 488, 'Not Acceptable Here (an SDP offer is required)'));
       return;
     }
-    const leg = new InboundLeg(o.stack, req, tx, info.caller, this.log, this.#contact(tx.source.protocol));
+    const leg = new InboundLeg(o.stack, req, tx, info.caller, this.log, this.#contact(tx.source.protocol), o.sessionTimer);
     let side: AnchoredSide;
     try {
       side = new AnchoredSide(o.engine);
@@ -496,6 +540,11 @@ export class Calls implements CallHost, LocalCallHost {
     this.registerLeg(leg);
     this.#locals.set(call, leg);
     this.#changed();
+    const local = call;
+    this.#watchRtp(side, () => local.answered, (why) => {
+      this.log.info(`call ${info.caller} -> ${info.dialled} hung up: ${why}`, { callId: req.callId, call: local.info.id });
+      local.hangup();
+    });
     this.log.info(`call ${info.caller} -> ${info.dialled} (answered by the server: ${info.target})`, { callId: req.callId, call: call.info.id });
     try {
       service.accept(call);
@@ -564,6 +613,7 @@ export class Calls implements CallHost, LocalCallHost {
         this.log.error(`no media port for a fork: ${(e as Error).message}`, { callId: call.a.callId });
         continue;
       }
+      if (side) this.#watchRtp(side, () => call.answeredAt !== undefined, (why) => call.end(`callee: ${why}`));
       const body = offer(side);
       req.set('content-type', body.type);
       req.body = body.data;
@@ -595,6 +645,7 @@ export class Calls implements CallHost, LocalCallHost {
       this.log.error(`no media port for a trunk leg: ${(e as Error).message}`, { callId: call.a.callId });
       return undefined;
     }
+    if (side) this.#watchRtp(side, () => call.answeredAt !== undefined, (why) => call.end(`trunk: ${why}`));
     const body = offer(side);
     req.set('content-type', body.type);
     req.body = body.data;

@@ -6,6 +6,7 @@ import { SipStack } from '../../sip/stack.js';
 import type { ClientTransaction } from '../../sip/transaction/client.js';
 import type { InviteServerTransaction, ServerTransaction } from '../../sip/transaction/server.js';
 import type { Target } from '../../sip/transport/types.js';
+import { negotiateUas, SessionTimer, type SessionTimerPolicy } from '../../sip/dialog/session-timer.js';
 
 export type LegState = 'initial' | 'early' | 'confirmed' | 'ended';
 
@@ -70,6 +71,7 @@ export abstract class Leg extends EventEmitter<LegEvents> {
         return;
       case 'INVITE':
       case 'UPDATE':
+        this.sessionTimer?.refreshed();
         this.emit('offer', req, tx);
         return;
       case 'INFO':
@@ -99,6 +101,10 @@ export abstract class Leg extends EventEmitter<LegEvents> {
     const res = this.stack.createResponse(req, status, undefined, this.dialog!.localTag);
     if (status >= 200 && status < 300) {
       res.set('contact', this.dialog!.localContact);
+      // a refresh is answered with the session interval again (RFC 4028 9)
+      if (this.sessionTimer && (req.method === 'INVITE' || req.method === 'UPDATE')) {
+        for (const [k, v] of Object.entries(negotiateUas(req, this.sessionPolicy)?.headers ?? {})) res.set(k, v);
+      }
       if (body) {
         res.set('content-type', body.type);
         res.body = body.data;
@@ -154,8 +160,13 @@ export abstract class Leg extends EventEmitter<LegEvents> {
 
   #end(): void {
     this.state = 'ended';
+    this.sessionTimer?.close();
     this.dialog?.terminate();
   }
+
+  /** RFC 4028 (security hook, issue 15): set on an answered InboundLeg when timers are on. */
+  sessionTimer: SessionTimer | undefined;
+  sessionPolicy: SessionTimerPolicy | undefined;
 
   protected endQuietly(): void {
     this.#end();
@@ -170,10 +181,11 @@ export class InboundLeg extends Leg {
   /** The caller sent CANCEL. */
   onCancel: (() => void) | undefined;
 
-  constructor(stack: SipStack, req: SipRequest, tx: InviteServerTransaction, party: string, log: Logger, localContact: string) {
+  constructor(stack: SipStack, req: SipRequest, tx: InviteServerTransaction, party: string, log: Logger, localContact: string, sessionPolicy?: SessionTimerPolicy) {
     super(stack, party, log);
     this.request = req;
     this.tx = tx;
+    this.sessionPolicy = sessionPolicy;
     const src = tx.source;
     const flow: Target | undefined = src.flowId !== undefined ? { protocol: src.protocol, address: src.address, port: src.port, flowId: src.flowId } : undefined;
     this.dialog = Dialog.fromRequest(stack, req, this.localTag, localContact, flow);
@@ -211,10 +223,34 @@ export class InboundLeg extends Leg {
     const res = this.stack.createResponse(this.request, 200, undefined, this.localTag);
     res.set('contact', this.dialog!.localContact);
     for (const [k, v] of Object.entries(headers)) res.set(k, v);
+    const timer = negotiateUas(this.request, this.sessionPolicy);
+    if (timer) for (const [k, v] of Object.entries(timer.headers)) res.set(k, v);
     res.set('content-type', body.type);
     res.body = body.data;
     this.markConfirmed();
     this.dialog!.sendSuccess(this.tx, res);
+    if (timer) this.#startSessionTimer(timer.interval, timer.refresher === 'uas', body);
+  }
+
+  /** Refreshes when we are the refresher (UPDATE where the caller allows it, else re-INVITE with our SDP), or watches the caller's. */
+  #startSessionTimer(interval: number, weRefresh: boolean, body: Body): void {
+    const update = this.request.getAll('allow').some((a) => a.split(',').some((m) => m.trim().toUpperCase() === 'UPDATE'));
+    const headers = { 'session-expires': `${interval};refresher=uas`, supported: 'timer' };
+    this.sessionTimer = new SessionTimer({
+      intervalMs: interval * 1000,
+      weRefresh,
+      refresh: async () => {
+        const r = await (update ? this.send('UPDATE', undefined, headers) : this.send('INVITE', body, headers));
+        return typeof r === 'number' ? r : r.status;
+      },
+      expire: (why) => {
+        if (this.state === 'ended') return;
+        this.log.warn(`session timer: ${why}; hanging up`, { callId: this.callId });
+        this.hangup();
+        this.emit('bye');
+      },
+    });
+    this.sessionTimer.start();
   }
 
   reject(status: number, reason?: string, headers: Record<string, string> = {}): void {
