@@ -6,7 +6,7 @@ import { Store } from './core/store.js';
 import { LocationStore } from './features/registrar/location.js';
 import { Lockout } from './core/security/lockout.js';
 import { Authenticator } from './core/security/authenticator.js';
-import { connectionBudget } from './core/security/fd-budget.js';
+import { connectionBudget, openFileLimit } from './core/security/fd-budget.js';
 import { CallLimits } from './core/security/call-limits.js';
 import { Registrar } from './features/registrar/registrar.js';
 import { DigestServer } from './sip/auth/digest.js';
@@ -189,7 +189,7 @@ export class Server {
     const sourceLimit = new Lockout({ maxFailures: sec.sourceLimit.maxFailures, windowMs: sec.sourceLimit.windowSeconds * 1000, lockoutMs: sec.sourceLimit.blockSeconds * 1000 });
     const userLimit = new Lockout({ maxFailures: sec.userLimit.maxFailures, windowMs: sec.userLimit.windowSeconds * 1000, lockoutMs: sec.userLimit.protectSeconds * 1000 });
 
-    const conn = connectionBudget(sec.connections.max, c.media.portMax - c.media.portMin + 1);
+    const conn = connectionBudget(sec.connections.max, c.media.portMax - c.media.portMin + 1, openFileLimit());
     if (conn.lowered) {
       log.warn(`security.connections.max lowered to ${conn.max}: the open-file limit is ${conn.limit} and the media ports need ${c.media.portMax - c.media.portMin + 1}`, { configured: sec.connections.max });
     }

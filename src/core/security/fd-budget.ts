@@ -23,10 +23,10 @@ export function openFileLimit(): number | undefined {
 
 /**
  * How many inbound connections may be held: the configured maximum, lowered so the media
- * ports (one descriptor each) and the margin always stay available. `limit` undefined: the
- * configured maximum as it is.
+ * ports (one descriptor each) and the margin always stay available. `limit` (openFileLimit())
+ * undefined: the configured maximum as it is.
  */
-export function connectionBudget(configured: number, mediaPorts: number, limit = openFileLimit()): { max: number; lowered: boolean; limit: number | undefined } {
+export function connectionBudget(configured: number, mediaPorts: number, limit: number | undefined): { max: number; lowered: boolean; limit: number | undefined } {
   if (limit === undefined) return { max: configured, lowered: false, limit };
   const room = Math.max(0, limit - mediaPorts - FD_MARGIN);
   return room < configured ? { max: room, lowered: true, limit } : { max: configured, lowered: false, limit };
