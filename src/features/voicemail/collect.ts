@@ -90,6 +90,7 @@ async function login(ivr: Ivr, mailbox: string, ownPhone: boolean, caller: strin
     const pin = await ivr.entry(ENTRY);
     // a locked mailbox refuses every PIN alike: a guess cannot tell the lock from a wrong PIN
     const refused = ctx.guard?.refused(mailbox, caller, ownPhone) ?? false;
+    if (refused && pin !== undefined) log.info(`voicemail ${mailbox}: PIN from ${caller} refused unchecked (PIN guessing lockout)`);
     ok = pin !== undefined && !refused && store.checkPin(mailbox, pin);
     if (ok) ctx.guard?.succeed(mailbox, caller);
     if (!ok) {
