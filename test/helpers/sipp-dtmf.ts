@@ -16,8 +16,7 @@ const invite = (cseq: number, auth: boolean) => `
       To: <sip:[service]@[remote_ip]:[remote_port]>
       Call-ID: [call_id]
       CSeq: ${cseq} INVITE
-      Contact: <sip:[caller]@[local_ip]:[local_port]>
-      ${auth ? '[authentication]' : ''}
+      Contact: <sip:[caller]@[local_ip]:[local_port]>${auth ? '\n      [authentication]' : ''}
       Max-Forwards: 70
       Content-Type: application/sdp
       Content-Length: [len]
@@ -43,8 +42,7 @@ const inDialog = (method: string, cseq: number, body = '', type = '') => `
       Call-ID: [call_id]
       CSeq: ${cseq} ${method}
       Contact: <sip:[caller]@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      ${type ? `Content-Type: ${type}` : ''}
+      Max-Forwards: 70${type ? `\n      Content-Type: ${type}` : ''}
       Content-Length: [len]
 ${body ? `\n      ${body.split('\n').join('\n      ')}` : ''}
     ]]>

@@ -15,6 +15,7 @@ import { LogLimit } from '../../src/sip/log-limit.js';
 import { negotiateUas, SessionTimer, SessionTimerState } from '../../src/sip/dialog/session-timer.js';
 import { SipRequest } from '../../src/sip/message/message.js';
 import { sleep } from '../helpers/wait.js';
+import { PinGuard } from '../../src/features/voicemail/pin-guard.js';
 
 test('defect 2: 300,000 made-up keys leave the lockout tables at their bound, and old entries expire', (t) => {
   let now = 1_000_000;
@@ -159,4 +160,23 @@ test('session timer: when the peer refreshes, no refresh before interval - inter
   await sleep(150);
   t.deepEqual(ends, ['the peer did not refresh the session']);
   timer.close();
+});
+
+test('defect 6: the PIN guard locks a mailbox across calls, makes a guessing caller wait longer each time, and stops it for all mailboxes', (t) => {
+  let now = 0;
+  const logger = createTestLogger();
+  const alarms = new Alarms({ logger, now: () => now });
+  const g = new PinGuard({ maxFailures: 4, windowMs: 60_000, lockoutMs: 600_000, logger, alarms, now: () => now });
+  const waits = [1, 2, 3].map(() => g.fail('203', '201'));
+  t.deepEqual(waits, [1000, 2000, 4000], 'each wrong PIN doubles the caller\'s wait');
+  t.false(g.refused('203', '204', false));
+  g.fail('203', '204');
+  t.true(g.refused('203', '204', false), 'the fourth wrong PIN, from anyone, locks 203');
+  t.false(g.refused('203', '203', true), "not for the owner's own phone");
+  t.true(alarms.isUp('voicemail.pin-lockout', '203'));
+  for (let i = 0; i < 9; i++) g.fail(`30${i}`, '201');
+  t.true(g.refused('309', '201', false), 'a caller with 12 wrong PINs is refused for any mailbox');
+  t.is(g.fail('309', '201'), 10_000, 'waits are capped');
+  now = 601_000;
+  t.false(g.refused('203', '204', false), 'the lockout ends');
 });
