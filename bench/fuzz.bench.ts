@@ -1,0 +1,113 @@
+/**
+ * Fuzz benchmark (issue 15): a node in its own process (`pbx start`, so a crash is seen as one)
+ * takes FUZZ_COUNT mutated messages (default 200,000; BENCH_QUICK=1: 20,000) over UDP, TCP and
+ * WebSocket as fast as the fuzzer sends them, seed FUZZ_SEED (default 1). Printed: messages/s,
+ * crashes, the worst OPTIONS latency during the run against the same probe on the idle node
+ * (the reference, measured first in this run), RSS growth, log volume, and whether a phone
+ * (sipp) registers afterwards.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { fuzz } from '../test/helpers/fuzz.js';
+import { request, UdpAttacker } from '../test/helpers/attacker.js';
+import { runSipp, scenario } from '../test/helpers/sipp.js';
+import { ROOT } from './node.js';
+
+const QUICK = process.env.BENCH_QUICK === '1';
+const COUNT = Number(process.env.FUZZ_COUNT ?? (QUICK ? 20_000 : 200_000));
+const SEED = Number(process.env.FUZZ_SEED ?? 1);
+const PORT = 47600;
+const WS = 47601;
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** Sends OPTIONS every `everyMs` until stopped; keeps the worst round trip (a lost probe counts as its 2 s timeout). */
+function probe(a: UdpAttacker, everyMs: number) {
+  let worst = 0;
+  let lost = 0;
+  let n = 0;
+  let stop = false;
+  const done = (async () => {
+    while (!stop) {
+      const t0 = performance.now();
+      const res = await a.ask(request({ method: 'OPTIONS', uri: 'sip:127.0.0.1', fromUser: 'probe', toUser: 'probe', via: a.via }), PORT, 2000);
+      const ms = res ? performance.now() - t0 : 2000;
+      if (!res) lost++;
+      worst = Math.max(worst, ms);
+      n++;
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return { stop: async () => { stop = true; await done; return { worst, lost, n }; } };
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-fuzz-'));
+  const config = join(dir, 'node.yaml');
+  writeFileSync(config, `log: { level: info, format: json }
+sip:
+  listen:
+    - { transport: udp, address: 127.0.0.1, port: ${PORT} }
+    - { transport: tcp, address: 127.0.0.1, port: ${PORT} }
+    - { transport: ws, address: 127.0.0.1, port: ${WS} }
+storage: { path: ${JSON.stringify(join(dir, 'pbx.sqlite'))} }
+voicemail: { dir: ${JSON.stringify(join(dir, 'voicemail'))} }
+media: { portMin: 50000, portMax: 50999 }
+users:
+  - { extension: "201", password: demo201 }
+  - { extension: "202", password: demo202 }
+`);
+  const child = spawn(process.execPath, [join(ROOT, 'dist/src/cli.js'), 'start', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let logBytes = 0;
+  let logLines = 0;
+  let started = false;
+  let exit: string | undefined;
+  child.stdout!.on('data', (d: Buffer) => {
+    logBytes += d.length;
+    logLines += d.toString().split('\n').length - 1;
+    if (!started && /server started/.test(d.toString())) started = true;
+  });
+  child.stderr!.on('data', (d: Buffer) => process.stderr.write(d));
+  child.on('exit', (code, signal) => (exit = `exit ${code ?? signal}`));
+  const deadline = Date.now() + 20_000;
+  while (!started && exit === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  if (!started) throw new Error(`node did not start (${exit ?? 'timeout'})`);
+  const a = await UdpAttacker.open('127.0.9.3');
+  try {
+    const idle = probe(a, 50);
+    await new Promise((r) => setTimeout(r, 3000));
+    const ref = await idle.stop();
+    const rss0 = rssMb(child.pid!);
+    const logs0 = logLines;
+    const busy = probe(a, 100);
+    const t0 = performance.now();
+    const stats = await fuzz({ udp: PORT, tcp: PORT, ws: WS }, { count: COUNT, seed: SEED, from: '127.0.9.1' });
+    const secs = (performance.now() - t0) / 1000;
+    const during = await busy.stop();
+    await new Promise((r) => setTimeout(r, 1000));
+    const crashed = exit !== undefined;
+    const rss1 = crashed ? NaN : rssMb(child.pid!);
+    const reg = crashed ? undefined : await runSipp([`127.0.0.1:${PORT}`, '-sf', scenario('register_auth.xml'), '-s', '201', '-au', '201', '-ap', 'demo201',
+      '-i', '127.0.0.1', '-p', String(PORT + 10), '-m', '1'], { timeoutMs: 15_000 });
+    console.log(`fuzz: ${COUNT} mutated messages (seed ${SEED}; udp ${stats.sent.udp}, tcp ${stats.sent.tcp}, ws ${stats.sent.ws}) in ${secs.toFixed(1)} s: ${Math.round(COUNT / secs)} messages/s`);
+    console.log(`fuzz: crashes ${crashed ? `1 (${exit})` : 0}; ${stats.replies} replies; ${stats.closed} connections closed by the node`);
+    console.log(`fuzz: worst OPTIONS latency during the run ${during.worst.toFixed(1)} ms (${during.lost} of ${during.n} probes lost); idle reference ${ref.worst.toFixed(1)} ms (ratio ${(during.worst / Math.max(ref.worst, 0.1)).toFixed(1)}x)`);
+    console.log(`fuzz: RSS ${rss0.toFixed(1)} MB before, ${rss1.toFixed(1)} MB after (growth ${(rss1 - rss0).toFixed(1)} MB); ${logLines - logs0} log lines (${(logBytes / 1024).toFixed(0)} kB in all) for ${COUNT} messages`);
+    console.log(`fuzz: a phone registers afterwards: ${reg?.code === 0 ? 'yes' : 'NO'}`);
+    if (crashed || reg?.code !== 0) process.exitCode = 1;
+  } finally {
+    a.close();
+    if (exit === undefined) {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+  }
+}
+
+await main();
