@@ -4,10 +4,7 @@ import type { Logger } from './core/logger.js';
 import { getProfile } from './core/profiles.js';
 import { Store } from './core/store.js';
 import { LocationStore } from './features/registrar/location.js';
-import { Lockout } from './core/security/lockout.js';
-import { Authenticator } from './core/security/authenticator.js';
-import { connectionBudget, openFileLimit } from './core/security/fd-budget.js';
-import { CallLimits } from './core/security/call-limits.js';
+import { alarmOnStore, Authenticator, securityParts } from './core/security/index.js';
 import { Registrar } from './features/registrar/registrar.js';
 import { DigestServer } from './sip/auth/digest.js';
 import { Calls, type CallUser } from './features/calls/calls.js';
@@ -161,13 +158,7 @@ export class Server {
     for (const u of c.users) this.#users.set(u.extension, u.password);
 
     const store = life.add('store', Store.open(c.storage.path), { close: (s) => s.close() });
-    // one alarm for the store whichever feature's write hit the full disk; each feature keeps or refuses its own change
-    store.on('failed', (err) => alarms.raise({
-      code: 'store.write-failed', severity: 'critical',
-      message: `store ${store.path}: writes fail (${(err as { code?: string }).code ?? err.message}); serving from memory until space returns`,
-      details: { path: store.path, error: err.message },
-    }));
-    store.on('recovered', () => alarms.clear('store.write-failed'));
+    alarmOnStore(store, alarms);
     const secret = c.security.secret !== null
       ? Buffer.from(c.security.secret, 'utf8')
       : Buffer.from(store.getOrCreateMeta('digest.secret', () => randomBytes(32).toString('hex')), 'hex');
@@ -184,15 +175,7 @@ export class Server {
     location.onWriteError = (err, waiting) => {
       if (locationLog.take() !== undefined) log.error(`registrations not stored (${err.message}): ${waiting} changes kept in memory, retried`, { waiting });
     };
-    const sec = c.security;
-    const lockout = new Lockout({ maxFailures: sec.lockout.maxFailures, windowMs: sec.lockout.windowSeconds * 1000, lockoutMs: sec.lockout.lockoutSeconds * 1000 });
-    const sourceLimit = new Lockout({ maxFailures: sec.sourceLimit.maxFailures, windowMs: sec.sourceLimit.windowSeconds * 1000, lockoutMs: sec.sourceLimit.blockSeconds * 1000 });
-    const userLimit = new Lockout({ maxFailures: sec.userLimit.maxFailures, windowMs: sec.userLimit.windowSeconds * 1000, lockoutMs: sec.userLimit.protectSeconds * 1000 });
-
-    const conn = connectionBudget(sec.connections.max, c.media.portMax - c.media.portMin + 1, openFileLimit());
-    if (conn.lowered) {
-      log.warn(`security.connections.max lowered to ${conn.max}: the open-file limit is ${conn.limit} and the media ports need ${c.media.portMax - c.media.portMin + 1}`, { configured: sec.connections.max });
-    }
+    const sec = securityParts(c, log, alarms);
     // Requests reach the features through these late-bound hooks: the stack is built first.
     let calls: Calls | undefined;
     const stack: SipStack = new SipStack({
@@ -210,20 +193,13 @@ export class Server {
       onAck: (ack) => calls?.onAck(ack),
       onStrayResponse: (res) => calls?.onStrayResponse(res),
       onFlowClosed: (flowId) => location.flowClosed(flowId),
-      connections: {
-        max: conn.max, perAddress: sec.connections.perAddress,
-        messageTimeoutMs: sec.connections.messageTimeoutSeconds * 1000, idleTimeoutMs: sec.connections.idleTimeoutSeconds * 1000,
-      },
-      onConnectionLimit: (err) => alarms.raise({
-        code: err.code === 'limit' ? 'sip.connections-full' : 'sip.connections-per-address', key: err.code === 'limit' ? '' : err.target?.address ?? '',
-        severity: err.code === 'limit' ? 'major' : 'warning', ttlMs: 60_000, message: err.message,
-      }),
+      ...sec.stack,
     });
     life.add('sip', stack, { start: () => stack.start(), close: (s) => s.close() });
 
     const domains = new Set<string>([c.sip.domain.toLowerCase(), 'localhost']);
     for (const l of c.sip.listen) domains.add(l.address.toLowerCase());
-    const auth = new Authenticator({ stack, digest, lockout, sourceLimit, userLimit, alarms, logger: log, password: (u) => this.#users.get(u) });
+    const auth = new Authenticator({ stack, digest, lockout: sec.lockout, sourceLimit: sec.sourceLimit, userLimit: sec.userLimit, alarms, logger: log, password: (u) => this.#users.get(u) });
     const registrar = new Registrar({
       stack,
       location,
@@ -284,23 +260,14 @@ export class Server {
       router,
       trunks,
       huntGroups: hunt,
-      callLimits: new CallLimits({
-        defaultMax: c.calls.maxCallsPerUser, logger: log, alarms,
-        perUser: new Map(c.users.flatMap((u) => {
-          const max = c.dialPlan.userRights.find((r) => r.name === u.rights)?.maxCalls;
-          return max === undefined ? [] : [[u.extension, max] as const];
-        })),
-      }),
-      rtpTimeoutMs: c.media.rtpTimeoutSeconds * 1000,
-      sessionTimer: c.calls.sessionExpiresSeconds > 0 ? { sessionExpires: c.calls.sessionExpiresSeconds, minSE: 90 } : undefined,
+      callLimits: sec.callLimits,
+      rtpTimeoutMs: sec.rtpTimeoutMs,
+      sessionTimer: sec.sessionTimer,
     }), { close: (x) => x.close() });
 
     // calls up when the node last died are recorded now, ending when it was last seen alive
-    const journal = new CallJournal({ store, logger: log, live: (at) => calls!.live(at) });
-    const orphans = journal.recover();
-    for (const r of orphans) records.record(r);
-    if (orphans.length) log.warn(`call records written for ${orphans.length} calls that were up when the node stopped`, { calls: orphans.map((r) => r.id) });
-    life.add('call-journal', journal, { start: () => journal.start(), close: (j) => j.close() });
+    const journal = life.add('call-journal', new CallJournal({ store, logger: log, live: (at) => calls!.live(at) }), { start: () => journal.start(), close: (j) => j.close() });
+    journal.recoverInto((r) => records.record(r));
 
     // a status line a minute for operators (and the figures a metrics endpoint will serve)
     let statusTimer: NodeJS.Timeout | undefined;

@@ -81,6 +81,14 @@ export class CallJournal {
     return out;
   }
 
+  /** recover(), each record handed to `record` (the call records), with one log line for the lot. */
+  recoverInto(record: (r: CallRecord) => void): number {
+    const found = this.recover();
+    for (const r of found) record(r);
+    if (found.length) this.#o.logger.warn(`call records written for ${found.length} calls that were up when the node stopped`, { calls: found.map((r) => r.id) });
+    return found.length;
+  }
+
   start(): void {
     if (this.#timer) return;
     this.#timer = setInterval(() => this.flush(), this.#o.intervalMs ?? 2000);
