@@ -266,8 +266,9 @@ export class Server {
     }), { close: (x) => x.close() });
 
     // calls up when the node last died are recorded now, ending when it was last seen alive
-    const journal = life.add('call-journal', new CallJournal({ store, logger: log, live: (at) => calls!.live(at) }), { start: () => journal.start(), close: (j) => j.close() });
+    const journal = new CallJournal({ store, logger: log, live: (at) => calls!.live(at) });
     journal.recoverInto((r) => records.record(r));
+    life.add('call-journal', journal, { start: () => journal.start(), close: (j) => j.close() });
 
     // a status line a minute for operators (and the figures a metrics endpoint will serve)
     let statusTimer: NodeJS.Timeout | undefined;
