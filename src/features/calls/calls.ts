@@ -190,11 +190,12 @@ export class Calls implements CallHost, LocalCallHost {
     return n;
   }
 
-  /** Security hook (issue 15): a silent answered party (no RTP, not holding) ends its call. */
+  /** Security hook (issue 15): a silent answered party (no RTP, not in a hold) ends its call. */
   #watchRtp(side: AnchoredSide, answered: () => boolean, end: (why: string) => void): void {
     watchRtp(side.endpoint, {
       timeoutMs: this.#o.rtpTimeoutMs ?? 0,
-      expected: () => !answered() || side.holding,
+      // silence is expected before the answer and in any hold (whoever holds, the party may send nothing)
+      expected: () => !answered() || side.direction !== 'sendrecv',
       onSilent: (ms) => end(`no RTP for ${Math.round(ms / 1000)} s`),
     });
   }
