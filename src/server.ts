@@ -352,12 +352,14 @@ export class Server {
         return;
       }
       default:
+        // (security, issue 15) refusals of requests that match nothing go out statelessly: a flood
+        // of made-up dialogs leaves no transactions behind and brings back one packet each
         if (req.to.tag !== undefined) {
-          if (!calls.onInDialog(req, tx)) stack.respond(tx, stack.createResponse(req, 481));
+          if (!calls.onInDialog(req, tx)) stack.respond(tx, stack.stateless(stack.createResponse(req, 481)));
         } else if (req.method === 'INVITE' && tx instanceof InviteServerTransaction) {
           calls.onInvite(req, tx);
         } else {
-          stack.respond(tx, stack.createResponse(req, req.method === 'BYE' || req.method === 'INFO' || req.method === 'UPDATE' ? 481 : 405));
+          stack.respond(tx, stack.stateless(stack.createResponse(req, req.method === 'BYE' || req.method === 'INFO' || req.method === 'UPDATE' ? 481 : 405)));
         }
     }
   }

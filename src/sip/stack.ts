@@ -8,6 +8,7 @@ import { TransportManager } from './transport/manager.js';
 import type { ListenSpec, Source, Target, TransportError, TransportProtocol } from './transport/types.js';
 import { resolveRequestTarget } from './routing.js';
 import { LogLimit } from './log-limit.js';
+import { TtlMap } from './ttl-map.js';
 
 /** The logging the stack does; winston loggers fit it. */
 export interface SipLogger {
@@ -92,6 +93,7 @@ export class SipStack {
       messageTimeoutMs: opts.connections?.messageTimeoutMs,
       idleTimeoutMs: opts.connections?.idleTimeoutMs,
     });
+    this.#answered = new TtlMap({ ttlMs: 64 * (opts.t1 ?? 500), max: 20_000 });
     this.transactions = new TransactionLayer({
       t1: opts.t1 ?? 500,
       t2: opts.t2 ?? 4000,
@@ -163,6 +165,14 @@ export class SipStack {
       existing.receiveRequest(req);
       return;
     }
+    // a retransmission of a request answered statelessly gets the very same answer (a client
+    // absorbs that as a retransmission, not as a second challenge); its ACK is absorbed here
+    const key = TransactionLayer.serverKey(req, req.method === 'ACK' ? 'INVITE' : req.method);
+    const answered = key === undefined ? undefined : this.#answered.get(`${key}|${source.address}|${source.port}`);
+    if (answered) {
+      if (req.method !== 'ACK') this.send(answered.buf, answered.target);
+      return;
+    }
     if (req.method === 'ACK') {
       this.#opts.onAck?.(req, source);
       return;
@@ -175,7 +185,8 @@ export class SipStack {
     }
     const refusal = this.#check(req);
     if (refusal) {
-      this.respond(tx, refusal);
+      // nobody has authenticated this request: one packet back, no retransmission (amplification)
+      this.respond(tx, this.stateless(refusal));
       return;
     }
     try {
@@ -259,7 +270,8 @@ export class SipStack {
   #cancel(cancel: SipRequest, tx: ServerTransaction): void {
     const invite = this.transactions.matchCancelled(cancel);
     if (!invite) {
-      this.respond(tx, this.createResponse(cancel, 481));
+      // stateless: a flood of CANCELs for nothing leaves no transactions waiting out Timer J
+      this.respond(tx, this.stateless(this.createResponse(cancel, 481)));
       return;
     }
     this.respond(tx, this.createResponse(cancel, 200));
@@ -321,11 +333,21 @@ export class SipStack {
 
   respond(tx: ServerTransaction, res: SipResponse): void {
     if (this.#debug && res.status >= 200) this.#log.debug(`${res.status} ${res.reason} for ${tx.request.method}`, { callId: tx.request.callId });
-    if (res.status >= 200 && this.#stateless.has(res)) tx.respondStateless(res);
-    else tx.respond(res);
+    if (res.status >= 200 && this.#stateless.has(res) && !tx.finalSent) {
+      const buf = res.toBuffer();
+      this.#answered.set(`${tx.key}|${tx.source.address}|${tx.source.port}`, { buf, target: tx.target });
+      tx.respondStateless(res, buf);
+    } else {
+      tx.respond(res);
+    }
   }
 
   readonly #stateless = new WeakSet<SipResponse>();
+  /**
+   * Stateless answers by request (transaction key and source) for 64*T1: bytes and a target,
+   * no timers, bounded (a flood of new requests pushes the oldest out).
+   */
+  readonly #answered: TtlMap<{ buf: Buffer; target: Target }>;
 
   /**
    * Marks a final response to go out statelessly whoever sends it through `respond()`: once, and

@@ -215,10 +215,12 @@ test.serial('defect 11: an unauthenticated INVITE or REGISTER brings back exactl
   try {
     victim.send(request({ method: 'INVITE', uri: `sip:202@${REALM}`, fromUser: '201', toUser: '202', via: victim.via, body: SDP('127.0.0.60', 40000) }), port(60));
     victim.send(request({ method: 'REGISTER', uri: `sip:${REALM}`, fromUser: '201', toUser: '201', via: victim.via }), port(60));
-    t.is(n.server.stack.transactions.serverCount, 0, 'nothing kept for either');
-    // the 407 would be retransmitted at 0.5, 1, 2 and 4 s until Timer H if it were stateful
+    // refused before authentication for another reason (a body type the node does not take)
+    victim.send(request({ method: 'INVITE', uri: `sip:202@${REALM}`, fromUser: '201', toUser: '202', via: victim.via, body: 'x' }).replace('Content-Type: application/sdp', 'Content-Type: text/html'), port(60));
+    t.is(n.server.stack.transactions.serverCount, 0, 'nothing kept for any');
+    // the 407 and the 415 would be retransmitted at 0.5, 1, 2 and 4 s until Timer H if they were stateful
     await sleep(4500);
-    t.deepEqual(victim.received.map(statusOf).sort(), ['401 Unauthorized', '407 Proxy Authentication Required']);
+    t.deepEqual(victim.received.map(statusOf).sort(), ['401 Unauthorized', '407 Proxy Authentication Required', '415 Unsupported Media Type']);
     const inBytes = Buffer.byteLength(request({ method: 'INVITE', uri: `sip:202@${REALM}`, fromUser: '201', toUser: '202', via: victim.via, body: SDP('127.0.0.60', 40000) }));
     const out = Buffer.byteLength(victim.received.find((m) => m.startsWith('SIP/2.0 407'))!);
     t.true(out < 2 * inBytes, `the answer (${out} bytes) is no amplifier for a ${inBytes}-byte request`);

@@ -7,7 +7,7 @@ import test from 'ava';
 import { Alarms } from '../../src/core/alarms.js';
 import { createTestLogger } from '../../src/core/logger.js';
 import { Lockout } from '../../src/core/security/lockout.js';
-import { TtlMap } from '../../src/core/security/ttl-map.js';
+import { TtlMap } from '../../src/sip/ttl-map.js';
 import { sourceKey } from '../../src/core/security/authenticator.js';
 import { connectionBudget, FD_MARGIN } from '../../src/core/security/fd-budget.js';
 import { ConfigError, parseConfig } from '../../src/core/config/index.js';

@@ -6,7 +6,7 @@ import type { Source } from '../../sip/transport/types.js';
 import type { Alarms } from '../alarms.js';
 import type { Logger } from '../logger.js';
 import { Lockout } from './lockout.js';
-import { TtlMap } from './ttl-map.js';
+import { TtlMap } from '../../sip/ttl-map.js';
 
 export type AuthResult = { ok: true; user: string } | { ok: false; response: SipResponse };
 
@@ -49,6 +49,13 @@ export class Authenticator {
   readonly stats = { challenged: 0, failures: 0, lockouts: 0, refused: 0 };
 
   constructor(opts: AuthenticatorOptions) {
+    if (opts === null || typeof opts !== 'object') throw new TypeError('opts: object');
+    if (!(opts.lockout instanceof Lockout)) throw new TypeError('lockout: Lockout');
+    for (const k of ['sourceLimit', 'userLimit'] as const) {
+      if (opts[k] !== undefined && !(opts[k] instanceof Lockout)) throw new TypeError(`${k}: Lockout`);
+    }
+    if (typeof opts.password !== 'function') throw new TypeError('password: function');
+    if (typeof opts.digest?.verifyParams !== 'function') throw new TypeError('digest: DigestServer');
     this.#o = opts;
     this.#now = opts.now ?? Date.now;
     this.#known = new TtlMap({ ttlMs: opts.knownPairMs ?? 7 * 86_400_000, max: 100_000, now: this.#now });

@@ -5,7 +5,7 @@
  * they are written. The window is fixed from a key's first failure, so a phone retrying a wrong
  * password every 30 s counts at most two failures a minute, not one per retry forever.
  */
-import { TtlMap } from './ttl-map.js';
+import { TtlMap } from '../../sip/ttl-map.js';
 
 export interface LockoutOptions {
   maxFailures: number;

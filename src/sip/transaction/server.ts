@@ -100,9 +100,9 @@ abstract class ServerTransactionBase implements TimerTarget {
    * so a forged source address cannot turn the server into an amplifier, and a flood leaves no
    * transactions behind. A retransmitted request simply gets the same treatment again.
    */
-  respondStateless(res: SipResponse): void {
+  respondStateless(res: SipResponse, buf = res.toBuffer()): void {
     if (this.finalSent || this.#ended) return;
-    this.ctx.sendResponse(res.toBuffer(), this.target, (err) => {
+    this.ctx.sendResponse(buf, this.target, (err) => {
       if (err) this.onTransportError?.(err);
     });
     this.markTerminated();
