@@ -47,6 +47,7 @@ test.serial('defect 7: one account cannot hold every conference channel with sil
     const l = await legit.done;
     t.is(l.code, 0, 'the legitimate caller was answered, talked for 4 s and hung up itself');
     t.deepEqual(finals(l.messages).slice(0, 1), ['200 OK']);
+    t.regex(l.messages, /^Session-Expires: 1800;refresher=uas/m, 'a session timer runs on every answered call (RFC 4028): we refresh, sipp cannot');
     t.true(await eventually(() => conf().channelsInUse === 0, 3000), 'every channel free again');
     t.truthy(node.server.alarms.list('calls.user-limit').find((x) => x.key === '201'));
   } finally {
