@@ -180,3 +180,38 @@ test('defect 6: the PIN guard locks a mailbox across calls, makes a guessing cal
   now = 601_000;
   t.false(g.refused('203', '204', false), 'the lockout ends');
 });
+
+test('the new limits are validated with their paths, and default to sane values', (t) => {
+  const problems = (text: string) => {
+    try {
+      parseConfig(text, 't.yaml');
+      return [];
+    } catch (e) {
+      return [...(e as ConfigError).problems];
+    }
+  };
+  t.deepEqual(problems(`security: { connections: { max: 0, perAddress: x }, sourceLimit: { blockSeconds: -1 }, digest: { requireQop: maybe } }
+calls: { maxCallsPerUser: 0, sessionExpiresSeconds: 30 }
+media: { rtpTimeoutSeconds: -5 }
+voicemail: { maxSubscriptionsPerUser: 0, pin: { lockout: { maxFailures: 0 } } }
+dialPlan: { incomingDefault: "abc" }
+trunks: [{ name: t, lineGroup: 1, type: peer, host: 192.0.2.1, rights: nobody }]`).sort(), [
+    'security.sourceLimit.blockSeconds: must be an integer 1..604800',
+    'security.digest.requireQop: must be true or false',
+    'security.connections.max: must be an integer 1..1000000',
+    'security.connections.perAddress: must be an integer 1..1000000',
+    'media.rtpTimeoutSeconds: must be an integer 0..3600',
+    'calls.maxCallsPerUser: must be an integer 1..10000',
+    'calls.sessionExpiresSeconds: must be 0 (off) or an integer 90..86400',
+    'voicemail.pin.lockout.maxFailures: must be an integer 1..1000',
+    'voicemail.maxSubscriptionsPerUser: must be an integer 1..1000',
+    'dialPlan.incomingDefault: must be a number of digits, or null',
+    'trunks[0].rights: unknown user rights "nobody"',
+  ].sort());
+  const c = parseConfig('', 'empty.yaml');
+  t.like(c.security, { sourceLimit: { maxFailures: 30, windowSeconds: 60, blockSeconds: 900 }, userLimit: { maxFailures: 30, windowSeconds: 600, protectSeconds: 900 },
+    connections: { max: 4096, perAddress: 128, messageTimeoutSeconds: 10, idleTimeoutSeconds: 600 }, digest: { requireQop: true } });
+  t.like(c.calls, { maxCallsPerUser: 8, sessionExpiresSeconds: 1800 });
+  t.is(c.media.rtpTimeoutSeconds, 60);
+  t.is(c.dialPlan.incomingDefault, null);
+});

@@ -273,7 +273,8 @@ export const CallsSchema = z.strictObject({
    * RFC 4028 session timers: an answered call is refreshed at least this often (seconds, at
    * least 90); a party that stops answering the refreshes is hung up. 0: off.
    */
-  sessionExpiresSeconds: z.union([z.literal(0), int(90, 86_400)], { error: 'must be 0 (off) or an integer 90..86400' }).default(1800),
+  sessionExpiresSeconds: z.int({ error: need('must be 0 (off) or an integer 90..86400') })
+    .refine((v) => v === 0 || (v >= 90 && v <= 86_400), { error: 'must be 0 (off) or an integer 90..86400' }).default(1800),
 });
 
 export const ConfigSchema = z.strictObject({
