@@ -16,11 +16,13 @@ import { fuzz } from '../test/helpers/fuzz.js';
 import { Worker } from 'node:worker_threads';
 import { runSipp, scenario } from '../test/helpers/sipp.js';
 import { ROOT } from './node.js';
+import { BenchResults } from './results.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const COUNT = Number(process.env.FUZZ_COUNT ?? (QUICK ? 20_000 : 200_000));
 const SEED = Number(process.env.FUZZ_SEED ?? 1);
 const RATE = Number(process.env.FUZZ_RATE ?? 2500);
+const results = new BenchResults('fuzz', QUICK);
 const PORT = 47600;
 const WS = 47601;
 
@@ -86,6 +88,7 @@ sip:
 storage: { path: ${JSON.stringify(join(dir, 'pbx.sqlite'))} }
 voicemail: { dir: ${JSON.stringify(join(dir, 'voicemail'))} }
 media: { portMin: 50000, portMax: 50999 }
+admin: { enabled: false }
 users:
   - { extension: "201", password: demo201 }
   - { extension: "202", password: demo202 }
@@ -128,6 +131,15 @@ users:
     console.log(`fuzz: OPTIONS during the run: worst ${during.worst.toFixed(1)} ms, p99 ${during.p99.toFixed(1)} ms, ${during.lost} of ${during.n} unanswered in 2 s; idle reference: worst ${ref.worst.toFixed(1)} ms, p99 ${ref.p99.toFixed(1)} ms (ratio of the worst ${(during.worst / Math.max(ref.worst, 0.1)).toFixed(1)}x)`);
     console.log(`fuzz: RSS ${rss0.toFixed(1)} MB before, ${rss1.toFixed(1)} MB after (growth ${(rss1 - rss0).toFixed(1)} MB); ${logLines - logs0} log lines (${(logBytes / 1024).toFixed(0)} kB in all) for ${COUNT} messages`);
     console.log(`fuzz: a phone registers afterwards: ${reg?.code === 0 ? 'yes' : 'NO'}`);
+    results.figure({ label: 'mutated messages/s taken (UDP, TCP, WebSocket)', value: Math.round(COUNT / secs), unit: '/s' });
+    results.figure({ label: 'crashes', value: crashed ? 1 : 0, unit: '', goal: '0' });
+    results.figure({
+      label: 'worst OPTIONS round trip during the run', value: Math.round(during.worst), unit: 'ms',
+      reference: { label: 'the idle node', value: Math.round(ref.worst) },
+    });
+    results.figure({ label: 'OPTIONS unanswered in 2 s during the run', value: during.lost, unit: '' });
+    results.figure({ label: 'RSS growth', value: Math.round(rss1 - rss0), unit: 'MB' });
+    results.save();
     if (crashed || reg?.code !== 0) process.exitCode = 1;
   } finally {
     if (exit === undefined) {
