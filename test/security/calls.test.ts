@@ -1,13 +1,14 @@
 /**
  * Attacks through calls, each beside the legitimate caller it must not stop: one account holding
- * every conference channel with silent calls that never hang up (defect 7), and a carrier's
- * caller reaching an outside line through a DID with no route (13).
+ * every conference channel with silent calls that never hang up (defect 7), the same with calls
+ * between users (the B2BUA's anchored media), and a carrier's caller reaching an outside line
+ * through a DID with no route (13).
  */
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { portBlock } from '../helpers/ports.js';
-import { runSipp, startSipp, scenario } from '../helpers/sipp.js';
+import { runSipp, startSipp, scenario, traced } from '../helpers/sipp.js';
 import { startServer } from '../helpers/server.js';
 import { ulawSilence } from '../helpers/audio.js';
 import { eventually, sleep, until } from '../helpers/wait.js';
@@ -17,6 +18,7 @@ const UNTIL_BYE = scenario('uac_until_bye.xml');
 const HOLD = scenario('uac_conf_hold.xml');
 const CARRIER = scenario('uac_carrier.xml');
 const ANSWER = scenario('uas_answer.xml');
+const REG = scenario('register_keys.xml');
 
 /** Final answers to INVITEs in a sipp trace (the 407 challenge left out). */
 const finals = (trace: string) => [...trace.matchAll(/^SIP\/2\.0 ([2-6]\d\d) (.*)$/gm)].filter((m) => m[1] !== '407').map((m) => `${m[1]} ${m[2]!.trim()}`);
@@ -89,6 +91,40 @@ dialPlan:
     const far = await out.done;
     t.regex(far.messages, /INVITE sip:123456@/, 'only the routed, allowed number went out');
     t.is((far.messages.match(/^INVITE /gm) ?? []).length, 1);
+  } finally {
+    await node.close();
+  }
+});
+
+test.serial('defect 7, calls between users: an answered call whose parties went silent is hung up on both sides; a talking call goes on', async (t) => {
+  const node = await startServer({ udp: port(100), media: 'rtpTimeoutSeconds: 2' });
+  const register = (ext: string, p: number) => runSipp([`127.0.0.1:${port(100)}`, '-sf', REG, '-s', ext, '-au', ext, '-ap', `demo${ext}`,
+    '-key', 'contact', `<sip:${ext}@127.0.0.1:${p}>`, '-key', 'expires', '300', '-key', 'extra', 'X-Test: 1', '-i', '127.0.0.1', '-p', String(p), '-m', '1'], { timeoutMs: 10_000 });
+  // the callees echo what they are sent: a call's parties are silent together, or talk together
+  const callee = (p: number) => startSipp(['-sf', ANSWER, '-i', '127.0.0.1', '-p', String(p), '-mi', '127.0.0.1', '-mp', String(p + 2), '-rtp_echo', '-m', '1'], { timeoutMs: 30_000, trace: true });
+  try {
+    t.is((await register('202', port(110))).code, 0);
+    t.is((await register('204', port(120))).code, 0);
+    const silentCallee = callee(port(110));
+    const talkingCallee = callee(port(120));
+    const blip = join(node.dir, 'blip.ulaw');
+    writeFileSync(blip, Buffer.alloc(160, 0xff));
+    // 201 calls 202, sends one packet and then nothing, and never hangs up
+    const silent = startSipp([`127.0.0.1:${port(100)}`, '-sf', UNTIL_BYE, '-s', '202', '-au', '201', '-ap', 'demo201', '-key', 'caller', '201',
+      '-key', 'rtp_file', `${blip},1,0`, '-i', '127.0.0.1', '-p', String(port(130)), '-mi', '127.0.0.1', '-mp', String(port(132)), '-m', '1'], { timeoutMs: 20_000, trace: true });
+    // 203 calls 204 and talks for 6 s (three times the timeout), then hangs up itself
+    const talking = startSipp([`127.0.0.1:${port(100)}`, '-sf', HOLD, '-s', '204', '-au', '203', '-ap', 'demo203', '-key', 'caller', '203',
+      '-key', 'codec_pt', '0', '-key', 'codec', 'PCMU', '-key', 'rtp_file', `${ulawSilence(node.dir)},-1,0`,
+      '-d', '6000', '-i', '127.0.0.1', '-p', String(port(140)), '-mi', '127.0.0.1', '-mp', String(port(142)), '-m', '1'], { timeoutMs: 20_000, trace: true });
+    const s = await silent.done;
+    t.is(s.code, 0, 'the silent caller was hung up by the server (BYE)');
+    t.true(traced((await silentCallee.done).messages).some((m) => m.received && m.text.startsWith('BYE ')), 'and so was the callee');
+    t.true(node.logger.records.some((r) => /^call ended: .*no RTP for \d+ s$/.test(String(r.message))), 'the log says why');
+    const l = await talking.done;
+    t.is(l.code, 0, 'the talking call went on until its caller hung up');
+    t.false(traced(l.messages).some((m) => m.received && m.text.startsWith('BYE ')), 'the server sent the talking caller no BYE');
+    await talkingCallee.done;
+    t.true(await eventually(() => node.server.status().calls === 0, 3000));
   } finally {
     await node.close();
   }
