@@ -34,6 +34,7 @@ import { ConfigState, type ReconfigureOptions } from './config-state.js';
 import { AdminServer } from './admin/server.js';
 import { BackupSchedule } from './admin/backup-schedule.js';
 import type { PbxNode } from './node.js';
+import { advertisedAddress, isWildcard } from './core/advertise.js';
 import { SolutionNode } from './solution/node.js';
 import type { NodeBoot } from './solution/boot.js';
 
@@ -273,6 +274,11 @@ export class Server implements PbxNode {
     const alarms = this.alarms;
     const profile = getProfile(c.node.profile);
     for (const u of c.users) this.#users.set(u.extension, u.password);
+    const advertised = (path: string, address: string, advertise?: string): string => {
+      const a = advertisedAddress(address, advertise);
+      if (isWildcard(address) && advertise === undefined) log.info(`${path}: bound to ${address}, advertising ${a} (set ${path}.advertise to choose)`);
+      return a;
+    };
 
     const store = life.add('store', Store.open(c.storage.path), { close: (s) => s.close() });
     alarmOnStore(store, alarms);
@@ -303,7 +309,7 @@ export class Server implements PbxNode {
     let calls: Calls | undefined;
     const dispatcher = new RequestDispatcher(log);
     const stack: SipStack = new SipStack({
-      listen: c.sip.listen.map((l) => ({ ...l })),
+      listen: c.sip.listen.map((l, i) => ({ ...l, advertise: advertised(`sip.listen[${i}]`, l.address, l.advertise) })),
       maxMessageSize: c.sip.maxMessageSize,
       t1: c.sip.timers.t1,
       t2: c.sip.timers.t2,
@@ -340,7 +346,7 @@ export class Server implements PbxNode {
     });
     dispatcher.on('REGISTER', (req, tx) => registrar.handle(req, tx));
 
-    const engine = life.add('media', new MediaEngine({ address: c.media.address, portMin: c.media.portMin, portMax: c.media.portMax }), { close: (e) => e.close() });
+    const engine = life.add('media', new MediaEngine({ address: c.media.address, advertise: advertised('media', c.media.address, c.media.advertise), portMin: c.media.portMin, portMax: c.media.portMax }), { close: (e) => e.close() });
     const records = life.add('cdr', await openCallRecords(c.cdr, store, log), { close: (r) => r.close() });
     const users = new Map<string, CallUser>(c.users.map((u) => [u.extension, callUserOf(u)]));
     const settingsBase = new Map<string, PhoneSettings>(c.users.map((u) => [u.extension, settingsOf(u)]));

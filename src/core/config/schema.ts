@@ -19,6 +19,11 @@ const ipAddress = z
   .string({ error: need('must be an IPv4 or IPv6 address') })
   .refine((s) => isIP(s) !== 0, { error: 'must be an IPv4 or IPv6 address' });
 
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const hostOrAddress = z
+  .string({ error: need('must be an IP address or a host name') })
+  .refine((s) => isIP(s) !== 0 || HOST_NAME.test(s), { error: 'must be an IP address or a host name' });
+
 export const TRANSPORTS = ['udp', 'tcp', 'tls', 'ws', 'wss'] as const;
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'silly'] as const;
 export const DIGEST_ALGORITHMS = ['SHA-256', 'MD5'] as const;
@@ -49,6 +54,12 @@ export const ListenSchema = z.strictObject({
   address: ipAddress,
   /** Local port. */
   port: int(1, 65535),
+  /**
+   * Address or host name written into Via and Contact (what phones and trunks send to): for a node
+   * behind NAT, or bound to a wildcard. Default: `address`; for 0.0.0.0 or :: the machine's first
+   * non-loopback address of that family.
+   */
+  advertise: hostOrAddress.optional(),
   /** PEM certificate chain file; required for tls and wss; relative to the working directory. */
   certificate: nonEmpty.optional(),
   /** PEM private key file; required for tls and wss; relative to the working directory. */
@@ -185,8 +196,10 @@ export const StorageSchema = z.strictObject({
 });
 
 export const MediaSchema = z.strictObject({
-  /** Local IP address of the RTP sockets (also the address put in SDP). */
+  /** Local IP address of the RTP sockets (also the address put in SDP unless `advertise` says otherwise). */
   address: ipAddress.default('127.0.0.1'),
+  /** Address written into SDP (c=): for a node behind NAT or bound to 0.0.0.0. Default: `address`, for 0.0.0.0 the machine's first non-loopback IPv4 address. */
+  advertise: ipAddress.optional(),
   /** First RTP port (even). */
   portMin: int(1024, 65535).default(20000),
   /** Last port of the range; RTP uses even ports, RTCP the odd port above. */

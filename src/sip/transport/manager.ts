@@ -120,7 +120,7 @@ export class TransportManager implements FlowHost {
 
   local(protocol: TransportProtocol): { address: string; port: number } | undefined {
     for (const l of this.#listeners) {
-      if (l.spec.transport === protocol) return { address: l.address, port: l.port };
+      if (l.spec.transport === protocol) return { address: l.spec.advertise ?? l.address, port: l.port };
     }
     return undefined;
   }
@@ -385,6 +385,7 @@ function validateSpec(l: ListenSpec, i: number): void {
   if (!PROTOCOLS.has(l.transport)) throw new TypeError(`listen[${i}].transport: udp | tcp | tls | ws | wss`);
   if (typeof l.address !== 'string' || !net.isIP(l.address)) throw new TypeError(`listen[${i}].address: IP address`);
   if (!Number.isInteger(l.port) || l.port < 0 || l.port > 65535) throw new TypeError(`listen[${i}].port: 0..65535`);
+  if (l.advertise !== undefined && (typeof l.advertise !== 'string' || l.advertise === '')) throw new TypeError(`listen[${i}].advertise: address or host name`);
   if ((l.transport === 'tls' || l.transport === 'wss') && (!l.certificate || !l.privateKey)) {
     throw new TypeError(`listen[${i}].certificate/privateKey: PEM file paths required for ${l.transport}`);
   }

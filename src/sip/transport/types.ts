@@ -28,6 +28,8 @@ export interface ListenSpec {
   address: string;
   /** 0 picks a free port; `local()` reports the bound one. */
   port: number;
+  /** Address or host name for Via and Contact (NAT, wildcard binds); default: the bound address. */
+  advertise?: string;
   /** PEM file path, required for tls/wss. */
   certificate?: string;
   /** PEM file path, required for tls/wss. */
