@@ -230,3 +230,32 @@ test.serial('defect 11: an unauthenticated INVITE or REGISTER brings back exactl
     await n.close();
   }
 });
+
+test.serial('defect 11: requests for dialogs that do not exist and methods nobody takes are refused with one packet each, the same bytes to a retransmission, and no transaction', async (t) => {
+  const n = await node(port(70));
+  const a = await UdpAttacker.open('127.0.0.70');
+  try {
+    const base = { uri: `sip:202@${REALM}`, fromUser: '201', toUser: '202', via: a.via };
+    const withTag = (text: string) => text.replace(/^(To: <[^>]*>)$/m, '$1;tag=made-up');
+    const sent = [
+      withTag(request({ ...base, method: 'BYE', cseq: 2 })), // a dialog we never had
+      request({ ...base, method: 'BYE' }), // a BYE outside any dialog
+      request({ ...base, method: 'REFER', headers: { 'Refer-To': '<sip:999@127.0.0.1>' } }), // no feature takes it outside a dialog
+    ];
+    for (const m of sent) a.send(m, port(70));
+    t.true(await eventually(() => a.received.length >= 3, 3000), 'each is answered');
+    t.is(n.server.stack.transactions.serverCount, 0, 'nothing kept for any');
+    for (const m of sent) a.send(m, port(70)); // retransmissions
+    t.true(await eventually(() => a.received.length >= 6, 3000), 'retransmissions are answered too');
+    await sleep(1000);
+    t.is(a.received.length, 6, 'one packet per request, nothing else');
+    t.deepEqual(a.received.slice(0, 3).map(statusOf), ['481 Call/Transaction Does Not Exist', '481 Call/Transaction Does Not Exist', '405 Method Not Allowed']);
+    t.deepEqual(a.received.slice(3), a.received.slice(0, 3), 'the same bytes again');
+    t.regex(a.received[2]!, /^Allow: .*INVITE/m, '405 names what is allowed');
+    t.is(n.server.stack.transactions.serverCount, 0, 'still nothing kept');
+    t.is(await legit(n, '201'), 0);
+  } finally {
+    a.close();
+    await n.close();
+  }
+});
