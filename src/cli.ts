@@ -210,7 +210,7 @@ async function explain(args: string[]): Promise<number> {
   const { explainIncoming, explainOutgoing } = await import('./features/routing/explain.js');
   const { outgoingNumber } = await import('./features/trunks/numbering.js');
   const router = buildRouter(config);
-  const trunks = config.trunks.map((t) => ({ name: t.name, lineGroup: t.lineGroup, allowTrunkToTrunk: t.allowTrunkToTrunk, sent: (n: string) => outgoingNumber(t.numbering, n) }));
+  const trunks = config.trunks.map((t) => ({ name: t.name, lineGroup: t.lineGroup, allowTrunkToTrunk: t.allowTrunkToTrunk, rights: t.rights, sent: (n: string) => outgoingNumber(t.numbering, n) }));
   let result;
   if (incoming) {
     const lineGroup = Number(values['line-group']);

@@ -6,8 +6,7 @@ import type { Logger } from './core/logger.js';
 import { getProfile } from './core/profiles.js';
 import { Store } from './core/store.js';
 import { LocationStore } from './features/registrar/location.js';
-import { Lockout } from './core/security/lockout.js';
-import { Authenticator } from './core/security/authenticator.js';
+import { alarmOnStore, Authenticator, securityParts } from './core/security/index.js';
 import { Registrar } from './features/registrar/registrar.js';
 import { DigestServer } from './sip/auth/digest.js';
 import { Calls, musicOnHold, SettingsStore, type CallUser, type PhoneSettings } from './features/calls/index.js';
@@ -20,10 +19,11 @@ import { MediaEngine } from './media/index.js';
 import { InviteServerTransaction } from './sip/transaction/server.js';
 import { RequestDispatcher, type RequestHandler } from './sip/ua/dispatch.js';
 import { openCallRecords, type CallRecords } from './features/cdr/index.js';
+import { CallJournal } from './features/cdr/journal.js';
 import { readFileSync } from 'node:fs';
 import { SipStack } from './sip/stack.js';
 import { Lifecycle } from './core/lifecycle.js';
-import type { ServerTransaction } from './sip/transaction/server.js';
+import { LogLimit } from './sip/log-limit.js';
 import type { CallRecord } from './core/call-record.js';
 import { callUserOf, mailboxesOf, settingsOf, type LiveState, type ReconfigureResult } from './reconfigure.js';
 import { ConfigState, type ReconfigureOptions } from './config-state.js';
@@ -81,7 +81,8 @@ interface Parts {
  * database handle behind.
  */
 export class Server implements PbxNode {
-  readonly alarms = new Alarms();
+  /** What operators must know about now (lockouts, limits hit, the disk full); the admin API lists them. */
+  readonly alarms: Alarms;
   readonly #log: Logger;
   readonly #lifecycle: Lifecycle;
   readonly #state: ConfigState;
@@ -101,6 +102,7 @@ export class Server implements PbxNode {
     this.#state = new ConfigState(config, options.source);
     this.#log = logger;
     this.#lifecycle = new Lifecycle(logger);
+    this.alarms = new Alarms({ logger });
     this.#boot = options.solution;
   }
 
@@ -261,6 +263,7 @@ export class Server implements PbxNode {
     const c = this.config;
     const log = this.#log;
     const life = this.#lifecycle;
+    const alarms = this.alarms;
     const profile = getProfile(c.node.profile);
     for (const u of c.users) this.#users.set(u.extension, u.password);
     const advertised = (path: string, address: string, advertise?: string): string => {
@@ -270,6 +273,7 @@ export class Server implements PbxNode {
     };
 
     const store = life.add('store', Store.open(c.storage.path), { close: (s) => s.close() });
+    alarmOnStore(store, alarms);
     const revisions = new ConfigRevisions(store);
     // which installation a store (and so a backup of it) belongs to: a restore refuses a foreign one
     store.getOrCreateMeta('installation.id', () => randomBytes(16).toString('hex'));
@@ -281,14 +285,17 @@ export class Server implements PbxNode {
       secret,
       nonceLifetimeMs: c.security.digest.nonceLifetimeSeconds * 1000,
       algorithms: [...c.security.digest.algorithms],
+      qop: c.security.digest.requireQop ? 'required' : 'optional',
     });
     const location = life.add('location', new LocationStore(store), { close: (l) => l.close() });
     location.onRemoved = (b, why) => log.info(`binding removed (${why})`, { aor: b.aor, contact: b.contact });
-    const lockout = new Lockout({
-      maxFailures: c.security.lockout.maxFailures,
-      windowMs: c.security.lockout.windowSeconds * 1000,
-      lockoutMs: c.security.lockout.lockoutSeconds * 1000,
-    });
+    const locationLog = new LogLimit(1, 60_000);
+    location.onWriteError = (err, waiting) => {
+      if (locationLog.take() !== undefined) log.error(`registrations not stored (${err.message}): ${waiting} changes kept in memory, retried`, { waiting });
+    };
+    // every limit of issue 15 (lockouts, connections, calls per user, session timers) from the configuration
+    const sec = securityParts(c, log, alarms);
+    let callTimers = { rtpTimeoutMs: sec.rtpTimeoutMs, sessionTimer: sec.sessionTimer };
 
     // Requests reach the features through the dispatcher; each feature adds its methods below.
     let calls: Calls | undefined;
@@ -312,13 +319,14 @@ export class Server implements PbxNode {
       onAck: (ack) => calls?.onAck(ack),
       onStrayResponse: (res) => calls?.onStrayResponse(res),
       onFlowClosed: (flowId) => location.flowClosed(flowId),
+      ...sec.stack,
     });
     life.add('sip', stack, { start: () => stack.start(), close: (s) => s.close() });
     dispatcher.attach(stack);
 
     const domains = new Set<string>([c.sip.domain.toLowerCase(), 'localhost']);
     for (const l of c.sip.listen) domains.add(l.address.toLowerCase());
-    const auth = new Authenticator({ stack, digest, lockout, logger: log, password: (u) => this.#users.get(u) });
+    const auth = new Authenticator({ stack, digest, lockout: sec.lockout, sourceLimit: sec.sourceLimit, userLimit: sec.userLimit, alarms, logger: log, password: (u) => this.#users.get(u) });
     const registrar = new Registrar({
       stack,
       location,
@@ -358,7 +366,7 @@ export class Server implements PbxNode {
       // late-bound: a reconfiguration swaps the announcements
       logger: log, music: moh, announcement: (g, which) => this.#announcer!(g, which),
     }), { close: (h) => h.close() });
-    voicemail = buildVoicemail({ config: () => this.config, life, log, store, stack, location, auth, solution });
+    voicemail = buildVoicemail({ config: () => this.config, life, log, store, stack, location, auth, alarms: this.alarms, solution });
     // message waiting is the one event package (RFC 6665): other SUBSCRIBEs get 489
     const subscribe: RequestHandler = (req, tx) => {
       if (!voicemail?.mwi.handle(req, tx)) stack.refuse(tx, 489, 'Bad Event');
@@ -374,6 +382,10 @@ export class Server implements PbxNode {
     });
     const trunks = new Trunks({ stack, logger: log, trunks: c.trunks, nodeChannels: profile.sipTrunkChannels });
     const maxCalls = () => this.#maxCalls;
+    // calls up when the node last died are recorded now (ending when it was last seen alive); this
+    // run's calls are journalled until the calls part has drained them (it closes before this one)
+    const journal = CallJournal.recovered({ store, logger: log, live: (at) => calls?.live(at) ?? [] }, (r) => records.record(r));
+    life.add('call-journal', journal, { start: () => journal.start(), close: (j) => j.close() });
     life.add('trunks', trunks, { start: () => trunks.start(), close: (t) => t.close() });
     calls = life.add('calls', new Calls({
       stack,
@@ -403,12 +415,21 @@ export class Server implements PbxNode {
       trunks,
       huntGroups: hunt,
       solution: solution?.calls,
+      callLimits: sec.callLimits,
+      // getters: a reconfiguration changes them for the calls that follow
+      get rtpTimeoutMs(): number {
+        return callTimers.rtpTimeoutMs;
+      },
+      get sessionTimer() {
+        return callTimers.sessionTimer;
+      },
     }), { close: (x) => x.close() });
     const theCalls = calls;
     dispatcher.on('INVITE', (req, tx) => {
       if (tx instanceof InviteServerTransaction) theCalls.onInvite(req, tx);
     });
     dispatcher.onDialog((req, tx) => theCalls.onInDialog(req, tx));
+
 
     // a status line a minute for operators (and the figures a metrics endpoint will serve)
     let statusTimer: NodeJS.Timeout | undefined;
@@ -426,6 +447,8 @@ export class Server implements PbxNode {
       setMaxCalls: (n) => (this.#maxCalls = n),
       otherNumbers,
       otherMailboxes: () => (solution && voicemail?.voicemail ? mailboxesOf({ users: solution.remoteUsers(), huntGroups: [] }) : []),
+      callLimits: sec.callLimits,
+      setCallTimers: (t) => (callTimers = t),
     };
     if (c.admin.backup.everyHours > 0) {
       const schedule = new BackupSchedule(this, log);

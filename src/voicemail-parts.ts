@@ -10,6 +10,7 @@ import type { Config } from './core/config/index.js';
 import type { Lifecycle } from './core/lifecycle.js';
 import type { Logger } from './core/logger.js';
 import { getProfile } from './core/profiles.js';
+import type { Alarms } from './core/alarms.js';
 import type { Authenticator } from './core/security/authenticator.js';
 import type { Store } from './core/store.js';
 import type { LocationStore } from './features/registrar/location.js';
@@ -37,6 +38,8 @@ export interface VoicemailContext {
   stack: SipStack;
   location: LocationStore;
   auth: Authenticator;
+  /** The node's alarms (voicemail PIN lockouts raise one). */
+  alarms: Alarms;
   solution: SolutionNode | undefined;
 }
 
@@ -59,7 +62,7 @@ export function buildVoicemail(x: VoicemailContext): VoicemailParts | undefined 
     ? x.life.add('voicemail-email', new EmailForwarder({ store: x.store, smtp, dir: join(c.voicemail.dir, 'outbox'), logger: x.log }), { close: (e) => e.close() })
     : undefined;
   const vm = x.life.add('voicemail', new Voicemail({
-    db: x.store, logger: x.log, config: c.voicemail, mailboxes: [...mailboxesOf(c), ...remote], channels,
+    db: x.store, logger: x.log, config: c.voicemail, mailboxes: [...mailboxesOf(c), ...remote], channels, alarms: x.alarms,
     onMessage: (m, box) => {
       if (!email || !box.email) return;
       try {
@@ -81,7 +84,7 @@ export function buildVoicemail(x: VoicemailContext): VoicemailParts | undefined 
 function messageWaiting(x: VoicemailContext, counts: (mailbox: string) => MailboxCounts | undefined): MessageWaiting {
   const stack = x.stack;
   return x.life.add('message-waiting', new MessageWaiting({
-    stack, auth: x.auth, logger: x.log, domain: x.config().sip.domain,
+    stack, auth: x.auth, logger: x.log, domain: x.config().sip.domain, maxPerUser: x.config().voicemail.maxSubscriptionsPerUser,
     locate: (user) => x.location.lookup(user),
     counts,
     // the hunt groups as the configuration in force has them (a reconfiguration changes them)

@@ -3,7 +3,7 @@
  * colliding. Blocks are 200 ports wide, starting at 30000; give each test file a distinct block
  * number (keep a list in the comment below).
  *
- * Blocks in use: 1 sip/transport (and dns), 116 solution/solution-netns (baresip ctrl ports), 2 sip/dialog, 3 features/registrar,
+ * Blocks in use: 131-138 security/*, 1 sip/transport (and dns), 116 solution/solution-netns (baresip ctrl ports), 2 sip/dialog, 3 features/registrar,
  * 4 features/registrar-peers, 5 sip/rfc4475, 7 features/calls-peers, 8 features/calls-sipp,
  * 9 features/calls-features, 10-14 media tests (15 media/recorder, 16-19 kept for media), 20 features/calls-transfer,
  * 21 features/voicemail-peers, 22 features/voicemail-crash, 23 features/voicemail-mwi, 24 features/voicemail-email,

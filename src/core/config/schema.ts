@@ -108,15 +108,40 @@ export const RegistrarSchema = z.strictObject({
 });
 
 export const SecuritySchema = z.strictObject({
-  /** Lock out a source after this many failed authentications within the window. */
+  /** Lock out one user at one source address after this many failed authentications within the window. */
   lockout: z
     .strictObject({
       /** Failures that trigger a lockout. */
       maxFailures: int(1, 10_000).default(10),
-      /** Window in which failures are counted (seconds). */
+      /** Window in which failures are counted (seconds), from the first failure. */
       windowSeconds: int(1, 86_400).default(60),
       /** How long a locked-out source is refused (seconds). */
       lockoutSeconds: int(1, 604_800).default(300),
+    })
+    .prefault({}),
+  /**
+   * Block a source address (an IPv6 /64) after this many failed authentications for any users
+   * (fail2ban, Kamailio pike): guessing many users, or probing which exist. Users who logged in
+   * from that address before keep working.
+   */
+  sourceLimit: z
+    .strictObject({
+      maxFailures: int(1, 100_000).default(30),
+      windowSeconds: int(1, 86_400).default(60),
+      /** How long the address is blocked (seconds). */
+      blockSeconds: int(1, 604_800).default(900),
+    })
+    .prefault({}),
+  /**
+   * After this many failed authentications of one user from any addresses (a password guessed
+   * from many places), that user is let in only from addresses it logged in from before.
+   */
+  userLimit: z
+    .strictObject({
+      maxFailures: int(1, 100_000).default(30),
+      windowSeconds: int(1, 86_400).default(600),
+      /** How long only known addresses are let in (seconds). */
+      protectSeconds: int(1, 604_800).default(900),
     })
     .prefault({}),
   digest: z
@@ -134,6 +159,27 @@ export const SecuritySchema = z.strictObject({
         .default(() => ['MD5'] as ('MD5' | 'SHA-256')[]),
       /** How long a nonce stays valid (seconds). */
       nonceLifetimeSeconds: int(10, 86_400).default(300),
+      /**
+       * Refuse credentials without qop=auth (RFC 7616): they cannot be protected from replay.
+       * false accepts RFC 2069 phones, each nonce once, from the Call-ID and address it went to.
+       */
+      requireQop: z.boolean({ error: need('must be true or false') }).default(true),
+    })
+    .prefault({}),
+  /**
+   * Connections (TCP, TLS, WebSocket) others open to this node. Each holds a file descriptor,
+   * as every media socket does: max is lowered at start so the media ports always find theirs.
+   */
+  connections: z
+    .strictObject({
+      /** Inbound connections held at once; the next is closed at once. */
+      max: int(1, 1_000_000).default(4096),
+      /** Inbound connections from one address held at once (phones behind one NAT share one). */
+      perAddress: int(1, 1_000_000).default(128),
+      /** A message must arrive whole within this long of its first byte, and a new connection bring its first one (seconds). */
+      messageTimeoutSeconds: int(1, 300).default(10),
+      /** A connection without any message or keepalive this long is closed (seconds). */
+      idleTimeoutSeconds: int(10, 86_400).default(600),
     })
     .prefault({}),
   /** HMAC secret for nonces (at least 16 characters); null: generated once and kept in the store. */
@@ -158,6 +204,8 @@ export const MediaSchema = z.strictObject({
   portMin: int(1024, 65535).default(20000),
   /** Last port of the range; RTP uses even ports, RTCP the odd port above. */
   portMax: int(1024, 65535).default(29999),
+  /** An answered party that sends no RTP this long (not holding the call) is hung up (seconds); 0: never. */
+  rtpTimeoutSeconds: int(0, 3600).default(60),
 });
 
 export const CdrSchema = z.strictObject({
@@ -247,6 +295,14 @@ export const CallsSchema = z.strictObject({
    * calls and waits at most this long for their BYEs to be answered (seconds).
    */
   shutdownSeconds: int(0, 60).default(5),
+  /** Calls one user may have at once (made, or answered by the server: conferences, voicemail); user rights' maxCalls overrides. */
+  maxCallsPerUser: int(1, 10_000).default(8),
+  /**
+   * RFC 4028 session timers: an answered call is refreshed at least this often (seconds, at
+   * least 90); a party that stops answering the refreshes is hung up. 0: off.
+   */
+  sessionExpiresSeconds: z.int({ error: need('must be 0 (off) or an integer 90..86400') })
+    .refine((v) => v === 0 || (v >= 90 && v <= 86_400), { error: 'must be 0 (off) or an integer 90..86400' }).default(1800),
 });
 
 export const ConfigSchema = z.strictObject({

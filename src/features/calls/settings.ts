@@ -56,8 +56,9 @@ export class SettingsStore {
     const merged = { ...(this.#changed.get(extension) ?? {}), ...patch };
     // JSON drops undefined: store "off" as null so it survives a restart
     const stored = Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, v === undefined ? null : v]));
-    this.#changed.set(extension, merged);
+    // stored first: a change the store refuses (a full disk) throws and changes nothing
     this.#upsert?.run(extension, JSON.stringify(stored), Date.now());
+    this.#changed.set(extension, merged);
     return this.get(extension)!;
   }
 }

@@ -2,6 +2,8 @@
 import type { CallRecord } from '../../core/call-record.js';
 import type { Logger } from '../../core/logger.js';
 import type { Authenticator } from '../../core/security/authenticator.js';
+import type { CallLimits } from '../../core/security/call-limits.js';
+import type { SessionTimerPolicy } from '../../sip/dialog/session-timer.js';
 import type { MediaEngine, PlayerSource } from '../../media/index.js';
 import type { SipRequest, SipResponse } from '../../sip/message/message.js';
 import type { Source, Target } from '../../sip/transport/types.js';
@@ -120,6 +122,12 @@ export interface CallsOptions {
   huntGroups?: CallHuntGroups;
   /** The other nodes of the solution this node is part of; none for a node on its own. */
   solution?: CallSolution;
+  /** Calls at once per user (src/core/security/call-limits.ts); none: unlimited. */
+  callLimits?: CallLimits;
+  /** An answered anchored party silent this long (not holding) ends its call (ms); 0 or none: never. */
+  rtpTimeoutMs?: number;
+  /** RFC 4028 session timers on the callers' dialogs; none: off. */
+  sessionTimer?: SessionTimerPolicy;
 }
 
 /** A route over a node link: a trunk whose far end is another node of the solution. */
@@ -167,7 +175,7 @@ export interface CallLink {
 /** A trunk as the B2BUA sees it: a route out, and a source of incoming calls. */
 export interface CallTrunk extends RouteTrunk {
   readonly lineGroup: number;
-  readonly config: RouteTrunk['config'] & { readonly username?: string };
+  readonly config: RouteTrunk['config'] & { readonly username?: string; readonly rights?: string };
   /** Takes a channel; 'in' for a call the trunk delivers (its service state does not matter then). */
   acquire(direction?: 'out' | 'in'): boolean;
   /** Why acquire() failed: the trunk's own channels or the node's trunk channels all in use. */

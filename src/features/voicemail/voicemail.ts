@@ -12,7 +12,9 @@ import type { VoicemailConfig } from '../../core/config/voicemail-schema.js';
 import type { Logger } from '../../core/logger.js';
 import type { Store } from '../../core/store.js';
 import type { LocalCall, LocalService } from '../calls/index.js';
-import { collectMessages } from './collect.js';
+import { collectMessages, type CollectContext } from './collect.js';
+import { PinGuard } from './pin-guard.js';
+import type { Alarms } from '../../core/alarms.js';
 import { leaveMessage, type DepositContext } from './deposit.js';
 import { loadVoicemailPrompts, type VoicemailPrompts } from './prompts.js';
 import { MailboxStore, type MailboxDef, type MessageInfo } from './store.js';
@@ -29,6 +31,8 @@ export interface VoicemailOptions {
   channels: number;
   /** A new message was kept (email forwarding). */
   onMessage?: (m: MessageInfo, mailbox: MailboxDef) => void;
+  /** PIN lockouts are raised here. */
+  alarms?: Alarms;
 }
 
 export class Voicemail {
@@ -39,7 +43,7 @@ export class Voicemail {
   readonly #log: Logger;
   readonly #prompts: VoicemailPrompts;
   readonly #active = new Set<LocalCall>();
-  readonly #ctx: DepositContext;
+  readonly #ctx: DepositContext & CollectContext;
   readonly stats = { deposits: 0, collects: 0, refusedBusy: 0 };
   #closed = false;
 
@@ -60,8 +64,10 @@ export class Voicemail {
       maxMessageMs: c.maxMessageSeconds * 1000,
     });
     const store = this.store;
+    const lock = c.pin.lockout;
+    const guard = new PinGuard({ maxFailures: lock.maxFailures, windowMs: lock.windowSeconds * 1000, lockoutMs: lock.lockoutSeconds * 1000, logger: this.#log, alarms: opts.alarms });
     this.#ctx = {
-      store, prompts: this.#prompts, config: c, log: this.#log,
+      store, prompts: this.#prompts, config: c, log: this.#log, guard,
       onMessage: (m) => {
         const box = store.mailbox(m.mailbox);
         if (box) opts.onMessage?.(m, box);
