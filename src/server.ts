@@ -344,6 +344,8 @@ export class Server implements PbxNode {
     // made now (started last): the calls and voicemail below reach the other nodes through it
     let voicemail: VoicemailParts | undefined;
     solution = this.#boot ? this.#solutionNode(this.#boot, store, stack, location, () => voicemail) : undefined;
+    // a phone registered or went: the other nodes hear it now, not at the next heartbeat
+    if (solution) location.onPresence = () => solution?.presenceChanged();
 
     const engine = life.add('media', new MediaEngine({ address: c.media.address, advertise: advertised('media', c.media.address, c.media.advertise), portMin: c.media.portMin, portMax: c.media.portMax }), { close: (e) => e.close() });
     const records = life.add('cdr', await openCallRecords(c.cdr, store, log), { close: (r) => r.close() });

@@ -189,6 +189,11 @@ export class SolutionNode {
   }
 
   /** "Is node N up", "where is user X": for features and failover. */
+  /** Registrations here changed: announce them on the bus now rather than at the next heartbeat. */
+  presenceChanged(): void {
+    this.#directory.presenceChanged();
+  }
+
   get directory(): Directory {
     return this.#directory;
   }

@@ -51,6 +51,8 @@ export class LocationStore {
   #count = 0;
   /** Called when a binding expires or its flow dies. */
   onRemoved: ((b: Binding, why: 'expired' | 'flow') => void) | undefined;
+  /** Called when an address of record gains its first binding or loses its last (presence). */
+  onPresence: ((aor: string, registered: boolean) => void) | undefined;
   readonly #now: () => number;
 
   constructor(store: Store | undefined, now: () => number = Date.now) {
@@ -112,8 +114,10 @@ export class LocationStore {
   }
 
   save(b: Binding): void {
+    const had = this.#byAor.has(b.aor);
     this.#put(b);
     this.#queue(b.aor, b.key, b);
+    if (!had) this.onPresence?.(b.aor, true);
   }
 
   remove(aor: string, key: string): Binding | undefined {
@@ -122,8 +126,11 @@ export class LocationStore {
     if (!m || !b) return undefined;
     m.delete(key);
     this.#count--;
-    if (!m.size) this.#byAor.delete(aor);
     this.#queue(aor, key, null);
+    if (!m.size) {
+      this.#byAor.delete(aor);
+      this.onPresence?.(aor, false);
+    }
     return b;
   }
 
