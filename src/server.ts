@@ -35,6 +35,10 @@ import { AdminServer } from './admin/server.js';
 import { BackupSchedule } from './admin/backup-schedule.js';
 import type { PbxNode } from './node.js';
 import { SolutionNode } from './solution/node.js';
+import { peerCoreOf } from './solution/backup.js';
+import type { HomeState } from './solution/directory.js';
+import { Journal } from './core/journal.js';
+import type { UserConfig } from './core/config/index.js';
 import type { NodeBoot } from './solution/boot.js';
 
 export type { ReconfigureResult } from './reconfigure.js';
@@ -99,6 +103,10 @@ export class Server implements PbxNode {
   readonly #recordListeners = new Set<(r: CallRecord) => void>();
   #startedAt: Date | undefined;
   #closed = false;
+  /** In a solution: users this node backs up (extension -> password), registered here in standby. */
+  readonly #standby = new Map<string, string>();
+  /** Whether this node serves its own users (in a solution its backup may, for a while). */
+  #home: HomeState = 'serving';
   readonly #boot: NodeBoot | undefined;
   #solution: SolutionNode | undefined;
 
@@ -273,6 +281,8 @@ export class Server implements PbxNode {
 
     const store = life.add('store', Store.open(c.storage.path), { close: (s) => s.close() });
     const revisions = new ConfigRevisions(store);
+    // what the other core replays (voicemail, phone settings, hunt groups): kept only where there is one
+    const journal = new Journal(store, this.#boot !== undefined && peerCoreOf(this.#boot.document.config, this.#boot.node) !== undefined);
     // which installation a store (and so a backup of it) belongs to: a restore refuses a foreign one
     store.getOrCreateMeta('installation.id', () => randomBytes(16).toString('hex'));
     const secret = c.security.secret !== null
@@ -316,7 +326,8 @@ export class Server implements PbxNode {
 
     const domains = new Set<string>([c.sip.domain.toLowerCase(), 'localhost']);
     for (const l of c.sip.listen) domains.add(l.address.toLowerCase());
-    const auth = new Authenticator({ stack, digest, lockout, logger: log, password: (u) => this.#users.get(u) });
+    // standby users (this node backs up their home node) register here too, before it serves them
+    const auth = new Authenticator({ stack, digest, lockout, logger: log, password: (u) => this.#users.get(u) ?? this.#standby.get(u) });
     const registrar = new Registrar({
       stack,
       location,
@@ -328,7 +339,9 @@ export class Server implements PbxNode {
       defaultExpires: c.registrar.defaultExpires,
       maxContactsPerUser: c.registrar.maxContactsPerUser,
       userCapacity: profile.users,
-      isUser: (ext) => this.#users.has(ext),
+      isUser: (ext) => this.#users.has(ext) || this.#standby.has(ext),
+      isStandby: (ext) => !this.#users.has(ext) && this.#standby.has(ext),
+      standbyCapacity: profile.users,
     });
     dispatcher.on('REGISTER', (req, tx) => registrar.handle(req, tx));
 
@@ -336,7 +349,7 @@ export class Server implements PbxNode {
     const records = life.add('cdr', await openCallRecords(c.cdr, store, log), { close: (r) => r.close() });
     const users = new Map<string, CallUser>(c.users.map((u) => [u.extension, callUserOf(u)]));
     const settingsBase = new Map<string, PhoneSettings>(c.users.map((u) => [u.extension, settingsOf(u)]));
-    const settings = new SettingsStore(store, settingsBase);
+    const settings = new SettingsStore(store, settingsBase, journal);
     const conferences = life.add('conference', new Conferences({
       engine, logger: log, config: c.conference,
       channels: profile.conferenceChannels, maxParties: profile.conferenceChannelsPerConference,
@@ -348,11 +361,11 @@ export class Server implements PbxNode {
     const router = buildRouter(c, (n) => users.has(n) || groupNumbers.has(n));
     const moh = c.calls.musicOnHold ? { wav: readFileSync(c.calls.musicOnHold) } : musicOnHold();
     const hunt = life.add('huntgroups', new HuntCalls({
-      groups: new HuntGroups({ groups: c.huntGroups, store, inTimeProfile: (p, at) => router.timeProfileActive(p, at) }),
+      groups: new HuntGroups({ groups: c.huntGroups, store, journal, inTimeProfile: (p, at) => router.timeProfileActive(p, at) }),
       // late-bound: a reconfiguration swaps the announcements
       logger: log, music: moh, announcement: (g, which) => this.#announcer!(g, which),
     }), { close: (h) => h.close() });
-    const voicemail = this.#buildVoicemail(store, stack, location, auth);
+    const voicemail = this.#buildVoicemail(store, stack, location, auth, journal);
     // message waiting is the one event package (RFC 6665): other SUBSCRIBEs get 489
     const subscribe: RequestHandler = (req, tx) => {
       if (!voicemail?.mwi.handle(req, tx)) stack.refuse(tx, 489, 'Bad Event');
@@ -392,6 +405,8 @@ export class Server implements PbxNode {
       router,
       trunks,
       huntGroups: hunt,
+      serving: () => this.#home === 'serving',
+      standby: (ext) => this.#standby.has(ext),
     }), { close: (x) => x.close() });
     const theCalls = calls;
     dispatcher.on('INVITE', (req, tx) => {
@@ -410,7 +425,7 @@ export class Server implements PbxNode {
     });
     const live: LiveState = {
       passwords: this.#users, callUsers: users, settings: settingsBase, groupNumbers, router, hunt, conferences,
-      voicemail: voicemail?.voicemail, location,
+      voicemail: voicemail?.voicemail, location, standby: this.#standby,
       setAnnouncer: (a) => (this.#announcer = a),
       setMaxCalls: (n) => (this.#maxCalls = n),
     };
@@ -429,11 +444,25 @@ export class Server implements PbxNode {
         store, logger: log,
         // The bus's revision is the solution's; the node keeps its own history of what it applied
         // (reconfigure numbers it), so the two counters never have to agree.
-        apply: async (cfg) => {
-          const r = await this.reconfigure(cfg, { actor: 'bus' });
+        apply: async (cfg, _revision, actor) => {
+          const r = await this.reconfigure(cfg, { actor });
           return { applied: r.applied, pending: r.pending };
         },
         registered: () => [...this.#users.keys()].filter((u) => location.hasAor(u)),
+        host: {
+          stack, journal,
+          targets: { mailboxes: voicemail?.voicemail.store, settings, hunt: hunt.groups },
+          standby: (users) => this.#setStandby(users, location),
+          home: (state) => {
+            const was = this.#home;
+            this.#home = state;
+            // back to serving its own users: their lights as this node has them now
+            if (state === 'serving' && was !== 'serving') for (const u of this.#users.keys()) voicemail?.mwi.update(u);
+          },
+          served: (users) => {
+            for (const u of users) voicemail?.mwi.update(u);
+          },
+        },
       });
       this.#solution = life.add('solution', solution, { start: () => solution.start(), close: (x) => x.close() });
     }
@@ -444,7 +473,7 @@ export class Server implements PbxNode {
    * Mailboxes for every user and hunt group, the voicemail ports of the profile, message
    * waiting to phones (SUBSCRIBE and unsolicited NOTIFY), and email forwarding when SMTP is set.
    */
-  #buildVoicemail(store: Store, stack: SipStack, location: LocationStore, auth: Authenticator): VoicemailParts | undefined {
+  #buildVoicemail(store: Store, stack: SipStack, location: LocationStore, auth: Authenticator, journal: Journal): VoicemailParts | undefined {
     const c = this.config;
     const life = this.#lifecycle;
     const channels = c.voicemail.channels ?? getProfile(c.node.profile).voicemailChannels;
@@ -458,7 +487,7 @@ export class Server implements PbxNode {
       ? life.add('voicemail-email', new EmailForwarder({ store, smtp, dir: join(c.voicemail.dir, 'outbox'), logger: this.#log }), { close: (e) => e.close() })
       : undefined;
     const vm = life.add('voicemail', new Voicemail({
-      db: store, logger: this.#log, config: c.voicemail, mailboxes, channels,
+      db: store, logger: this.#log, config: c.voicemail, mailboxes, channels, journal,
       onMessage: (m, box) => {
         if (!email || !box.email) return;
         try {
@@ -503,6 +532,19 @@ export class Server implements PbxNode {
       sip: p ? { ...p.stack.stats, transactions: p.stack.transactions.serverCount + p.stack.transactions.clientCount } : undefined,
       media: p && e ? { endpoints: p.engine.endpoints.length, rxPackets: e.rxPackets, txPackets: e.txPackets, lateP99Ms: e.lateP99Ms } : undefined,
     };
+  }
+
+  /**
+   * The users whose phones may register here in standby now. A user leaving the set (removed
+   * from the document, or no longer backed up here) and not served here loses its registrations.
+   */
+  #setStandby(users: UserConfig[], location: LocationStore): void {
+    const next = new Map(users.map((u) => [u.extension, u.password]));
+    for (const ext of this.#standby.keys()) {
+      if (!next.has(ext) && !this.#users.has(ext)) for (const b of location.lookup(ext)) location.remove(ext, b.key);
+    }
+    this.#standby.clear();
+    for (const [k, v] of next) this.#standby.set(k, v);
   }
 
   /** Closes every part in the reverse order of start; idempotent. */

@@ -62,6 +62,11 @@ export class Bus {
     this.#stateListeners.add(fn);
   }
 
+  /** Since when the connection is up (ms since the epoch); undefined while it is not. */
+  get connectedSince(): number | undefined {
+    return this.#state === 'connected' ? this.#since : undefined;
+  }
+
   status(): { state: BusState; since: string; server: string | undefined } {
     return { state: this.#state, since: new Date(this.#since).toISOString(), server: this.#state === 'connected' ? this.#nc?.getServer() : undefined };
   }
