@@ -120,7 +120,10 @@ export class Failover {
     const holdDownMs = c.bus.holdDownSeconds * 1000;
     const sees = watchedNodes(c).filter((n) => n !== this.#o.self && this.#sees_(n, now, holdDownMs));
     if (sees.join() !== this.#sees.join()) {
+      const lost = this.#sees.filter((n) => !sees.includes(n));
+      const found = sees.filter((n) => !this.#sees.includes(n));
       this.#sees = sees;
+      this.#o.logger.info('failover: watched nodes seen here changed', { sees, lost, found });
       this.#o.announce();
     }
     this.#homeDuty(c, now, holdDownMs);

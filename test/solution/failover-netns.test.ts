@@ -1,0 +1,164 @@
+/**
+ * Failover in a 3-node solution (primary, secondary, expansion), each node a process in its own
+ * network namespace: the primary's phones hold standby registrations on the secondary; a
+ * primary cut only from the secondary is not taken over (the expansion still sees it); a
+ * primary killed outright (every process of its machine, kill -9) is declared down and the
+ * secondary serves its users; the primary back, its users return to it after the stable time.
+ * What a user notices is checked with baresip phones: a call connects and each side hears the
+ * other's tone. Short hold-down and stable times keep the file's wall time bounded.
+ */
+import test from 'ava';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TestNet } from '../helpers/netns.js';
+import { NodeProcess } from '../helpers/node-process.js';
+import { runSipp, scenario } from '../helpers/sipp.js';
+import { Baresip, lastHeard, makeToneWav } from '../helpers/baresip.js';
+import { hasTone } from '../helpers/tone.js';
+import { portBlock } from '../helpers/ports.js';
+import { sleep } from '../helpers/wait.js';
+
+const net = new TestNet('17fo', 117);
+const NODES = ['pri', 'sec', 'exp1'];
+const dir = mkdtempSync(join(tmpdir(), 'pbx-failover-'));
+const file = join(dir, 'solution.yaml');
+const nodes = new Map<string, NodeProcess>();
+const ports = portBlock(117);
+let sippPort = ports(80);
+const HOLD_DOWN = 1;
+const STABLE = 3;
+
+function document(): string {
+  const entry = (name: string, role: string, profile: string) =>
+    `  - { name: ${name}, role: ${role}, profile: ${profile}, address: ${net.addr(name)}, bus: { address: ${net.addr(name, 'bus')} }, dataDir: ${JSON.stringify(join(dir, name))} }`;
+  return `log: { level: debug, format: json }
+bus: { password: bus-secret-17, heartbeatSeconds: 0.25, holdDownSeconds: ${HOLD_DOWN} }
+failover: { stableSeconds: ${STABLE}, startGraceSeconds: 5 }
+nodes:
+${entry('pri', 'primary', 'DL360')}
+${entry('sec', 'secondary', 'DL120')}
+${entry('exp1', 'expansion', 'ExpansionL')}
+users:
+  - { extension: "201", password: secret201, node: pri }
+  - { extension: "202", password: secret202, node: pri }
+  - { extension: "301", password: secret301, node: exp1 }
+`;
+}
+
+function start(name: string): NodeProcess {
+  const n = new NodeProcess({ config: file, node: name, netns: net.ns(name) });
+  nodes.set(name, n);
+  return n;
+}
+
+/** Whether a phone of `ext` registers on `node` (sipp, digest, 200 OK). */
+async function registers(ext: string, node: string): Promise<boolean> {
+  const r = await runSipp(
+    [`${net.addr(node)}:5060`, '-sf', scenario('register_auth.xml'), '-s', ext, '-au', ext, '-ap', `secret${ext}`, '-m', '1', '-i', net.here, '-p', String(sippPort++)],
+    { timeoutMs: 10_000 },
+  );
+  return r.code === 0;
+}
+
+/** A phone of `ext` registered on `node` (its standby registration, for a user of the primary on the secondary). */
+function phone(ext: string, node: string, n: number, freq: number): Promise<Baresip> {
+  return Baresip.start({
+    listen: `${net.here}:${ports(20 + 10 * n)}`,
+    ctrlPort: ports(n),
+    source: makeToneWav(join(dir, `tone-${ext}-${n}.wav`), freq, 120),
+    account: `<sip:${ext}@${net.addr(node)}:5060>;auth_pass=secret${ext};regint=600;answermode=auto;audio_codecs=PCMU`,
+  });
+}
+
+/** 201 calls 202 through `node`: whether the call connects, and then whether each hears the other. */
+async function call(t: { true(v: boolean, m?: string): void }, a: Baresip, b: Baresip, node: string): Promise<void> {
+  fresh(a, b);
+  a.command('dial', `sip:202@${net.addr(node)}:5060`);
+  await a.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 15_000);
+  await sleep(2500);
+  a.command('hangup');
+  await b.waitEvent((e) => e.type === 'CALL_CLOSED', 10_000);
+  await sleep(300);
+  t.true(hasTone(await lastHeard(a), 440, 0.3), '201 hears 202');
+  t.true(hasTone(await lastHeard(b), 1000, 0.3), '202 hears 201');
+}
+
+const phones: Baresip[] = [];
+
+/** Forgets the phones' past events: the next wait sees only what follows. */
+function fresh(...ps: Baresip[]): void {
+  for (const p of ps) p.events.splice(0);
+}
+
+test.before(async () => {
+  net.up(NODES);
+  writeFileSync(file, document());
+  for (const name of NODES) start(name);
+  for (const n of nodes.values()) await n.waitFor('solution: configuration applied', (l) => l.revision === 1);
+  await nodes.get('pri')!.waitFor("failover: this node serves its own users", () => true, 20_000);
+});
+
+test.after.always(async () => {
+  await Promise.all(phones.map((p) => p.stop()));
+  await Promise.all([...nodes.values()].map((n) => n.stop()));
+  net.down(NODES);
+});
+
+test.serial("the primary's phones hold standby registrations on the secondary, which refuses their calls while the primary serves them", async (t) => {
+  t.true(await registers('201', 'pri'), '201 registers at home');
+  t.true(await registers('201', 'sec'), '201 registers in standby on the secondary');
+  t.false(await registers('301', 'sec'), 'an expansion user without a backup node has no standby registration there');
+  phones.push(await phone('201', 'sec', 0, 1000), await phone('202', 'sec', 1, 440));
+  const [a] = phones;
+  for (const p of phones) await p.waitRegistered();
+  a.command('dial', `sip:202@${net.addr('sec')}:5060`);
+  const ev = await a.waitEvent((e) => e.type === 'CALL_CLOSED' || e.type === 'CALL_ESTABLISHED', 15_000);
+  t.is(ev.type, 'CALL_CLOSED', 'the standby node does not serve 201 yet');
+  t.false(nodes.get('sec')!.has('failover: node declared down, serving its users'));
+});
+
+test.serial('the path between primary and secondary cut while the expansion still sees both: no takeover', async (t) => {
+  const sec = nodes.get('sec')!;
+  const from = sec.lines.length;
+  net.setPath('pri', 'sec', false);
+  try {
+    await sec.waitFor('failover: watched nodes seen here changed', (l) => (l.lost as string[]).includes('pri'), 15_000);
+    // the hold-down passes several times over: the secondary must still not take the primary over
+    await sleep(HOLD_DOWN * 4000);
+    t.false(sec.lines.slice(from).some((l) => l.message === 'failover: node declared down, serving its users'), 'no takeover');
+    t.true(await registers('202', 'pri'), 'the primary still serves its users');
+  } finally {
+    net.setPath('pri', 'sec', true);
+  }
+  await sec.waitFor('failover: watched nodes seen here changed', (l) => (l.found as string[]).includes('pri') && sec.lines.indexOf(l) > from, 20_000);
+});
+
+test.serial("kill -9 of the primary's machine: the secondary declares it down and serves its users, who call and are heard", async (t) => {
+  const sec = nodes.get('sec')!;
+  t.true(net.signalAll('pri', 'SIGKILL') > 0);
+  const down = await sec.waitFor('failover: node declared down, serving its users', (l) => l.node === 'pri', 30_000);
+  t.like(down, { from: 'standby', to: 'serving' });
+  await nodes.get('pri')!.exited;
+  await sleep(500);
+  const [a, b] = phones;
+  await call(t, a, b, 'sec');
+});
+
+test.serial("the primary back: its users return to it after the stable time, and the secondary refuses their calls again", async (t) => {
+  const sec = nodes.get('sec')!;
+  const from = sec.lines.length;
+  const pri = start('pri');
+  const displaced = await pri.waitFor("failover: this node's users are served by its backup; new calls refused until they return", () => true, 30_000);
+  t.is(displaced.to, 'displaced');
+  await sec.waitFor('failover: node back, its users return after the stable time', (l) => l.node === 'pri' && sec.lines.indexOf(l) >= from, 30_000);
+  await sec.waitFor('failover: node stable and caught up, its users returned to it', (l) => l.node === 'pri', 30_000);
+  await pri.waitFor('failover: this node serves its own users', (l) => l.from === 'displaced', 15_000);
+  t.true(await registers('201', 'pri'), '201 registers at home again');
+  const [a] = phones;
+  await sleep(500);
+  fresh(a);
+  a.command('dial', `sip:202@${net.addr('sec')}:5060`);
+  const ev = await a.waitEvent((e) => e.type === 'CALL_CLOSED' || e.type === 'CALL_ESTABLISHED', 15_000);
+  t.is(ev.type, 'CALL_CLOSED', 'the secondary is back in standby for 201');
+});
