@@ -8,7 +8,8 @@
  * other's tone. Short hold-down and stable times keep the file's wall time bounded.
  */
 import test from 'ava';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestNet } from '../helpers/netns.js';
@@ -17,7 +18,8 @@ import { runSipp, scenario } from '../helpers/sipp.js';
 import { Baresip, lastHeard, makeToneWav } from '../helpers/baresip.js';
 import { hasTone } from '../helpers/tone.js';
 import { portBlock } from '../helpers/ports.js';
-import { sleep } from '../helpers/wait.js';
+import { sleep, until } from '../helpers/wait.js';
+import { readWav } from '../helpers/wav.js';
 
 const net = new TestNet('17fo', 117);
 const NODES = ['pri', 'sec', 'exp1'];
@@ -42,6 +44,7 @@ ${entry('exp1', 'expansion', 'ExpansionL')}
 users:
   - { extension: "201", password: secret201, node: pri }
   - { extension: "202", password: secret202, node: pri }
+  - { extension: "203", password: secret203, node: pri, voicemail: { pin: "2580" } }
   - { extension: "301", password: secret301, node: exp1 }
 `;
 }
@@ -86,6 +89,38 @@ async function call(t: { true(v: boolean, m?: string): void }, a: Baresip, b: Ba
 
 const phones: Baresip[] = [];
 
+/** The messages in 203's mailbox on `node`: file -> sha256 of its bytes. */
+function mailbox203(node: string): Map<string, string> {
+  const folder = join(dir, node, 'voicemail', '203');
+  const files = existsSync(folder) ? readdirSync(folder).filter((f) => f.endsWith('.wav')) : [];
+  return new Map(files.map((f) => [join(folder, f), createHash('sha256').update(readFileSync(join(folder, f))).digest('hex')]));
+}
+
+const digests = (node: string) => [...mailbox203(node).values()].sort();
+
+/** `p` calls 203 (no phone: voicemail answers at once) through `node` and leaves a 4-second message of its tone. */
+async function leaveMessage(p: Baresip, node: string): Promise<void> {
+  const n = nodes.get(node)!;
+  const from = n.lines.length;
+  fresh(p);
+  p.command('dial', `sip:203@${net.addr(node)}:5060`);
+  await p.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 15_000);
+  const recording = () => n.lines.slice(from).some((l) => /^voicemail 203: recording message/.test(l.message));
+  await until(`${node}: recording a message for 203`, recording, 15_000);
+  await sleep(4000);
+  p.command('hangup');
+  await until(`${node}: the message kept`, () => n.lines.slice(from).some((l) => /^voicemail 203: message \d+ kept/.test(l.message)), 10_000, { detail: () => n.tail() });
+}
+
+/** Whether every message file holds `freq` (the caller's tone, intact after the trip between the cores). */
+async function allHoldTone(node: string, freq: number): Promise<boolean> {
+  for (const path of mailbox203(node).keys()) {
+    const rec = (await readWav(path)).samples;
+    if (!hasTone(rec.subarray(4000, rec.length - 4000), freq, 0.5)) return false;
+  }
+  return true;
+}
+
 /** Forgets the phones' past events: the next wait sees only what follows. */
 function fresh(...ps: Baresip[]): void {
   for (const p of ps) p.events.splice(0);
@@ -100,6 +135,7 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
+  if (process.env.PBX_KEEP_LOGS) for (const n of nodes.values()) writeFileSync(join(process.env.PBX_KEEP_LOGS, `${n.name}.log`), n.lines.map((l) => JSON.stringify(l)).join('\n'));
   await Promise.all(phones.map((p) => p.stop()));
   await Promise.all([...nodes.values()].map((n) => n.stop()));
   net.down(NODES);
@@ -116,6 +152,17 @@ test.serial("the primary's phones hold standby registrations on the secondary, w
   const ev = await a.waitEvent((e) => e.type === 'CALL_CLOSED' || e.type === 'CALL_ESTABLISHED', 15_000);
   t.is(ev.type, 'CALL_CLOSED', 'the standby node does not serve 201 yet');
   t.false(nodes.get('sec')!.has('failover: node declared down, serving its users'));
+});
+
+test.serial('a message left on the primary reaches the secondary byte for byte', async (t) => {
+  const home = await phone('201', 'pri', 2, 1000);
+  phones.push(home);
+  await home.waitRegistered();
+  await leaveMessage(home, 'pri');
+  t.is(mailbox203('pri').size, 1);
+  await until('the message on the secondary', () => digests('sec').length === 1, 15_000);
+  t.deepEqual(digests('sec'), digests('pri'), 'sha256-identical on both cores');
+  t.true(await allHoldTone('sec', 1000));
 });
 
 test.serial('the path between primary and secondary cut while the expansion still sees both: no takeover', async (t) => {
@@ -137,12 +184,17 @@ test.serial('the path between primary and secondary cut while the expansion stil
 test.serial("kill -9 of the primary's machine: the secondary declares it down and serves its users, who call and are heard", async (t) => {
   const sec = nodes.get('sec')!;
   t.true(net.signalAll('pri', 'SIGKILL') > 0);
-  const down = await sec.waitFor('failover: node declared down, serving its users', (l) => l.node === 'pri', 30_000);
+  const down = await sec.waitFor('failover: node declared down, serving its users', (l) => l.node === 'pri', 30_000).catch((e: Error) => {
+    throw new Error(`${e.message}\nexp1:\n${nodes.get('exp1')!.tail(30)}`);
+  });
   t.like(down, { from: 'standby', to: 'serving' });
   await nodes.get('pri')!.exited;
   await sleep(500);
   const [a, b] = phones;
   await call(t, a, b, 'sec');
+  // the secondary is the voicemail server now: a message left there
+  await leaveMessage(a, 'sec');
+  t.is(mailbox203('sec').size, 2, 'the message from before the failure and the new one');
 });
 
 test.serial("the primary back: its users return to it after the stable time, and the secondary refuses their calls again", async (t) => {
@@ -155,6 +207,10 @@ test.serial("the primary back: its users return to it after the stable time, and
   await sec.waitFor('failover: node stable and caught up, its users returned to it', (l) => l.node === 'pri', 30_000);
   await pri.waitFor('failover: this node serves its own users', (l) => l.from === 'displaced', 15_000);
   t.true(await registers('201', 'pri'), '201 registers at home again');
+  // nothing lost: the message left on the secondary during the outage is on the primary, byte for byte
+  t.is(mailbox203('pri').size, 2);
+  t.deepEqual(digests('pri'), digests('sec'));
+  t.true(await allHoldTone('pri', 1000));
   const [a] = phones;
   await sleep(500);
   fresh(a);
