@@ -87,6 +87,11 @@ export class TestNet {
     }
   }
 
+  /** Takes both of a node's interfaces down (its machine off the network) or up again. */
+  setLinks(node: string, up: boolean): void {
+    for (const dev of ['lan0', 'bus0']) ip('-n', this.ns(node), 'link', 'set', dev, up ? 'up' : 'down');
+  }
+
   /** Kills every process in a node's namespace at once (SIGKILL, or SIGSTOP/SIGCONT): the machine dies or hangs. */
   signalAll(node: string, signal: NodeJS.Signals = 'SIGKILL'): number {
     const pids = ip('netns', 'pids', this.ns(node)).split('\n').filter((p) => /^\d+$/.test(p));

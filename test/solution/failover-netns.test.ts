@@ -218,3 +218,53 @@ test.serial("the primary back: its users return to it after the stable time, and
   const ev = await a.waitEvent((e) => e.type === 'CALL_CLOSED' || e.type === 'CALL_ESTABLISHED', 15_000);
   t.is(ev.type, 'CALL_CLOSED', 'the secondary is back in standby for 201');
 });
+
+/** Waits until the secondary serves the primary's users (after log line `from`), and a call between two of them connects with audio. */
+async function takenOver(t: { true(v: boolean, m?: string): void }, from: number): Promise<void> {
+  const sec = nodes.get('sec')!;
+  await until('the secondary to serve the primary\'s users', () => sec.lines.slice(from).some((l) => l.message === 'failover: node declared down, serving its users' && l.node === 'pri'), 30_000, {
+    detail: () => `\nsec:\n${sec.tail(20)}\nexp1:\n${nodes.get('exp1')!.tail(20)}`,
+  });
+  await sleep(500);
+  const [a, b] = phones;
+  await call(t, a, b, 'sec');
+}
+
+/** Waits until the primary serves its own users again (after log lines `fromPri`, `fromSec`): no split brain on the way. */
+async function handedBack(fromPri: number, fromSec: number): Promise<void> {
+  const pri = nodes.get('pri')!;
+  const sec = nodes.get('sec')!;
+  await until('the secondary to hand the users back', () => sec.lines.slice(fromSec).some((l) => l.message === 'failover: node stable and caught up, its users returned to it'), 30_000, { detail: () => sec.tail(20) });
+  await until('the primary to serve its users', () => pri.lines.slice(fromPri).some((l) => l.message === 'failover: this node serves its own users' && l.from === 'displaced'), 15_000, { detail: () => pri.tail(20) });
+}
+
+test.serial('a hung primary (SIGSTOP): the secondary serves its users; resumed, the primary yields until it gets them back', async (t) => {
+  const pri = nodes.get('pri')!;
+  const fromPri = pri.lines.length;
+  const fromSec = nodes.get('sec')!.lines.length;
+  pri.proc.kill('SIGSTOP');
+  try {
+    await takenOver(t, fromSec);
+  } finally {
+    pri.proc.kill('SIGCONT');
+  }
+  // resumed: it learns from the secondary's heartbeats that it is displaced, and refuses calls meanwhile
+  const displaced = await pri.waitFor("failover: this node's users are served by its backup; new calls refused until they return", (l) => pri.lines.indexOf(l) >= fromPri, 15_000);
+  t.is(displaced.from, 'serving');
+  await handedBack(fromPri, fromSec);
+  t.true(await registers('202', 'pri'));
+});
+
+test.serial("the primary's network links down: the secondary serves its users; links up, they return", async (t) => {
+  const pri = nodes.get('pri')!;
+  const fromPri = pri.lines.length;
+  const fromSec = nodes.get('sec')!.lines.length;
+  net.setLinks('pri', false);
+  try {
+    await takenOver(t, fromSec);
+  } finally {
+    net.setLinks('pri', true);
+  }
+  await handedBack(fromPri, fromSec);
+  t.true(await registers('202', 'pri'));
+});
