@@ -46,6 +46,8 @@ users:
   - { extension: "202", password: secret202, node: pri }
   - { extension: "203", password: secret203, node: pri, voicemail: { pin: "2580" } }
   - { extension: "301", password: secret301, node: exp1 }
+huntGroups:
+  - { extension: "600", ringMode: sequential, members: ["202"], noAnswerSeconds: 10, voicemailAnswerSeconds: null, queue: { enabled: false } }
 `;
 }
 
@@ -74,10 +76,10 @@ function phone(ext: string, node: string, n: number, freq: number): Promise<Bare
   });
 }
 
-/** 201 calls 202 through `node`: whether the call connects, and then whether each hears the other. */
-async function call(t: { true(v: boolean, m?: string): void }, a: Baresip, b: Baresip, node: string): Promise<void> {
+/** 201 calls `to` (202, or a hunt group 202 answers) through `node`: the call connects, and each hears the other. */
+async function call(t: { true(v: boolean, m?: string): void }, a: Baresip, b: Baresip, node: string, to = '202'): Promise<void> {
   fresh(a, b);
-  a.command('dial', `sip:202@${net.addr(node)}:5060`);
+  a.command('dial', `sip:${to}@${net.addr(node)}:5060`);
   await a.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 15_000);
   await sleep(2500);
   a.command('hangup');
@@ -192,6 +194,8 @@ test.serial("kill -9 of the primary's machine: the secondary declares it down an
   await sleep(500);
   const [a, b] = phones;
   await call(t, a, b, 'sec');
+  // it runs the primary's hunt groups: a call to the group is answered by its member
+  await call(t, a, b, 'sec', '600');
   // the secondary is the voicemail server now: a message left there
   await leaveMessage(a, 'sec');
   t.is(mailbox203('sec').size, 2, 'the message from before the failure and the new one');
