@@ -27,6 +27,10 @@ export const journalSubject = (name: string) => `pbx.j.${name}`;
 export const audioBucket = (name: string) => `pbx-vm-${name}`;
 
 const DAY_NS = 24 * 3600 * 1e9;
+/** An entry whose audio cannot be read is read again for this long before it is skipped (ms). */
+const MISSING_AUDIO_MS = 15_000;
+/** A fetch not over this long after it asked (1 s) is given up and the peer read again (ms). */
+const FETCH_GUARD_MS = 8000;
 /** Entries of a core away for longer than this are gone from its peer's stream: restore it from a backup. */
 const KEEP_DAYS = 90;
 
@@ -69,6 +73,8 @@ export class Replication {
   /** Position in the peer's stream up to which it is applied (the stream's seq). */
   #position: number;
   #batch: ConsumerMessages | undefined;
+  /** The entry whose audio could not be read, since when (ms). */
+  #missing: { seq: number; since: number } | undefined;
   /** The peer's entries not yet applied, as its stream last said; undefined: not known yet. */
   #peerPending: number | undefined;
   #generation = 0;
@@ -179,6 +185,7 @@ export class Replication {
           if (e.kind === 'vm.delete') await bucket.delete(`vm/${(e.data as { uid: string }).uid}`).catch(() => undefined);
           this.#published = e.seq;
           store.setMeta('replication.published', String(e.seq));
+          this.#o.logger.debug('replication: published', { kind: e.kind, seq: e.seq });
         }
         journal.trim(this.#published);
         this.#complained.delete('publishing');
@@ -240,15 +247,26 @@ export class Replication {
         while (this.#live(nc, gen)) {
           const batch = await consumer.fetch({ max_messages: 100, expires: 1000 });
           this.#batch = batch;
+          // a fetch whose answer is lost (the leaf link went away) would wait for ever
+          let hung = false;
+          const guard = setTimeout(() => {
+            hung = true;
+            batch.stop();
+          }, FETCH_GUARD_MS);
           let n = 0;
-          for await (const m of batch) {
-            n++;
-            await this.#apply(m, objects);
-            this.#position = m.seq;
-            store.setMeta(`replication.position.${peer}`, String(m.seq));
-            this.#peerPending = m.info.pending;
+          try {
+            for await (const m of batch) {
+              n++;
+              await this.#apply(m, objects);
+              this.#position = m.seq;
+              store.setMeta(`replication.position.${peer}`, String(m.seq));
+              this.#peerPending = m.info.pending;
+            }
+          } finally {
+            clearTimeout(guard);
+            this.#batch = undefined;
           }
-          this.#batch = undefined;
+          if (hung) throw new Error('a fetch from the peer did not end');
           if (n === 0) this.#peerPending = 0;
         }
       } catch (e) {
@@ -279,7 +297,16 @@ export class Replication {
           // fetching may fail (the bus): that throws past here, and the entry comes again
           const audio = copy.kind === 'vm.message' ? await objects.getBlob(`vm/${copy.uid}`)
             : copy.kind === 'vm.greeting' ? await objects.getBlob(`greeting/${copy.mailbox}`) : null;
-          this.#applyLocally(() => targets.mailboxes!.applyCopy(copy, audio ?? undefined), w);
+          if (audio === null && (copy.kind === 'vm.message' || copy.kind === 'vm.greeting')) {
+            // The audio is stored before its entry, so it is there unless the message was deleted
+            // at its origin since (its deletion follows): read again for a while before skipping it.
+            const first = this.#missing?.seq === w.seq ? this.#missing.since : Date.now();
+            this.#missing = { seq: w.seq, since: first };
+            if (Date.now() - first < MISSING_AUDIO_MS) throw new Error(`the audio of entry ${w.seq} (${copy.kind}) is not readable yet`);
+            logger.warn('replication: audio gone from the peer, entry skipped', { peer, kind: copy.kind, seq: w.seq });
+          } else {
+            this.#applyLocally(() => targets.mailboxes!.applyCopy(copy, audio ?? undefined), w);
+          }
         }
       } else if (w.kind === 'settings') {
         const d = w.data as { extension: string; changes: unknown };
@@ -295,6 +322,7 @@ export class Replication {
     }
     this.#applied = w.seq;
     store.setMeta(`replication.applied.${peer}`, String(w.seq));
+    logger.debug('replication: applied', { peer, kind: w.kind, seq: w.seq, streamSeq: m.seq });
   }
 
   /** A feature's error on one entry is logged and the entry skipped: one bad entry must not stop the rest. */
