@@ -33,7 +33,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function startNode(): Promise<Server> {
   const users = ['201', '202', '203'].map((e) => `  - { extension: "${e}", password: demo${e} }`).join('\n');
-  return startBenchNode({ dir: mkdtempSync(join(tmpdir(), 'bench-node-')), port: PBX, yaml: `calls: { maxChannels: 20000 }\nusers:\n${users}` });
+  return startBenchNode({ dir: mkdtempSync(join(tmpdir(), 'bench-node-')), port: PBX, yaml: `calls: { maxChannels: 20000, maxCallsPerUser: 100000 }\nusers:\n${users}` });
 }
 
 interface Run { ok: boolean; failed: number; achieved: number; p99: number | undefined }

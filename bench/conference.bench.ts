@@ -40,6 +40,7 @@ function startNode(dir: string): Promise<Server> {
   return startBenchNode({ dir, port: PBX, yaml: `users:
   - { extension: "201", password: demo201 }
 dialPlan: { shortCodes: [{ code: "1XXXX", feature: meetMe, number: "1N" }] }
+calls: { maxCallsPerUser: 100000 }
 conference: { openRooms: { first: "10000", last: "19999" }, maxChannels: 10000, aloneRepeatSeconds: 0 }` });
 }
 

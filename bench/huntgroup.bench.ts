@@ -34,7 +34,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function startNode(dir: string): Promise<Server> {
   const users = ['201', '202', ...MEMBERS].map((e) => `  - { extension: "${e}", password: demo${e}, voicemail: { enabled: false } }`).join('\n');
-  return startBenchNode({ dir, port: PBX, yaml: `calls: { maxChannels: 20000 }
+  return startBenchNode({ dir, port: PBX, yaml: `calls: { maxChannels: 20000, maxCallsPerUser: 100000 }
 users:
 ${users}
 huntGroups:

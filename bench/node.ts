@@ -36,7 +36,7 @@ sip:
 storage: { path: ${JSON.stringify(join(o.dir, 'pbx.sqlite'))} }
 voicemail: { dir: ${JSON.stringify(join(o.dir, 'voicemail'))}${o.voicemail ? `, ${o.voicemail}` : ''} }
 media: { portMin: ${media.min}, portMax: ${media.max} }
-security: { lockout: { maxFailures: 10000 } }
+security: { lockout: { maxFailures: 10000 }, sourceLimit: { maxFailures: 100000 }, userLimit: { maxFailures: 100000 } }
 admin: { enabled: false }
 ${o.yaml}
 `, 'bench');

@@ -143,7 +143,7 @@ async function startNode(port: number): Promise<ChildProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-node-'));
   const cfg = join(dir, 'pbx.yaml');
   const users = Array.from({ length: 10 }, (_, i) => `  - { extension: "${201 + i}", password: demo${201 + i} }`).join('\n');
-  writeFileSync(cfg, `log: { level: warn, format: json }\nsip:\n  listen:\n    - { transport: udp, address: 127.0.0.1, port: ${port} }\nstorage: { path: ${JSON.stringify(join(dir, 'pbx.sqlite'))} }\nsecurity: { lockout: { maxFailures: 10000 } }\nusers:\n${users}\n`);
+  writeFileSync(cfg, `log: { level: warn, format: json }\nsip:\n  listen:\n    - { transport: udp, address: 127.0.0.1, port: ${port} }\nstorage: { path: ${JSON.stringify(join(dir, 'pbx.sqlite'))} }\nsecurity: { lockout: { maxFailures: 10000 }, sourceLimit: { maxFailures: 100000 }, userLimit: { maxFailures: 100000 } }\nusers:\n${users}\n`);
   const cli = join(REPO, 'dist/src/cli.js');
   const p = spawn(process.execPath, [cli, 'start', '--config', cfg], { stdio: ['ignore', 'ignore', 'inherit'] });
   await sleep(1500);

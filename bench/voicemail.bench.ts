@@ -93,7 +93,7 @@ function startNode(dir: string): Promise<Server> {
   return startBenchNode({
     dir, port: PBX, media: NODE_MEDIA,
     voicemail: `channels: ${MAX_N * 2}, silenceSeconds: 300, maxMessageSeconds: 300, minFreeMegabytes: 0`,
-    yaml: `calls: { maxChannels: 20000 }
+    yaml: `calls: { maxChannels: 20000, maxCallsPerUser: 100000 }
 users:
   - { extension: "100", password: demo100, voicemail: { enabled: false } }
 ${users}`,

@@ -115,7 +115,49 @@ const commands: Record<string, Command> = {
       return explain(args);
     },
   },
+  probe: {
+    summary: 'send OPTIONS to a node and exit 0 only when it answers 200 (a health check)',
+    usage: 'probe [sip:host[:port][;transport=tcp] | --config file] [--timeout seconds]   (default: the first udp or tcp socket of config/default.yaml)',
+    async run(args) {
+      return probeCommand(args);
+    },
+  },
 };
+
+/** `probe`: exit 0 on a 200, 1 on any other answer or none, 2 on usage errors. */
+async function probeCommand(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, timeout: { type: 'string' } }, allowPositionals: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length > 1 || (positionals.length === 1 && values.config !== undefined)) throw new UsageError('give one target: a SIP URI or --config');
+  const timeout = values.timeout === undefined ? 5 : Number(values.timeout);
+  if (!(timeout > 0 && timeout <= 60)) throw new UsageError(`--timeout: seconds between 0 and 60, not ${values.timeout}`);
+  const { configProbeTarget, describeProbe, parseProbeTarget, probe } = await import('./probe.js');
+  let target;
+  if (positionals.length === 1) {
+    try {
+      target = parseProbeTarget(positionals[0]!);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  } else {
+    const config = tryLoad(values.config ?? defaultConfigPath());
+    if (!config) return 1;
+    try {
+      target = configProbeTarget(config);
+    } catch (err) {
+      console.error((err as Error).message);
+      return 1;
+    }
+  }
+  const result = await probe(target, timeout * 1000);
+  (result.ok ? console.log : console.error)(describeProbe(target, result));
+  return result.ok ? 0 : 1;
+}
 
 /** `explain`: exit 0 when a destination was found, 1 when refused or not found, 2 on usage errors. */
 async function explain(args: string[]): Promise<number> {
@@ -150,7 +192,7 @@ async function explain(args: string[]): Promise<number> {
   const { explainIncoming, explainOutgoing } = await import('./features/routing/explain.js');
   const { outgoingNumber } = await import('./features/trunks/numbering.js');
   const router = buildRouter(config);
-  const trunks = config.trunks.map((t) => ({ name: t.name, lineGroup: t.lineGroup, allowTrunkToTrunk: t.allowTrunkToTrunk, sent: (n: string) => outgoingNumber(t.numbering, n) }));
+  const trunks = config.trunks.map((t) => ({ name: t.name, lineGroup: t.lineGroup, allowTrunkToTrunk: t.allowTrunkToTrunk, rights: t.rights, sent: (n: string) => outgoingNumber(t.numbering, n) }));
   let result;
   if (incoming) {
     const lineGroup = Number(values['line-group']);

@@ -15,6 +15,7 @@ import { loadAnnouncements, type HuntCalls } from './features/huntgroups/index.j
 import type { LocationStore } from './features/registrar/location.js';
 import { routerOptions, Router } from './features/routing/index.js';
 import type { MailboxDef, Voicemail } from './features/voicemail/voicemail.js';
+import { callLimitsOf, callTimersOf, type CallLimits, type SecurityParts } from './core/security/index.js';
 
 /** What Server.reconfigure() did. */
 export interface ReconfigureResult {
@@ -47,6 +48,11 @@ export const LIVE_PATHS: readonly string[] = [
   'conference.entryExitTones',
   'conference.aloneRepeatSeconds',
   'calls.maxChannels',
+  // issue 15's limits that new calls read: the lockouts, connection limits and voicemail PIN
+  // guard keep the tables they were built with until a restart (reported pending)
+  'calls.maxCallsPerUser',
+  'calls.sessionExpiresSeconds',
+  'media.rtpTimeoutSeconds',
 ];
 
 const isLive = (path: string) => LIVE_PATHS.some((p) => path === p || path.startsWith(`${p}.`));
@@ -122,6 +128,10 @@ export interface LiveState {
   setAnnouncer(a: ReturnType<typeof loadAnnouncements>): void;
   /** Swaps the node's channel limit. */
   setMaxCalls(n: number): void;
+  /** Calls at once per user (default and by user rights). */
+  readonly callLimits: CallLimits;
+  /** Swaps the session timer policy and RTP inactivity timeout new calls get. */
+  setCallTimers(t: Pick<SecurityParts, 'sessionTimer' | 'rtpTimeoutMs'>): void;
 }
 
 /**
@@ -155,6 +165,9 @@ export function applyLive(live: LiveState, next: Config, applied: readonly strin
   if (users || groups) live.voicemail?.store.setMailboxes(mailboxesOf(next));
   if (touched('conference')) live.conferences.reconfigure(next.conference);
   if (touched('calls.maxChannels')) live.setMaxCalls(next.calls.maxChannels ?? maxCallsDefault);
+  // a user's limit comes from its rights (users, dialPlan.userRights) or calls.maxCallsPerUser
+  if (users || touched('dialPlan') || touched('calls.maxCallsPerUser')) live.callLimits.reconfigure(callLimitsOf(next));
+  if (touched('calls.sessionExpiresSeconds') || touched('media.rtpTimeoutSeconds')) live.setCallTimers(callTimersOf(next));
 }
 
 function replace<K, V>(map: Map<K, V>, entries: [K, V][]): void {

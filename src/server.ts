@@ -6,8 +6,7 @@ import type { Logger } from './core/logger.js';
 import { getProfile } from './core/profiles.js';
 import { Store } from './core/store.js';
 import { LocationStore } from './features/registrar/location.js';
-import { Lockout } from './core/security/lockout.js';
-import { Authenticator } from './core/security/authenticator.js';
+import { alarmOnStore, Authenticator, securityParts } from './core/security/index.js';
 import { Registrar } from './features/registrar/registrar.js';
 import { DigestServer } from './sip/auth/digest.js';
 import { Calls, musicOnHold, SettingsStore, type CallUser, type PhoneSettings } from './features/calls/index.js';
@@ -23,17 +22,19 @@ import { mayWatchMailbox } from './features/voicemail/watch.js';
 import { InviteServerTransaction } from './sip/transaction/server.js';
 import { RequestDispatcher, type RequestHandler } from './sip/ua/dispatch.js';
 import { openCallRecords, type CallRecords } from './features/cdr/index.js';
+import { CallJournal } from './features/cdr/journal.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SipStack } from './sip/stack.js';
 import { Lifecycle } from './core/lifecycle.js';
-import type { ServerTransaction } from './sip/transaction/server.js';
+import { LogLimit } from './sip/log-limit.js';
 import type { CallRecord } from './core/call-record.js';
 import { callUserOf, mailboxesOf, settingsOf, type LiveState, type ReconfigureResult } from './reconfigure.js';
 import { ConfigState, type ReconfigureOptions } from './config-state.js';
 import { AdminServer } from './admin/server.js';
 import { BackupSchedule } from './admin/backup-schedule.js';
 import type { PbxNode } from './node.js';
+import { advertisedAddress, isWildcard } from './core/advertise.js';
 import { SolutionNode } from './solution/node.js';
 import { peerCoreOf } from './solution/backup.js';
 import type { HomeState } from './solution/directory.js';
@@ -92,7 +93,8 @@ interface VoicemailParts {
  * database handle behind.
  */
 export class Server implements PbxNode {
-  readonly alarms = new Alarms();
+  /** What operators must know about now (lockouts, limits hit, the disk full); the admin API lists them. */
+  readonly alarms: Alarms;
   readonly #log: Logger;
   readonly #lifecycle: Lifecycle;
   readonly #state: ConfigState;
@@ -116,6 +118,7 @@ export class Server implements PbxNode {
     this.#state = new ConfigState(config, options.source);
     this.#log = logger;
     this.#lifecycle = new Lifecycle(logger);
+    this.alarms = new Alarms({ logger });
     this.#boot = options.solution;
   }
 
@@ -276,13 +279,20 @@ export class Server implements PbxNode {
     const c = this.config;
     const log = this.#log;
     const life = this.#lifecycle;
+    const alarms = this.alarms;
     const profile = getProfile(c.node.profile);
     for (const u of c.users) this.#users.set(u.extension, u.password);
+    const advertised = (path: string, address: string, advertise?: string): string => {
+      const a = advertisedAddress(address, advertise);
+      if (isWildcard(address) && advertise === undefined) log.info(`${path}: bound to ${address}, advertising ${a} (set ${path}.advertise to choose)`);
+      return a;
+    };
 
     const store = life.add('store', Store.open(c.storage.path), { close: (s) => s.close() });
+    alarmOnStore(store, alarms);
     const revisions = new ConfigRevisions(store);
     // what the other core replays (voicemail, phone settings, hunt groups): kept only where there is one
-    const journal = new Journal(store, this.#boot !== undefined && peerCoreOf(this.#boot.document.config, this.#boot.node) !== undefined);
+    const replicaJournal = new Journal(store, this.#boot !== undefined && peerCoreOf(this.#boot.document.config, this.#boot.node) !== undefined);
     // which installation a store (and so a backup of it) belongs to: a restore refuses a foreign one
     store.getOrCreateMeta('installation.id', () => randomBytes(16).toString('hex'));
     const secret = c.security.secret !== null
@@ -293,20 +303,23 @@ export class Server implements PbxNode {
       secret,
       nonceLifetimeMs: c.security.digest.nonceLifetimeSeconds * 1000,
       algorithms: [...c.security.digest.algorithms],
+      qop: c.security.digest.requireQop ? 'required' : 'optional',
     });
     const location = life.add('location', new LocationStore(store), { close: (l) => l.close() });
     location.onRemoved = (b, why) => log.info(`binding removed (${why})`, { aor: b.aor, contact: b.contact });
-    const lockout = new Lockout({
-      maxFailures: c.security.lockout.maxFailures,
-      windowMs: c.security.lockout.windowSeconds * 1000,
-      lockoutMs: c.security.lockout.lockoutSeconds * 1000,
-    });
+    const locationLog = new LogLimit(1, 60_000);
+    location.onWriteError = (err, waiting) => {
+      if (locationLog.take() !== undefined) log.error(`registrations not stored (${err.message}): ${waiting} changes kept in memory, retried`, { waiting });
+    };
+    // every limit of issue 15 (lockouts, connections, calls per user, session timers) from the configuration
+    const sec = securityParts(c, log, alarms);
+    let callTimers = { rtpTimeoutMs: sec.rtpTimeoutMs, sessionTimer: sec.sessionTimer };
 
     // Requests reach the features through the dispatcher; each feature adds its methods below.
     let calls: Calls | undefined;
     const dispatcher = new RequestDispatcher(log);
     const stack: SipStack = new SipStack({
-      listen: c.sip.listen.map((l) => ({ ...l })),
+      listen: c.sip.listen.map((l, i) => ({ ...l, advertise: advertised(`sip.listen[${i}]`, l.address, l.advertise) })),
       maxMessageSize: c.sip.maxMessageSize,
       t1: c.sip.timers.t1,
       t2: c.sip.timers.t2,
@@ -320,6 +333,7 @@ export class Server implements PbxNode {
       onAck: (ack) => calls?.onAck(ack),
       onStrayResponse: (res) => calls?.onStrayResponse(res),
       onFlowClosed: (flowId) => location.flowClosed(flowId),
+      ...sec.stack,
     });
     life.add('sip', stack, { start: () => stack.start(), close: (s) => s.close() });
     dispatcher.attach(stack);
@@ -327,7 +341,7 @@ export class Server implements PbxNode {
     const domains = new Set<string>([c.sip.domain.toLowerCase(), 'localhost']);
     for (const l of c.sip.listen) domains.add(l.address.toLowerCase());
     // standby users (this node backs up their home node) register here too, before it serves them
-    const auth = new Authenticator({ stack, digest, lockout, logger: log, password: (u) => this.#users.get(u) ?? this.#standby.get(u) });
+    const auth = new Authenticator({ stack, digest, lockout: sec.lockout, sourceLimit: sec.sourceLimit, userLimit: sec.userLimit, alarms, logger: log, password: (u) => this.#users.get(u) ?? this.#standby.get(u) });
     const registrar = new Registrar({
       stack,
       location,
@@ -345,11 +359,11 @@ export class Server implements PbxNode {
     });
     dispatcher.on('REGISTER', (req, tx) => registrar.handle(req, tx));
 
-    const engine = life.add('media', new MediaEngine({ address: c.media.address, portMin: c.media.portMin, portMax: c.media.portMax }), { close: (e) => e.close() });
+    const engine = life.add('media', new MediaEngine({ address: c.media.address, advertise: advertised('media', c.media.address, c.media.advertise), portMin: c.media.portMin, portMax: c.media.portMax }), { close: (e) => e.close() });
     const records = life.add('cdr', await openCallRecords(c.cdr, store, log), { close: (r) => r.close() });
     const users = new Map<string, CallUser>(c.users.map((u) => [u.extension, callUserOf(u)]));
     const settingsBase = new Map<string, PhoneSettings>(c.users.map((u) => [u.extension, settingsOf(u)]));
-    const settings = new SettingsStore(store, settingsBase, journal);
+    const settings = new SettingsStore(store, settingsBase, replicaJournal);
     const conferences = life.add('conference', new Conferences({
       engine, logger: log, config: c.conference,
       channels: profile.conferenceChannels, maxParties: profile.conferenceChannelsPerConference,
@@ -361,11 +375,11 @@ export class Server implements PbxNode {
     const router = buildRouter(c, (n) => users.has(n) || groupNumbers.has(n));
     const moh = c.calls.musicOnHold ? { wav: readFileSync(c.calls.musicOnHold) } : musicOnHold();
     const hunt = life.add('huntgroups', new HuntCalls({
-      groups: new HuntGroups({ groups: c.huntGroups, store, journal, inTimeProfile: (p, at) => router.timeProfileActive(p, at) }),
+      groups: new HuntGroups({ groups: c.huntGroups, store, journal: replicaJournal, inTimeProfile: (p, at) => router.timeProfileActive(p, at) }),
       // late-bound: a reconfiguration swaps the announcements
       logger: log, music: moh, announcement: (g, which) => this.#announcer!(g, which),
     }), { close: (h) => h.close() });
-    const voicemail = this.#buildVoicemail(store, stack, location, auth, journal);
+    const voicemail = this.#buildVoicemail(store, stack, location, auth, replicaJournal);
     // message waiting is the one event package (RFC 6665): other SUBSCRIBEs get 489
     const subscribe: RequestHandler = (req, tx) => {
       if (!voicemail?.mwi.handle(req, tx)) stack.refuse(tx, 489, 'Bad Event');
@@ -377,6 +391,10 @@ export class Server implements PbxNode {
     });
     const trunks = new Trunks({ stack, logger: log, trunks: c.trunks });
     const maxCalls = () => this.#maxCalls;
+    // calls up when the node last died are recorded now (ending when it was last seen alive); this
+    // run's calls are journalled until the calls part has drained them (it closes before this one)
+    const journal = CallJournal.recovered({ store, logger: log, live: (at) => calls?.live(at) ?? [] }, (r) => records.record(r));
+    life.add('call-journal', journal, { start: () => journal.start(), close: (j) => j.close() });
     life.add('trunks', trunks, { start: () => trunks.start(), close: (t) => t.close() });
     calls = life.add('calls', new Calls({
       stack,
@@ -407,12 +425,21 @@ export class Server implements PbxNode {
       huntGroups: hunt,
       serving: () => this.#home === 'serving',
       standby: (ext) => this.#standby.has(ext),
+      callLimits: sec.callLimits,
+      // getters: a reconfiguration changes them for the calls that follow
+      get rtpTimeoutMs(): number {
+        return callTimers.rtpTimeoutMs;
+      },
+      get sessionTimer() {
+        return callTimers.sessionTimer;
+      },
     }), { close: (x) => x.close() });
     const theCalls = calls;
     dispatcher.on('INVITE', (req, tx) => {
       if (tx instanceof InviteServerTransaction) theCalls.onInvite(req, tx);
     });
     dispatcher.onDialog((req, tx) => theCalls.onInDialog(req, tx));
+
 
     // a status line a minute for operators (and the figures a metrics endpoint will serve)
     let statusTimer: NodeJS.Timeout | undefined;
@@ -428,6 +455,8 @@ export class Server implements PbxNode {
       voicemail: voicemail?.voicemail, location, standby: this.#standby,
       setAnnouncer: (a) => (this.#announcer = a),
       setMaxCalls: (n) => (this.#maxCalls = n),
+      callLimits: sec.callLimits,
+      setCallTimers: (t) => (callTimers = t),
     };
     if (c.admin.backup.everyHours > 0) {
       const schedule = new BackupSchedule(this, log);
@@ -450,7 +479,7 @@ export class Server implements PbxNode {
         },
         registered: () => [...this.#users.keys()].filter((u) => location.hasAor(u)),
         host: {
-          stack, journal,
+          stack, journal: replicaJournal,
           targets: { mailboxes: voicemail?.voicemail.store, settings, hunt: hunt.groups },
           standby: (users) => this.#setStandby(users, location),
           home: (state) => {
@@ -487,7 +516,7 @@ export class Server implements PbxNode {
       ? life.add('voicemail-email', new EmailForwarder({ store, smtp, dir: join(c.voicemail.dir, 'outbox'), logger: this.#log }), { close: (e) => e.close() })
       : undefined;
     const vm = life.add('voicemail', new Voicemail({
-      db: store, logger: this.#log, config: c.voicemail, mailboxes, channels, journal,
+      db: store, logger: this.#log, config: c.voicemail, mailboxes, channels, journal, alarms: this.alarms,
       onMessage: (m, box) => {
         if (!email || !box.email) return;
         try {
@@ -499,7 +528,7 @@ export class Server implements PbxNode {
       },
     }), { close: (v) => v.close() });
     const mwi = life.add('message-waiting', new MessageWaiting({
-      stack, auth, logger: this.#log, domain: c.sip.domain,
+      stack, auth, logger: this.#log, domain: c.sip.domain, maxPerUser: c.voicemail.maxSubscriptionsPerUser,
       locate: (user) => location.lookup(user),
       counts: (mailbox) => (vm.has(mailbox) ? vm.store.counts(mailbox) : undefined),
       // the hunt groups as the configuration in force has them (a reconfiguration changes them)

@@ -1,7 +1,8 @@
 /**
  * Raises and clears the node's alarms from what its parts report: trunks out of service, disk
  * space low where messages and the store are written, channel limits hit (calls refused for want
- * of a channel, every conference channel or voicemail port in use), SIP and admin lockouts.
+ * of a channel, every conference channel or voicemail port in use), admin lockouts. (SIP
+ * lockouts are raised by the authenticator itself, one alarm per locked pair, address or user.)
  * Checked every few seconds (trunk state changes at once); a condition that was only momentary
  * (a refusal, a lockout) stays up for a while after its last occurrence so a person sees it.
  */
@@ -20,8 +21,6 @@ export class AlarmWatch {
   #timer: NodeJS.Timeout | undefined;
   #refused = 0;
   #refusedAt = 0;
-  #sipLockouts = 0;
-  #sipLockoutAt = 0;
   readonly #onTrunk = () => this.#trunks();
 
   constructor(n: PbxNode, guard: LoginGuard) {
@@ -31,7 +30,6 @@ export class AlarmWatch {
 
   start(): void {
     this.#refused = this.#n.calls.stats.refusedLimit;
-    this.#sipLockouts = this.#n.auth.stats.lockouts;
     this.#n.trunks.on('state', this.#onTrunk);
     this.check();
     this.#timer = setInterval(() => this.check(), EVERY_MS);
@@ -43,7 +41,7 @@ export class AlarmWatch {
     this.#trunks();
     this.#disk();
     this.#channels(now);
-    this.#lockouts(now);
+    this.#lockouts();
   }
 
   close(): void {
@@ -100,16 +98,8 @@ export class AlarmWatch {
     else alarms.clear('voicemail-ports-full');
   }
 
-  #lockouts(now: number): void {
+  #lockouts(): void {
     const n = this.#n;
-    const sip = n.auth.stats.lockouts;
-    if (sip > this.#sipLockouts) {
-      n.alarms.raise('sip-lockout', { severity: 'warning', message: `${sip - this.#sipLockouts} SIP user/address pair(s) locked out after repeated authentication failures (see the log)` });
-      this.#sipLockouts = sip;
-      this.#sipLockoutAt = now;
-    } else if (now - this.#sipLockoutAt > Math.max(HOLD_MS, n.config.security.lockout.lockoutSeconds * 1000)) {
-      n.alarms.clear('sip-lockout');
-    }
     const locked = new Set(this.#guard.locked().map((l) => l.what));
     for (const a of n.alarms.list()) if (a.code === 'admin-lockout' && !locked.has(a.key)) n.alarms.clear('admin-lockout', a.key);
   }

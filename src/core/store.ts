@@ -3,22 +3,80 @@
  * each statement takes microseconds on local disk, cheaper than a promise round trip).
  * Features register their own tables through migrate(); nothing else opens the database.
  */
+import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+
+/** SQLite result codes that mean the disk (not the statement) failed: full, I/O, read-only. */
+const DISK_CODES = /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|CORRUPT|NOTADB|PERM)/;
+
+/** True for an error of the disk under the store (full, I/O error), as opposed to a bug in a statement. */
+export function isDiskError(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' && DISK_CODES.test(code);
+}
+
+export interface StoreEvents {
+  /** A write failed for a disk reason while the store was healthy (logged and alarmed by the node). */
+  failed: [err: Error];
+  /** The first write that succeeded after failures. */
+  recovered: [];
+}
 
 export interface StoreOptions {
   /** How long a statement waits for a lock held by another connection (ms). Default 5000. */
   busyTimeoutMs?: number;
 }
 
-export class Store {
+/**
+ * Every statement and transaction prepared here reports how its writes go: the first disk
+ * failure emits 'failed', the first success after it 'recovered', so the node can raise and
+ * clear one alarm whichever feature hit the full disk. The failure itself is still thrown to the
+ * feature, which must answer for it (keep the change in memory and retry, or refuse it).
+ */
+export class Store extends EventEmitter<StoreEvents> {
   #db: Database.Database | undefined;
   readonly #path: string;
+  #failing: Error | undefined;
 
   private constructor(db: Database.Database, path: string) {
+    super();
     this.#db = db;
     this.#path = path;
+  }
+
+  /** The disk error of the last failed write while writes fail; undefined when they succeed. */
+  get failing(): Error | undefined {
+    return this.#failing;
+  }
+
+  #ok(): void {
+    if (this.#failing === undefined) return;
+    this.#failing = undefined;
+    this.emit('recovered');
+  }
+
+  #failed(err: unknown): void {
+    if (!isDiskError(err)) return;
+    const first = this.#failing === undefined;
+    this.#failing = err as Error;
+    if (first && this.listenerCount('failed') > 0) this.emit('failed', err as Error);
+  }
+
+  /** Wraps `fn` so a disk failure or a success is reported, the error rethrown. */
+  #watch<A extends unknown[], R>(fn: (...args: A) => R, writes: boolean): (...args: A) => R {
+    return (...args: A): R => {
+      let r: R;
+      try {
+        r = fn(...args);
+      } catch (err) {
+        this.#failed(err);
+        throw err;
+      }
+      if (writes) this.#ok();
+      return r;
+    };
   }
 
   /**
@@ -118,12 +176,20 @@ export class Store {
   }
 
   prepare<P extends unknown[] | {} = unknown[], R = unknown>(sql: string): Database.Statement<P, R> {
-    return this.#conn.prepare<P, R>(sql);
+    const stmt = this.#conn.prepare<P, R>(sql);
+    const writes = !stmt.readonly;
+    // run() is the write path; get()/all() write too for INSERT ... RETURNING
+    stmt.run = this.#watch(stmt.run.bind(stmt), writes) as typeof stmt.run;
+    stmt.get = this.#watch(stmt.get.bind(stmt), writes) as typeof stmt.get;
+    stmt.all = this.#watch(stmt.all.bind(stmt), writes) as typeof stmt.all;
+    return stmt;
   }
 
   /** Wraps `fn` in a transaction (see better-sqlite3: nested calls become savepoints). */
   transaction<F extends (...args: any[]) => any>(fn: F): Database.Transaction<F> {
-    return this.#conn.transaction(fn);
+    const t = this.#conn.transaction(fn);
+    // the commit is where WAL pages reach the disk: a full disk shows here
+    return Object.assign(this.#watch(t, true), { default: t.default, deferred: t.deferred, immediate: t.immediate, exclusive: t.exclusive }) as unknown as Database.Transaction<F>;
   }
 
   getMeta(key: string): string | undefined {

@@ -7,8 +7,10 @@ import { IPV4, MediaError, checkInt, checkString } from './errors.js';
 import { native, type NativeEngine, type NativeEngineStats } from './native.js';
 
 export interface MediaEngineOptions {
-  /** IPv4 address the RTP sockets bind to (and that goes into our SDP). */
+  /** IPv4 address the RTP sockets bind to (and that goes into our SDP unless `advertise` is given). */
   address: string;
+  /** IPv4 address for our SDP when it differs from the bound one (NAT, 0.0.0.0). */
+  advertise?: string;
   /** First port of the RTP range (inclusive). */
   portMin: number;
   /** Last port of the range (inclusive); each endpoint takes an even port and the next. */
@@ -55,11 +57,12 @@ export class MediaEngine {
   constructor(options: MediaEngineOptions) {
     if (!options || typeof options !== 'object') throw new TypeError('options: object expected');
     checkString('options.address', options.address, IPV4);
+    if (options.advertise !== undefined) checkString('options.advertise', options.advertise, IPV4);
     checkInt('options.portMin', options.portMin, 1024, 65534);
     checkInt('options.portMax', options.portMax, options.portMin + 1, 65535);
     if (options.rtcpIntervalMs !== undefined) checkInt('options.rtcpIntervalMs', options.rtcpIntervalMs, 100, 60_000);
     if (options.realtimePriority !== undefined) checkInt('options.realtimePriority', options.realtimePriority, 0, 99);
-    this.address = options.address;
+    this.address = options.advertise ?? options.address;
     const routes = this.#routes;
     const Engine = native().Engine;
     try {

@@ -6,8 +6,10 @@ import { MAGIC_COOKIE, TransactionLayer } from './transaction/layer.js';
 import { TimerHeap, type TimerClock } from './transaction/timers.js';
 import { InviteServerTransaction, type ServerTransaction } from './transaction/server.js';
 import { TransportManager } from './transport/manager.js';
-import type { ListenSpec, Source, Target, TransportProtocol } from './transport/types.js';
+import type { ListenSpec, Source, Target, TransportError, TransportProtocol } from './transport/types.js';
 import { resolveRequestTarget } from './routing.js';
+import { LogLimit } from './log-limit.js';
+import { TtlMap } from './ttl-map.js';
 
 /** The logging the stack does; winston loggers fit it. */
 export interface SipLogger {
@@ -47,6 +49,10 @@ export interface SipStackOptions {
   onStrayResponse?: (res: SipResponse, source: Source) => void;
   /** A connection-oriented flow closed (RFC 5626). */
   onFlowClosed?: (flowId: string) => void;
+  /** Connection limits and deadlines of the transports (see TransportManagerOptions). */
+  connections?: { max?: number; perAddress?: number; messageTimeoutMs?: number; idleTimeoutMs?: number };
+  /** A connection was refused at a connection limit (for an alarm); called for each refusal. */
+  onConnectionLimit?: (err: TransportError) => void;
 }
 
 const KNOWN_METHODS = new Set(['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER', 'PRACK', 'SUBSCRIBE', 'NOTIFY', 'PUBLISH', 'INFO', 'REFER', 'MESSAGE', 'UPDATE']);
@@ -84,8 +90,13 @@ export class SipStack {
       maxMessageSize: opts.maxMessageSize,
       onMessage: (data, source) => this.#receive(data, source),
       onFlowClosed: (flowId) => opts.onFlowClosed?.(flowId),
-      onError: (err) => this.#log.debug(`transport: ${err.message}`, { code: err.code }),
+      onError: (err) => this.#transportError(err),
+      maxConnections: opts.connections?.max,
+      maxConnectionsPerAddress: opts.connections?.perAddress,
+      messageTimeoutMs: opts.connections?.messageTimeoutMs,
+      idleTimeoutMs: opts.connections?.idleTimeoutMs,
     });
+    this.#answered = new TtlMap({ ttlMs: 64 * (opts.t1 ?? 500), max: 20_000 });
     this.transactions = new TransactionLayer({
       t1: opts.t1 ?? 500,
       t2: opts.t2 ?? 4000,
@@ -148,10 +159,15 @@ export class SipStack {
       this.stats.parseErrors++;
       if (!(e instanceof SipParseError)) throw e;
       const partial = e.partial;
-      this.#log.info(`malformed SIP message from ${source.address}:${source.port}: ${e.message}`, {
-        callId: partial?.get('call-id'),
-        status: e.status,
-      });
+      // one line per packet would let a flood fill the disk: a budget, and a count of what was left out
+      const dropped = this.#malformedLog.take();
+      if (dropped !== undefined) {
+        this.#log.info(`malformed SIP message from ${source.address}:${source.port}: ${e.message}`, {
+          callId: partial?.get('call-id'),
+          status: e.status,
+          ...(dropped ? { suppressed: dropped } : {}),
+        });
+      }
       if (e.status !== undefined && partial && partial.isRequest && partial.method !== 'ACK') {
         this.#replyStateless(partial, source, e.status, e.status === 400 ? `Bad Request (${e.message.slice(0, 80)})` : undefined);
       }
@@ -168,6 +184,14 @@ export class SipStack {
       existing.receiveRequest(req);
       return;
     }
+    // a retransmission of a request answered statelessly gets the very same answer (a client
+    // absorbs that as a retransmission, not as a second challenge); its ACK is absorbed here
+    const key = TransactionLayer.serverKey(req, req.method === 'ACK' ? 'INVITE' : req.method);
+    const answered = key === undefined ? undefined : this.#answered.get(`${key}|${source.address}|${source.port}`);
+    if (answered) {
+      if (req.method !== 'ACK') this.send(answered.buf, answered.target);
+      return;
+    }
     if (req.method === 'ACK') {
       this.#opts.onAck?.(req, source);
       return;
@@ -178,10 +202,10 @@ export class SipStack {
       this.#cancel(req, tx);
       return;
     }
-    if (tx instanceof InviteServerTransaction) this.respond(tx, this.createResponse(req, 100));
     const refusal = this.#check(req);
     if (refusal) {
-      this.respond(tx, refusal);
+      // nobody has authenticated this request: one packet back, no retransmission (amplification)
+      this.respond(tx, this.stateless(refusal));
       return;
     }
     // RFC 3261 11.2: what this UA can do is the stack's to say, outside any dialog
@@ -193,7 +217,22 @@ export class SipStack {
       this.respond(tx, res);
       return;
     }
+    // the TU's error boundary is the request dispatcher (ua/dispatch.ts): it answers 500
     this.#opts.onRequest(req, tx);
+    // 100 Trying only when the TU has not answered at once (RFC 3261 17.2.1: within 200 ms):
+    // an INVITE challenged statelessly must bring back one packet, not two.
+    if (tx instanceof InviteServerTransaction && !tx.responded) this.respond(tx, this.createResponse(req, 100));
+  }
+
+  readonly #malformedLog = new LogLimit(20, 10_000);
+  readonly #transportLog = new LogLimit(20, 10_000);
+
+  /** Transport problems are an operator's business (warn), within a budget of lines; limits also raise the alarm. */
+  #transportError(err: TransportError): void {
+    if (err.code === 'limit' || err.code === 'limit-address') this.#opts.onConnectionLimit?.(err);
+    const dropped = this.#transportLog.take();
+    if (dropped === undefined) return;
+    this.#log.warn(`transport: ${err.message}`, { code: err.code, ...(dropped ? { suppressed: dropped } : {}) });
   }
 
   /** RFC 3261 8.2.1-8.2.3: method, URI scheme, Require, body type; returns a refusal or undefined. */
@@ -241,7 +280,8 @@ export class SipStack {
   #cancel(cancel: SipRequest, tx: ServerTransaction): void {
     const invite = this.transactions.matchCancelled(cancel);
     if (!invite) {
-      this.respond(tx, this.createResponse(cancel, 481));
+      // stateless: a flood of CANCELs for nothing leaves no transactions waiting out Timer J
+      this.respond(tx, this.stateless(this.createResponse(cancel, 481)));
       return;
     }
     this.respond(tx, this.createResponse(cancel, 200));
@@ -303,21 +343,46 @@ export class SipStack {
 
   /**
    * Refuses a request with a final response (RFC 3261 8.2.6): the one way the TU says no. A
-   * request already answered keeps its answer. 405 carries Allow, 415 Accept.
+   * request already answered keeps its answer. 405 carries Allow, 415 Accept. `stateless`: for
+   * a request nobody has authenticated and that matches nothing of ours (see `stateless()`).
    */
-  refuse(tx: ServerTransaction, status: number, reason?: string, headers: Record<string, string> = {}): void {
+  refuse(tx: ServerTransaction, status: number, reason?: string, headers: Record<string, string> = {}, how: { stateless?: boolean } = {}): void {
     if (!Number.isInteger(status) || status < 300 || status > 699) throw new TypeError('status: a final status 300..699');
+    if (headers === null || typeof headers !== 'object') throw new TypeError('headers: an object of header values');
     if (tx.finalSent) return;
     const res = this.createResponse(tx.request, status, reason);
     if (status === 405) res.set('allow', this.#allow);
     if (status === 415) res.set('accept', this.accept);
     for (const [k, v] of Object.entries(headers)) res.set(k, v);
-    this.respond(tx, res);
+    this.respond(tx, how.stateless ? this.stateless(res) : res);
   }
 
   respond(tx: ServerTransaction, res: SipResponse): void {
     if (this.#debug && res.status >= 200) this.#log.debug(`${res.status} ${res.reason} for ${tx.request.method}`, { callId: tx.request.callId });
-    tx.respond(res);
+    if (res.status >= 200 && this.#stateless.has(res) && !tx.finalSent) {
+      const buf = res.toBuffer();
+      this.#answered.set(`${tx.key}|${tx.source.address}|${tx.source.port}`, { buf, target: tx.target });
+      tx.respondStateless(res, buf);
+    } else {
+      tx.respond(res);
+    }
+  }
+
+  readonly #stateless = new WeakSet<SipResponse>();
+  /**
+   * Stateless answers by request (transaction key and source) for 64*T1: bytes and a target,
+   * no timers, bounded (a flood of new requests pushes the oldest out).
+   */
+  readonly #answered: TtlMap<{ buf: Buffer; target: Target }>;
+
+  /**
+   * Marks a final response to go out statelessly whoever sends it through `respond()`: once, and
+   * the transaction ends at once (see ServerTransaction.respondStateless). The Authenticator marks
+   * its challenges and refusals so every feature that relays them answers alike.
+   */
+  stateless(res: SipResponse): SipResponse {
+    this.#stateless.add(res);
+    return res;
   }
 
   /**

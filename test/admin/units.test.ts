@@ -68,7 +68,7 @@ test('login guard: locks an account from any address and an address for any acco
 
 test('alarms: raised once and counted again, cleared by code and key, most severe first', (t) => {
   let now = 1000;
-  const a = new Alarms(() => now);
+  const a = new Alarms({ now: () => now });
   const raised: string[] = [];
   a.on('raised', (x) => raised.push(`${x.code}/${x.key}`));
   a.raise('trunk-down', { key: 'carrier', severity: 'major', message: 'trunk carrier down' });

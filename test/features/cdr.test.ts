@@ -353,20 +353,26 @@ test('CallRecords stores and publishes; a store failure is logged with the call 
   t.is(records.count(), 1);
   t.deepEqual(records.query({ number: '201' }), [ANSWERED]);
 
+  const bad = { ...BUSY, id: 'bad', direction: 'up', legs: [{ ...BUSY.legs[0], sipCallId: '' }] } as unknown as CallRecord;
+  t.notThrows(() => records.record(bad));
+  const [repaired] = logged(logger, 'warn', /^call record repaired: /);
+  t.regex(String(repaired?.message), /record\.direction: was "up"; record\.legs\[0\]\.sipCallId: was ""/);
+  t.like(records.query({ number: BUSY.callerNumber }).find((r) => r.id === 'bad'), { direction: 'internal', legs: [{ sipCallId: '(none)' }] }, 'stored, not lost');
+
   store.close(); // as if the database were gone
   t.notThrows(() => records.record(BUSY));
   const [err] = logged(logger, 'error', /^call record not stored/);
   t.is(err?.callId, BUSY.id);
   t.deepEqual(err?.sipCallIds, ['trunk-1@203.0.113.9']);
-  t.deepEqual(await client.lines(3), [SMDR_HEADER, formatSmdr(ANSWERED), formatSmdr(BUSY)].map((l) => l.slice(0, -2)), 'SMDR still gets it');
-
-  t.notThrows(() => records.record({ ...BUSY, id: 'bad', direction: 'up' } as unknown as CallRecord));
-  t.regex(String(logged(logger, 'error', /^call record not sent to SMDR/)[0]?.error), /record\.direction/);
+  t.is(records.waiting, 1, 'kept in memory');
+  const lines = await client.lines(4);
+  t.deepEqual([lines[0], lines[1], lines[3]], [SMDR_HEADER, formatSmdr(ANSWERED), formatSmdr(BUSY)].map((l) => l.slice(0, -2)), 'SMDR still gets it');
 
   await records.close();
   await records.close();
   await client.closed;
   t.is(smdr.clientCount, 0);
+  t.regex(String(logged(logger, 'error', /^call records lost: 1 could not be stored before shutdown/)[0]?.message), /lost/);
   t.notThrows(() => records.record(BUSY));
   t.is(logged(logger, 'error', /^call record lost: call records are closed/)[0]?.callId, BUSY.id);
 });
@@ -386,9 +392,12 @@ test('a full disk (SQLITE_FULL) is logged with the call id, and records fit agai
   t.is(err?.code, 'SQLITE_FULL');
   t.is(err?.callId, `full-${n - 1}`);
   t.is(records.count(), n - 1);
+  t.is(records.waiting, 1, 'the record that did not fit waits in memory');
   store.prepare('PRAGMA max_page_count = 1000000').get();
   records.record(ANSWERED);
-  t.is(records.count(), n);
+  t.is(records.count(), n + 1, 'and is written, in order, once there is room');
+  t.is(records.waiting, 0);
+  t.truthy(records.query({ limit: 100000 }).find((r) => r.id === `full-${n - 1}`));
   store.close();
 });
 

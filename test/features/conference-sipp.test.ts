@@ -15,7 +15,8 @@ import { eventually, sleep } from '../helpers/wait.js';
 const port = portBlock(47);
 const HOLD = scenario('uac_conf_hold.xml');
 const PIN = scenario('uac_conf_pin.xml');
-const MEET_ME = 'dialPlan: { shortCodes: [{ code: "80XX", feature: meetMe, number: "80N" }] }';
+// one user (201) holds many parties here: the per-user call limit is lifted
+const MEET_ME = 'dialPlan: { shortCodes: [{ code: "80XX", feature: meetMe, number: "80N" }] }\ncalls: { maxCallsPerUser: 200 }';
 
 /** Final responses to our INVITEs (the 407 challenge left out), from a sipp message trace. */
 const finals = (trace: string) => [...trace.matchAll(/^SIP\/2\.0 ([2-6]\d\d) (.*)$/gm)].filter((m) => m[1] !== '407').map((m) => `${m[1]} ${m[2]!.trim()}`);

@@ -40,6 +40,7 @@ test('dial plan defaults fill in every field', (t) => {
     userRights: [],
     arsForms: [],
     incomingCallRoutes: [],
+    incomingDefault: null,
     callClasses: [],
   });
 });

@@ -1,9 +1,11 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { BaresipControl, type BaresipEvent } from './baresip-ctrl.js';
 import { readWav } from './wav.js';
+
+export type { BaresipEvent } from './baresip-ctrl.js';
 
 export interface BaresipOptions {
   /** SIP listen address:port of this baresip (e.g. 127.0.0.10:30610). */
@@ -16,13 +18,6 @@ export interface BaresipOptions {
   account: string;
   /** Lines appended to the generated config (e.g. `module_app mwi.so`). */
   extraConfig?: string[];
-}
-
-export interface BaresipEvent {
-  type?: string;
-  class?: string;
-  param?: string;
-  [k: string]: unknown;
 }
 
 /**
@@ -58,10 +53,7 @@ export class Baresip {
   readonly dir: string;
   readonly events: BaresipEvent[] = [];
   #child: ChildProcess | undefined;
-  #ctrl: Socket | undefined;
-  #buf = Buffer.alloc(0);
-  #waiters: (() => void)[] = [];
-  #token = 0;
+  readonly #ctrl = new BaresipControl(this.events);
 
   private constructor(dir: string) {
     this.dir = dir;
@@ -80,7 +72,7 @@ export class Baresip {
     b.#child = spawn('baresip', ['-f', dir], { stdio: ['ignore', log, log] });
     closeSync(log);
     try {
-      await b.#connect(opts.ctrlPort);
+      await b.#ctrl.connect('127.0.0.1', opts.ctrlPort, 10_000, () => b.log());
     } catch (e) {
       await b.stop();
       throw e;
@@ -88,63 +80,14 @@ export class Baresip {
     return b;
   }
 
-  async #connect(port: number): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      try {
-        this.#ctrl = await new Promise<Socket>((resolve, reject) => {
-          const s = connect(port, '127.0.0.1', () => resolve(s));
-          s.once('error', reject);
-        });
-        break;
-      } catch (e) {
-        if (Date.now() > deadline) throw new Error(`baresip ctrl_tcp did not open on ${port}: ${(e as Error).message}\n${this.log()}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-    this.#ctrl.on('data', (d: Buffer) => this.#onData(d));
-    this.#ctrl.on('error', () => undefined);
-  }
-
-  #onData(d: Buffer): void {
-    this.#buf = Buffer.concat([this.#buf, d]);
-    for (;;) {
-      const colon = this.#buf.indexOf(58);
-      if (colon < 0) return;
-      const len = Number(this.#buf.subarray(0, colon).toString());
-      if (this.#buf.length < colon + 1 + len + 1) return;
-      try {
-        this.events.push(JSON.parse(this.#buf.subarray(colon + 1, colon + 1 + len).toString()) as BaresipEvent);
-      } catch {
-        // not JSON: ignore
-      }
-      this.#buf = this.#buf.subarray(colon + 2 + len);
-      for (const w of this.#waiters.splice(0)) w();
-    }
-  }
-
   /** Sends a ctrl_tcp command (`dial`, `hangup`, `sndcode`, `uareg`, ...). */
   command(command: string, params = ''): void {
-    const p = Buffer.from(JSON.stringify({ command, params, token: String(++this.#token) }));
-    this.#ctrl?.write(Buffer.concat([Buffer.from(`${p.length}:`), p, Buffer.from(',')]));
+    this.#ctrl.command(command, params);
   }
 
   /** Waits for an event matching `pred` (already received ones count). */
-  async waitEvent(pred: (e: BaresipEvent) => boolean, timeoutMs = 10_000): Promise<BaresipEvent> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const e = this.events.find(pred);
-      if (e) return e;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`baresip: event not seen within ${timeoutMs} ms; events: ${JSON.stringify(this.events.map((x) => x.type))}\n${this.log().slice(-2000)}`);
-      await new Promise<void>((res) => {
-        const t = setTimeout(res, left);
-        this.#waiters.push(() => {
-          clearTimeout(t);
-          res();
-        });
-      });
-    }
+  waitEvent(pred: (e: BaresipEvent) => boolean, timeoutMs = 10_000): Promise<BaresipEvent> {
+    return this.#ctrl.waitEvent(pred, timeoutMs, () => this.log().slice(-2000));
   }
 
   /** Waits until baresip's log matches `re` (events sent before ctrl_tcp connected are lost). */
@@ -171,7 +114,7 @@ export class Baresip {
 
   /** Stops baresip: TERM (un-REGISTERs), TERM again after 2 s (forced), KILL after 5 s. */
   async stop(): Promise<void> {
-    this.#ctrl?.destroy();
+    this.#ctrl.close();
     const child = this.#child;
     if (child && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise<void>((res) => child.once('exit', () => res()));

@@ -3,14 +3,14 @@
  * colliding. Blocks are 200 ports wide, starting at 30000; give each test file a distinct block
  * number (keep a list in the comment below).
  *
- * Blocks in use: 1 sip/transport (and dns), 116 solution/solution-netns (baresip ctrl ports), 2 sip/dialog, 3 features/registrar,
+ * Blocks in use: 131-138 security/*, 1 sip/transport (and dns), 116 solution/solution-netns (baresip ctrl ports), 2 sip/dialog, 3 features/registrar,
  * 4 features/registrar-peers, 5 sip/rfc4475, 7 features/calls-peers, 8 features/calls-sipp,
  * 9 features/calls-features, 10-14 media tests (15 media/recorder, 16-19 kept for media), 20 features/calls-transfer,
  * 21 features/voicemail-peers, 22 features/voicemail-crash, 23 features/voicemail-mwi, 24 features/voicemail-email,
  * 25 features/huntgroups-calls, 26 features/huntgroups-queue, 27 features/calls-interop, 28 features/transfer-dialplan, 29 features/shutdown,
  * 30 features/cdr, 40 features/trunks, 41 features/trunk-calls, 45 features/conference, 46 features/conference-peers,
  * 47 features/conference-sipp, 48 features/conference-adhoc (49 kept for conference; blocks 50-99 would fall in the test nodes' media range),
- * 119-126 admin (119 api, 120 reconfigure-peers, 121 config, 122 console, 123 backup, 124 cli status, 125 alarms/metrics with peers). Media engines of test nodes use 40000-49999 (test/helpers/server.ts);
+ * 145 core/advertise, 119-126 admin (119 api, 120 reconfigure-peers, 121 config, 122 console, 123 backup, 124 cli status, 125 alarms/metrics with peers). Media engines of test nodes use 40000-49999 (test/helpers/server.ts);
  * baresip takes RTP ports in 20000-20999.
  */
 export function portBlock(block: number): (offset: number) => number {

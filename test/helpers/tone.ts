@@ -61,3 +61,24 @@ export function hasTone(samples: ArrayLike<number>, freq: number, minRatio = 0.1
 export function lacksTone(samples: ArrayLike<number>, freq: number, maxRatio = 0.02, o: ToneOptions = {}): boolean {
   return toneRatio(samples, freq, o) < maxRatio;
 }
+
+/**
+ * The first offset (a multiple of `step`, from `from`) where a window of `length` samples passes
+ * `test`, or -1. For recordings whose timeline cannot be pinned to the wall clock: a phone's
+ * recorder starts when its call does and drops what arrives late on a loaded machine, so "the
+ * 2.5 s after everyone joined" is found by what is heard, not computed from Date.now().
+ */
+export function findWindow(samples: Int16Array, length: number, test: (w: Int16Array) => boolean, o: { from?: number; step?: number } = {}): number {
+  const step = o.step ?? 800;
+  for (let at = Math.max(0, o.from ?? 0); at + length <= samples.length; at += step) {
+    if (test(samples.subarray(at, at + length))) return at;
+  }
+  return -1;
+}
+
+/** The highest toneRatio of `freq` over windows of `length` samples (every 0.1 s): for messages. */
+export function bestRatio(samples: Int16Array, freq: number, length: number, step = 800): number {
+  let best = 0;
+  for (let at = 0; at + length <= samples.length; at += step) best = Math.max(best, toneRatio(samples.subarray(at, at + length), freq));
+  return best;
+}

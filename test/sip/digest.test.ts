@@ -63,11 +63,11 @@ test('parser: quoting, escapes, case, malformed input never throws', (t) => {
   }
 });
 
-function setup(opts: { lifetime?: number; algorithms?: DigestAlgorithm[]; max?: number } = {}) {
+function setup(opts: { lifetime?: number; algorithms?: DigestAlgorithm[]; max?: number; qop?: 'required' | 'optional' } = {}) {
   let now = 1_700_000_000_000;
   const server = new DigestServer({
     realm: 'pbx.example', secret: Buffer.alloc(32, 7), nonceLifetimeMs: opts.lifetime ?? 60_000,
-    algorithms: opts.algorithms ?? ['SHA-256', 'MD5'], now: () => now, maxTrackedNonces: opts.max,
+    algorithms: opts.algorithms ?? ['SHA-256', 'MD5'], now: () => now, maxTrackedNonces: opts.max, qop: opts.qop,
   });
   const users: Record<string, string> = { alice: 's3cret', bob: 'pw' };
   const lookup = (u: string) => users[u];
@@ -80,7 +80,7 @@ test('challenge offers SHA-256 then MD5 with one nonce', (t) => {
   const { server } = setup();
   const c = server.challenge();
   t.is(c.length, 2);
-  t.regex(c[0], /^Digest realm="pbx.example", nonce="[A-Za-z0-9_-]{32}", algorithm=SHA-256, qop="auth"$/);
+  t.regex(c[0], /^Digest realm="pbx.example", nonce="[A-Za-z0-9_-]{40}", algorithm=SHA-256, qop="auth"$/);
   t.regex(c[1], /algorithm=MD5/);
   t.is(parseDigestParams(c[0])!.nonce, parseDigestParams(c[1])!.nonce);
   t.regex(server.challenge(true)[0], /stale=true/);
@@ -150,11 +150,34 @@ test('qop=auth without nc/cnonce and other malformed credentials are refused wit
   t.like(server.verify('REGISTER', URI, auth, lookup), { ok: true });
 });
 
-test('RFC 2069 client (no qop) is accepted', (t) => {
+test('no qop by default: never verified, a new challenge instead (RFC 7616), so a captured answer cannot be replayed', (t) => {
   const { server, lookup } = setup({ algorithms: ['MD5'] });
   const challenge = server.challenge()[0].replace(', qop="auth"', '');
   const auth = new DigestClient('bob', 'pw').authorize(challenge, 'REGISTER', URI);
-  t.like(server.verify('REGISTER', URI, auth, lookup), { ok: true, username: 'bob' });
+  t.deepEqual(server.verify('REGISTER', URI, auth, lookup), { ok: false, reason: 'qop-required', username: 'bob' });
+  const wrong = new DigestClient('bob', 'guess').authorize(challenge, 'REGISTER', URI);
+  t.like(server.verify('REGISTER', URI, wrong, lookup), { reason: 'qop-required' }, 'not even checked: no password oracle without qop');
+});
+
+test('qop optional: an RFC 2069 answer is accepted once, only for the Call-ID and address its nonce went to', (t) => {
+  const { server, lookup } = setup({ algorithms: ['MD5'], qop: 'optional' });
+  const bind = { callId: 'call-1@phone', address: '192.0.2.10' };
+  const challenge = server.challenge(false, bind)[0].replace(', qop="auth"', '');
+  const auth = new DigestClient('bob', 'pw').authorize(challenge, 'REGISTER', URI);
+  t.like(server.verify('REGISTER', URI, auth, lookup, { ...bind, address: '198.51.100.7' }), { ok: false, reason: 'stale' }, 'from elsewhere');
+  t.like(server.verify('REGISTER', URI, auth, lookup, { ...bind, callId: 'other' }), { ok: false, reason: 'stale' }, 'in another call');
+  t.like(server.verify('REGISTER', URI, auth, lookup, bind), { ok: true, username: 'bob' });
+  t.like(server.verify('REGISTER', URI, auth, lookup, bind), { ok: false, reason: 'replay' }, 'the same answer again');
+  const unbound = new DigestClient('bob', 'pw').authorize(server.challenge()[0].replace(', qop="auth"', ''), 'REGISTER', URI);
+  t.like(server.verify('REGISTER', URI, unbound, lookup, bind), { ok: false, reason: 'stale' }, 'a nonce issued to nobody');
+});
+
+test('an unknown user costs the same hash as a known one and is never cached', (t) => {
+  const { server, lookup } = setup({ algorithms: ['MD5'] });
+  const c = server.challenge()[0];
+  for (let i = 0; i < 3; i++) {
+    t.like(server.verify('REGISTER', URI, new DigestClient(`nobody${i}`, 'x').authorize(c, 'REGISTER', URI), lookup), { reason: 'unknown-user' });
+  }
 });
 
 test('HA1 cache follows password changes', (t) => {

@@ -90,6 +90,10 @@ export function checkDialPlan(doc: Raw): string[] {
     if (typeof r === 'string' && !rights.has(r)) problems.push(`users[${i}].rights: unknown user rights ${JSON.stringify(r)}`);
     checkShortCodes(field(u, 'shortCodes'), `users[${i}].shortCodes`, known, problems);
   });
+  list(doc.trunks).forEach((t, i) => {
+    const r = field(t, 'rights');
+    if (typeof r === 'string' && !rights.has(r)) problems.push(`trunks[${i}].rights: unknown user rights ${JSON.stringify(r)}`);
+  });
   list(field(plan, 'arsForms')).forEach((f, i) => {
     const at = `dialPlan.arsForms[${i}]`;
     for (const key of ['outOfServiceRoute', 'outOfHoursRoute', 'alternateRoute']) {

@@ -156,6 +156,8 @@ export const UserRightsSchema = z.strictObject({
   classes: z.array(name, { error: 'must be a list of call class names' }).optional(),
   /** Priority for ARS alternate routes (1 highest); overrides the user's own priority. */
   priority: int(1, 5).optional(),
+  /** Calls these users may have at once (made or answered by the server for them); absent: calls.maxCallsPerUser. */
+  maxCalls: int(1, 10_000).optional(),
 });
 
 export const CallClassSchema = z.strictObject({
@@ -241,6 +243,13 @@ export const DialPlanSchema = z.strictObject({
   arsForms: z.array(ArsFormSchema, { error: 'must be a list of ARS forms' }).default(() => []),
   /** Where calls arriving on trunks go, by line group, incoming number, caller and time. */
   incomingCallRoutes: z.array(IncomingCallRouteSchema, { error: 'must be a list of incoming call routes' }).default(() => []),
+  /**
+   * Where a trunk call goes that no incoming call route takes and that is not an extension or
+   * an internal system code (the operator: an extension or hunt group); null: refused (404).
+   * Such calls never reach outside-line codes: only a route may send a caller out again.
+   */
+  incomingDefault: z.string({ error: need('must be a number of digits, or null') })
+    .regex(/^[0-9*#]{1,32}$/, { error: 'must be a number of digits, or null' }).nullable().default(null),
   /** Ordered call classes for barring (e.g. premium, international, national, local). */
   callClasses: z.array(CallClassSchema, { error: 'must be a list of call classes' }).default(() => []),
 });

@@ -3,7 +3,7 @@
  * complete Config. A refused document reports every problem at once, each as `path: reason`,
  * so an operator fixes the file in one pass instead of one error per restart.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isNode, parseDocument, type Document } from 'yaml';
@@ -26,10 +26,21 @@ export class ConfigError extends Error {
   }
 }
 
+const MB = 1024 * 1024;
+/** Bigger than any configuration of 1000 users and their dial plan by far. */
+const MAX_TEXT = 16 * MB;
+const MAX_ALIASES = 100;
+
 /** Parses and validates a YAML document; throws ConfigError listing every problem. */
 export function parseConfig(text: string, sourceName = '<config>'): Config {
   if (typeof text !== 'string') throw new TypeError('text: must be a string');
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (text.length > MAX_TEXT) throw new ConfigError(sourceName, [`(document): larger than ${MAX_TEXT / MB} MB; no configuration is that big`]);
+  let doc: Document;
+  try {
+    doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  } catch (err) {
+    throw new ConfigError(sourceName, [`(document): not readable as YAML: ${(err as Error).message}`]);
+  }
   if (doc.errors.length > 0) {
     throw new ConfigError(
       sourceName,
@@ -40,7 +51,18 @@ export function parseConfig(text: string, sourceName = '<config>'): Config {
       }),
     );
   }
-  return validate(doc.toJS() ?? {}, sourceName, doc);
+  let raw: unknown;
+  try {
+    // Aliases let a few lines expand to billions of nodes ("billion laughs"): a configuration
+    // needs few, and the yaml library refuses the expansion with a ReferenceError, reported here.
+    raw = doc.toJS({ maxAliasCount: MAX_ALIASES }) ?? {};
+  } catch (err) {
+    const bomb = /alias/i.test((err as Error).message);
+    throw new ConfigError(sourceName, [bomb
+      ? `(document): its aliases expand too far (more than ${MAX_ALIASES} uses of an anchor's content); write the values out`
+      : `(document): not readable: ${(err as Error).message}`]);
+  }
+  return validate(raw, sourceName, doc);
 }
 
 /**
@@ -67,6 +89,7 @@ export function loadConfig(path: string): Config {
   if (typeof path !== 'string' || path === '') throw new TypeError('path: must be a non-empty string');
   let text: string;
   try {
+    if (statSync(path).size > MAX_TEXT) throw new Error(`larger than ${MAX_TEXT / MB} MB; no configuration is that big`);
     text = readFileSync(path, 'utf8');
   } catch (err) {
     throw new ConfigError(path, [`cannot read the file: ${(err as Error).message}`]);

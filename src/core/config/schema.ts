@@ -19,6 +19,11 @@ const ipAddress = z
   .string({ error: need('must be an IPv4 or IPv6 address') })
   .refine((s) => isIP(s) !== 0, { error: 'must be an IPv4 or IPv6 address' });
 
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const hostOrAddress = z
+  .string({ error: need('must be an IP address or a host name') })
+  .refine((s) => isIP(s) !== 0 || HOST_NAME.test(s), { error: 'must be an IP address or a host name' });
+
 export const TRANSPORTS = ['udp', 'tcp', 'tls', 'ws', 'wss'] as const;
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'silly'] as const;
 export const DIGEST_ALGORITHMS = ['SHA-256', 'MD5'] as const;
@@ -49,6 +54,12 @@ export const ListenSchema = z.strictObject({
   address: ipAddress,
   /** Local port. */
   port: int(1, 65535),
+  /**
+   * Address or host name written into Via and Contact (what phones and trunks send to): for a node
+   * behind NAT, or bound to a wildcard. Default: `address`; for 0.0.0.0 or :: the machine's first
+   * non-loopback address of that family.
+   */
+  advertise: hostOrAddress.optional(),
   /** PEM certificate chain file; required for tls and wss; relative to the working directory. */
   certificate: nonEmpty.optional(),
   /** PEM private key file; required for tls and wss; relative to the working directory. */
@@ -97,15 +108,40 @@ export const RegistrarSchema = z.strictObject({
 });
 
 export const SecuritySchema = z.strictObject({
-  /** Lock out a source after this many failed authentications within the window. */
+  /** Lock out one user at one source address after this many failed authentications within the window. */
   lockout: z
     .strictObject({
       /** Failures that trigger a lockout. */
       maxFailures: int(1, 10_000).default(10),
-      /** Window in which failures are counted (seconds). */
+      /** Window in which failures are counted (seconds), from the first failure. */
       windowSeconds: int(1, 86_400).default(60),
       /** How long a locked-out source is refused (seconds). */
       lockoutSeconds: int(1, 604_800).default(300),
+    })
+    .prefault({}),
+  /**
+   * Block a source address (an IPv6 /64) after this many failed authentications for any users
+   * (fail2ban, Kamailio pike): guessing many users, or probing which exist. Users who logged in
+   * from that address before keep working.
+   */
+  sourceLimit: z
+    .strictObject({
+      maxFailures: int(1, 100_000).default(30),
+      windowSeconds: int(1, 86_400).default(60),
+      /** How long the address is blocked (seconds). */
+      blockSeconds: int(1, 604_800).default(900),
+    })
+    .prefault({}),
+  /**
+   * After this many failed authentications of one user from any addresses (a password guessed
+   * from many places), that user is let in only from addresses it logged in from before.
+   */
+  userLimit: z
+    .strictObject({
+      maxFailures: int(1, 100_000).default(30),
+      windowSeconds: int(1, 86_400).default(600),
+      /** How long only known addresses are let in (seconds). */
+      protectSeconds: int(1, 604_800).default(900),
     })
     .prefault({}),
   digest: z
@@ -123,6 +159,27 @@ export const SecuritySchema = z.strictObject({
         .default(() => ['MD5'] as ('MD5' | 'SHA-256')[]),
       /** How long a nonce stays valid (seconds). */
       nonceLifetimeSeconds: int(10, 86_400).default(300),
+      /**
+       * Refuse credentials without qop=auth (RFC 7616): they cannot be protected from replay.
+       * false accepts RFC 2069 phones, each nonce once, from the Call-ID and address it went to.
+       */
+      requireQop: z.boolean({ error: need('must be true or false') }).default(true),
+    })
+    .prefault({}),
+  /**
+   * Connections (TCP, TLS, WebSocket) others open to this node. Each holds a file descriptor,
+   * as every media socket does: max is lowered at start so the media ports always find theirs.
+   */
+  connections: z
+    .strictObject({
+      /** Inbound connections held at once; the next is closed at once. */
+      max: int(1, 1_000_000).default(4096),
+      /** Inbound connections from one address held at once (phones behind one NAT share one). */
+      perAddress: int(1, 1_000_000).default(128),
+      /** A message must arrive whole within this long of its first byte, and a new connection bring its first one (seconds). */
+      messageTimeoutSeconds: int(1, 300).default(10),
+      /** A connection without any message or keepalive this long is closed (seconds). */
+      idleTimeoutSeconds: int(10, 86_400).default(600),
     })
     .prefault({}),
   /** HMAC secret for nonces (at least 16 characters); null: generated once and kept in the store. */
@@ -139,12 +196,16 @@ export const StorageSchema = z.strictObject({
 });
 
 export const MediaSchema = z.strictObject({
-  /** Local IP address of the RTP sockets (also the address put in SDP). */
+  /** Local IP address of the RTP sockets (also the address put in SDP unless `advertise` says otherwise). */
   address: ipAddress.default('127.0.0.1'),
+  /** Address written into SDP (c=): for a node behind NAT or bound to 0.0.0.0. Default: `address`, for 0.0.0.0 the machine's first non-loopback IPv4 address. */
+  advertise: ipAddress.optional(),
   /** First RTP port (even). */
   portMin: int(1024, 65535).default(20000),
   /** Last port of the range; RTP uses even ports, RTCP the odd port above. */
   portMax: int(1024, 65535).default(29999),
+  /** An answered party that sends no RTP this long (not holding the call) is hung up (seconds); 0: never. */
+  rtpTimeoutSeconds: int(0, 3600).default(60),
 });
 
 export const CdrSchema = z.strictObject({
@@ -234,6 +295,14 @@ export const CallsSchema = z.strictObject({
    * calls and waits at most this long for their BYEs to be answered (seconds).
    */
   shutdownSeconds: int(0, 60).default(5),
+  /** Calls one user may have at once (made, or answered by the server: conferences, voicemail); user rights' maxCalls overrides. */
+  maxCallsPerUser: int(1, 10_000).default(8),
+  /**
+   * RFC 4028 session timers: an answered call is refreshed at least this often (seconds, at
+   * least 90); a party that stops answering the refreshes is hung up. 0: off.
+   */
+  sessionExpiresSeconds: z.int({ error: need('must be 0 (off) or an integer 90..86400') })
+    .refine((v) => v === 0 || (v >= 90 && v <= 86_400), { error: 'must be 0 (off) or an integer 90..86400' }).default(1800),
 });
 
 export const ConfigSchema = z.strictObject({

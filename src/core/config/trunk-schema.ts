@@ -92,6 +92,11 @@ export const TrunkSchema = z.strictObject({
   setupTimeoutSeconds: int(1, 120).default(10),
   /** Calls from this trunk may leave through a trunk again (forward, transfer, route), and calls to it may come from one. */
   allowTrunkToTrunk: z.boolean({ error: need('must be true or false') }).default(false),
+  /**
+   * User rights (dialPlan.userRights name) that bar and route calls coming in on this trunk when
+   * a route sends them on to a number outside; absent: only allowTrunkToTrunk decides.
+   */
+  rights: name.optional(),
   /** How callers are presented: from (number in From), pai (account in From, number in P-Asserted-Identity), withheld. */
   callerId: z.enum(['from', 'pai', 'withheld'], { error: 'must be from, pai or withheld' }).default('from'),
   /** Prepended to an extension to make the number presented to the carrier (e.g. "44207946"); "" presents the extension. */

@@ -74,8 +74,22 @@ export const VoicemailSchema = z.strictObject({
       complexity: z.boolean({ error: need('must be true or false') }).default(true),
       /** Wrong PINs before the call is ended. */
       attempts: int(1, 10).default(3),
+      /**
+       * Wrong PINs for one mailbox across calls, within the window, that lock it for lockoutSeconds
+       * (every PIN is then refused, from anywhere but the owner's own phone); each wrong PIN from a
+       * caller also makes that caller wait longer before the next try.
+       */
+      lockout: z
+        .strictObject({
+          maxFailures: int(1, 1000).default(10),
+          windowSeconds: int(1, 86_400).default(3600),
+          lockoutSeconds: int(1, 604_800).default(1800),
+        })
+        .prefault({}),
     })
     .prefault({}),
+  /** Message-waiting subscriptions (RFC 3842) one user may hold at once; more are refused (403). */
+  maxSubscriptionsPerUser: int(1, 1000).default(20),
   /** Email forwarding of new messages; none: off. */
   smtp: SmtpSchema.optional(),
   /** Folder of the voicemail prompts (8 kHz WAV); default the installation's prompts/. */

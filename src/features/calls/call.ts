@@ -30,6 +30,8 @@ export interface CallHost {
   readonly transfers: TransferHost;
   /** Give up ringing after this long (480), for strategies that take a ring timeout. */
   readonly ringTimeoutMs: number;
+  /** A party of the call silent this long (no RTP, not in a hold) ends it (ms); 0 or none: never. */
+  readonly rtpTimeoutMs?: number;
   /** A leg's dialog is known: in-dialog requests reach this call through it. */
   registerLeg(leg: Leg, call: Call): void;
   /** The caller (not answered) goes on to `mailbox`'s voicemail with its leg and media. */
@@ -80,10 +82,35 @@ export class Call implements TransferCall {
       id: info.id, log: this.log, media, partyOf: (l) => this.#partyOf(l), peerOf: (l) => this.#peerOf(l), guard: (what, fn) => this.guard(what, fn),
     });
     this.#sm.onChange = (from, to, why) => this.log.debug(`call ${from} -> ${to} (${why})`, { call: info.id, callId: a.callId });
+    if (media) this.#watch(media.a);
+  }
+
+  /**
+   * RTP inactivity (a phone that lost power, a client that never speaks): a party of this call
+   * that sends nothing for the node's rtpTimeoutMs, not in a hold, ends the call. Sides that
+   * ring (forks, a transfer's target) are not parties yet, and silence is expected of them.
+   */
+  #watch(side: AnchoredSide): void {
+    const party = () => this.#parties.find((p) => p.side === side);
+    side.watch(this.#host.rtpTimeoutMs ?? 0, () => party() !== undefined, (ms) => {
+      this.guard('RTP inactivity', () => this.end(`${party()?.leg.party ?? 'a party'}: no RTP for ${Math.round(ms / 1000)} s`));
+    });
+  }
+
+  /** A media side for a party this call rings (a phone, a trunk, a transfer's target), watched for RTP. */
+  newSide(): AnchoredSide | undefined {
+    const side = this.media?.newSide();
+    if (side) this.#watch(side);
+    return side;
   }
 
   get state(): CallState {
     return this.#sm.state;
+  }
+
+  /** When a party answered (the call is or was connected); undefined before. */
+  get answeredAt(): Date | undefined {
+    return this.#answer;
   }
 
   get ended(): boolean {
@@ -155,7 +182,7 @@ export class Call implements TransferCall {
       get over() {
         return sm.over;
       },
-      newSide: () => this.media?.newSide(),
+      newSide: () => this.newSide(),
       offer: (side, oa) => this.session.offerFor(side, oa),
       progress: (status) => this.a.progress(status),
       earlyMedia: (f, body) => {
@@ -298,6 +325,8 @@ export class Call implements TransferCall {
 
   replaceParty(old: Party, neu: Party, target?: string): void {
     if (old.side && neu.side) this.media?.adopt(old.side, neu.side);
+    // a party from another call (attended transfer) is watched by this call from now on
+    if (neu.side) this.#watch(neu.side);
     this.#parties = this.#parties.map((p) => (p === old ? neu : p));
     if (target !== undefined) this.#connected = target;
     this.#wireLeg(neu.leg);
@@ -367,10 +396,15 @@ export class Call implements TransferCall {
   }
 
   #record(): CallRecord {
+    return this.recordAt(new Date(this.#host.clock.now()), this.#cause);
+  }
+
+  /** The record this call gets if it ends at `at` with `cause` (the call journal writes it for calls up now). */
+  recordAt(at: Date, cause: string): CallRecord {
     const w = this.#winner;
     return callRecord({
-      info: this.info, start: this.start, answer: this.#answer, end: new Date(this.#host.clock.now()), caller: { leg: this.a, side: this.media?.a },
-      callee: w && { leg: w.leg, side: w.side }, connected: w ? this.target : undefined, disposition: this.#disposition, cause: this.#cause,
+      info: this.info, start: this.start, answer: this.#answer, end: at, caller: { leg: this.a, side: this.media?.a },
+      callee: w && { leg: w.leg, side: w.side }, connected: w ? this.target : undefined, disposition: this.#disposition, cause,
     });
   }
 

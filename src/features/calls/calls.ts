@@ -7,6 +7,7 @@
 import { systemClock, type Clock } from '../../core/clock.js';
 import type { CallRecord } from '../../core/call-record.js';
 import type { Logger } from '../../core/logger.js';
+import type { SessionTimerPolicy } from '../../sip/dialog/session-timer.js';
 import type { SipRequest, SipResponse } from '../../sip/message/message.js';
 import type { InviteServerTransaction, ServerTransaction } from '../../sip/transaction/server.js';
 import { AdHocConferences } from './adhoc.js';
@@ -91,6 +92,7 @@ export class Calls implements CallHost, TransferHost, LocalCallHost {
       get active() {
         return self.#calls.size;
       },
+      callsOf: (party) => this.callsOf(party),
       changed: () => this.#changed(),
       nextId: () => this.#nextId(),
       startCall: (req, tx, ctx, d) => this.#startCall(req, tx, ctx, d),
@@ -108,6 +110,29 @@ export class Calls implements CallHost, TransferHost, LocalCallHost {
   /** The options the node gave. */
   get options(): CallsOptions {
     return this.#o;
+  }
+
+  /** Read for each new call: a reconfiguration changes it for the calls that follow. */
+  get rtpTimeoutMs(): number {
+    return this.#o.rtpTimeoutMs ?? 0;
+  }
+
+  /** Calls `party` is the caller of now (calls, and calls the node answered), for the per-user limit. */
+  callsOf(party: string): number {
+    let n = 0;
+    for (const c of this.#calls.values()) if (!c.over && c.a.party === party) n++;
+    for (const [c, leg] of this.#locals) if (!c.ended && leg.party === party) n++;
+    return n;
+  }
+
+  /**
+   * The calls up now, each as the record it would get if it ended at `at` with cause "node
+   * stopped" (the call journal: a node killed with calls up records them at its next start).
+   */
+  live(at: Date): CallRecord[] {
+    const out: CallRecord[] = [];
+    for (const c of this.#calls.values()) if (!c.over) out.push(c.recordAt(at, 'node stopped'));
+    return out;
   }
 
   get active(): number {
@@ -152,7 +177,7 @@ export class Calls implements CallHost, TransferHost, LocalCallHost {
   #startCall(req: SipRequest, tx: InviteServerTransaction, ctx: RouteContext, d: Extract<Decision, { kind: 'ring' }>): Call | undefined {
     const o = this.#o;
     const from = ctx.from;
-    const a = new InboundLeg(o.stack, req, tx, from.trunk ? `trunk ${from.trunk.name}` : from.number, this.log, this.forks.contact(tx.source.protocol));
+    const a = new InboundLeg(o.stack, req, tx, from.trunk ? `trunk ${from.trunk.name}` : from.number, this.log, this.forks.contact(tx.source.protocol), this.#sessionTimer());
     const direct = o.users.get(from.number)?.media === 'direct' && d.media === 'direct';
     let media: AnchoredMedia | undefined;
     if (o.engine && !direct) {
@@ -180,7 +205,7 @@ export class Calls implements CallHost, TransferHost, LocalCallHost {
   #local(req: SipRequest, tx: InviteServerTransaction, info: Omit<LocalCallInfo, 'id'>, service: LocalService): LocalCall | undefined {
     const o = this.#o;
     if (!o.engine) return void o.stack.refuse(tx, 503, 'Service Unavailable (no media engine)');
-    const leg = new InboundLeg(o.stack, req, tx, info.caller, this.log, this.forks.contact(tx.source.protocol));
+    const leg = new InboundLeg(o.stack, req, tx, info.caller, this.log, this.forks.contact(tx.source.protocol), this.#sessionTimer());
     let side: AnchoredSide;
     try {
       side = new AnchoredSide(o.engine);
@@ -206,6 +231,12 @@ export class Calls implements CallHost, TransferHost, LocalCallHost {
       call.reject(500, 'Server Internal Error');
     }
     return call;
+  }
+
+  /** RFC 4028 on the caller's dialog: the policy in force for this new call, on the B2BUA's clock. */
+  #sessionTimer(): { policy: SessionTimerPolicy; clock: Clock } | undefined {
+    const policy = this.#o.sessionTimer;
+    return policy ? { policy, clock: this.clock } : undefined;
   }
 
   #adoptLocal(call: LocalCall, leg: Leg): void {

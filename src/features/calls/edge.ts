@@ -1,7 +1,8 @@
 /**
  * The edge of the B2BUA: every new INVITE comes in here. Who calls (a trunk peer, or a user who
- * authenticates), the admission (the node shutting down, its channels; per-user limits belong
- * here too), the decision for what was dialled, and the one place a new call is refused.
+ * authenticates; everybody is challenged alike, so the answer never tells which users exist),
+ * the admission (the node shutting down, its channels, the caller's calls at once), the decision
+ * for what was dialled, and the one place a new call is refused.
  */
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/logger.js';
@@ -35,6 +36,8 @@ export interface EdgeHost {
   readonly draining: boolean;
   /** Calls in progress. */
   readonly active: number;
+  /** Calls `party` is the caller of now (calls and calls the node answered), for the per-user limit. */
+  callsOf(party: string): number;
   /** Something changed who is busy. */
   changed(): void;
   nextId(): string;
@@ -68,21 +71,21 @@ export class CallEdge {
     const trunk = o.trunks?.identify(req, tx.source);
     if (trunk) return this.#fromTrunk(req, tx, trunk);
     const callerExt = req.from.uri.isSip ? req.from.uri.userDecoded ?? '' : '';
+    // everybody is challenged alike, users or not: the answer must not tell which users exist
+    const auth = o.auth.authenticate(req, tx.source, callerExt);
+    if (!auth.ok) return o.stack.respond(tx, auth.response);
     const caller = o.users.get(callerExt);
-    if (!caller && o.standby?.(callerExt)) {
+    if (auth.user === callerExt && !caller && o.standby?.(callerExt)) {
       // a phone calling through its standby registration before this node serves its user
       return this.#refuse(tx, 503, 'Service Unavailable (this user is served by its home node)', { 'retry-after': RETRY_AFTER_NOT_SERVING });
     }
-    if (!caller) {
-      this.#h.log.warn('security: INVITE refused: not from a trunk peer and not from a user', {
-        callId: req.callId, source: `${tx.source.protocol}:${tx.source.address}:${tx.source.port}`, from: req.from.uri.toString(),
+    if (auth.user !== callerExt || !caller) {
+      this.#h.log.warn('security: INVITE refused: credentials do not match the caller', {
+        callId: req.callId, source: `${tx.source.protocol}:${tx.source.address}:${tx.source.port}`, from: req.from.uri.toString(), user: auth.user,
       });
-      return this.#refuse(tx, 403, 'Forbidden (not a user of this PBX or a trunk peer)');
+      return this.#refuse(tx, 403, 'Forbidden (credentials do not match the caller)');
     }
-    const auth = o.auth.authenticate(req, tx.source, callerExt);
-    if (!auth.ok) return o.stack.respond(tx, auth.response);
-    if (auth.user !== callerExt) return this.#refuse(tx, 403, 'Forbidden (credentials do not match the caller)');
-    if (!this.#admit(req, tx)) return;
+    if (!this.#admit(req, tx, callerExt)) return;
     let dialled = req.uri.isSip ? req.uri.userDecoded ?? '' : '';
     let withheld = o.settings.get(callerExt)?.withholdCallerId ?? false;
     const ctx = (): RouteContext => ({ from: { number: callerExt, name: caller.name, withheld }, dialled, causer: callerExt, callId: req.callId });
@@ -122,8 +125,10 @@ export class CallEdge {
         return this.#refuse(tx, 404, `Not Found (no route for ${number})`);
       }
       this.#h.log.info(`incoming call on trunk ${trunk.name}: ${from.number} -> ${number} routed to ${d.destination}`, { callId: req.callId });
-      const ctx: RouteContext = { from, dialled: number, causer: undefined, fallback: d.fallback, callId: req.callId };
-      made = this.#act(req, tx, ctx, this.#h.destinations.decide(ctx, this.#h.destinations.dial(d.destination, undefined, from.number)));
+      // the line's rights route and bar it: a caller from outside is never "the system"
+      const line = { name: trunk.name, rights: trunk.config.rights };
+      const ctx: RouteContext = { from, dialled: number, causer: undefined, line, fallback: d.fallback, callId: req.callId };
+      made = this.#act(req, tx, ctx, this.#h.destinations.decide(ctx, this.#h.destinations.dial(d.destination, undefined, from.number, line)));
     } finally {
       // the trunk channel is held for the call's life; a call refused at once gives it back now
       if (made) made.onEnd(() => trunk.release());
@@ -151,9 +156,10 @@ export class CallEdge {
 
   /**
    * The admission of a new call, counted as an attempt: refused with 503 and Retry-After while
-   * the node shuts down or when its channels are all in use (per-user limits belong here too).
+   * the node shuts down or when its channels are all in use; a user's call with 403 when the
+   * user has as many calls as its limit allows (calls.maxCallsPerUser, user rights' maxCalls).
    */
-  #admit(req: SipRequest, tx: InviteServerTransaction): boolean {
+  #admit(req: SipRequest, tx: InviteServerTransaction, user?: string): boolean {
     const o = this.#h.options;
     this.#h.stats.attempts++;
     this.#h.records.attempt();
@@ -167,10 +173,16 @@ export class CallEdge {
       this.#refuse(tx, 503, 'Service Unavailable (this node\'s users are served by its backup node now)', { 'retry-after': RETRY_AFTER_NOT_SERVING });
       return false;
     }
-    if (this.#h.active < o.maxCalls) return true;
-    this.#h.stats.refusedLimit++;
-    this.#h.log.warn('call refused: node channel limit reached', { callId: req.callId, limit: o.maxCalls });
-    this.#refuse(tx, 503, `Service Unavailable (all ${o.maxCalls} channels of this node in use)`, { 'retry-after': '5' });
+    if (this.#h.active >= o.maxCalls) {
+      this.#h.stats.refusedLimit++;
+      this.#h.log.warn('call refused: node channel limit reached', { callId: req.callId, limit: o.maxCalls });
+      this.#refuse(tx, 503, `Service Unavailable (all ${o.maxCalls} channels of this node in use)`, { 'retry-after': '5' });
+      return false;
+    }
+    // one account must not hold every channel (calls it made and calls the node answered for it)
+    const limited = user === undefined ? undefined : o.callLimits?.refusal(user, this.#h.callsOf(user));
+    if (limited === undefined) return true;
+    this.#refuse(tx, 403, limited);
     return false;
   }
 }

@@ -5,6 +5,8 @@ import type { SipRequest, SipResponse } from '../../sip/message/message.js';
 import { SipStack } from '../../sip/stack.js';
 import type { InviteServerTransaction, ServerTransaction } from '../../sip/transaction/server.js';
 import type { Target } from '../../sip/transport/types.js';
+import { negotiateUas, SessionTimer, type SessionTimerPolicy } from '../../sip/dialog/session-timer.js';
+import type { TimerClock } from '../../sip/transaction/timers.js';
 import type { ClientCredentials } from '../../sip/ua/challenge.js';
 import { InviteClient } from '../../sip/ua/invite-client.js';
 
@@ -109,6 +111,8 @@ export abstract class Leg extends EventEmitter<LegEvents> {
     const res = this.stack.createResponse(req, status, undefined, this.dialog!.localTag);
     if (status >= 200) {
       res.set('contact', this.dialog!.localContact);
+      // a 2xx to a re-INVITE or UPDATE refreshes the session, and says its interval again (RFC 4028 9, 10)
+      if (status < 300 && (req.method === 'INVITE' || req.method === 'UPDATE')) this.sessionRefreshed(req, res);
       if (body) {
         res.set('content-type', body.type);
         res.body = body.data;
@@ -144,12 +148,25 @@ export abstract class Leg extends EventEmitter<LegEvents> {
 
   #end(): void {
     this.state = 'ended';
+    this.sessionEnded();
     this.dialog?.terminate();
   }
+
+  /** RFC 4028: a refresh from the peer was accepted (an InboundLeg with a session timer keeps time). */
+  protected sessionRefreshed(_req: SipRequest, _res: SipResponse): void {}
+
+  /** The dialog ends: its session timer with it. */
+  protected sessionEnded(): void {}
 
   protected endQuietly(): void {
     this.#end();
   }
+}
+
+/** RFC 4028 session timers on a caller's dialog: the node's policy, and the clock its timer runs on. */
+export interface SessionTimerSetup {
+  policy: SessionTimerPolicy;
+  clock?: TimerClock;
 }
 
 /** The caller's side: we received its INVITE and answer it (UAS). */
@@ -158,13 +175,17 @@ export class InboundLeg extends Leg {
   readonly tx: InviteServerTransaction;
   readonly localTag = SipStack.tag();
   readonly #dialog: Dialog;
+  readonly #session: SessionTimerSetup | undefined;
+  #sessionTimer: SessionTimer | undefined;
   /** The caller sent CANCEL. */
   onCancel: (() => void) | undefined;
 
-  constructor(stack: SipStack, req: SipRequest, tx: InviteServerTransaction, party: string, log: Logger, localContact: string) {
+  /** `session`: RFC 4028 session timers on this dialog (started when it is answered). */
+  constructor(stack: SipStack, req: SipRequest, tx: InviteServerTransaction, party: string, log: Logger, localContact: string, session?: SessionTimerSetup) {
     super(stack, party, log);
     this.request = req;
     this.tx = tx;
+    this.#session = session;
     const src = tx.source;
     const flow: Target | undefined = src.flowId !== undefined ? { protocol: src.protocol, address: src.address, port: src.port, flowId: src.flowId } : undefined;
     this.#dialog = Dialog.fromRequest(stack, req, this.localTag, localContact, flow);
@@ -211,10 +232,46 @@ export class InboundLeg extends Leg {
     const res = this.stack.createResponse(this.request, 200, undefined, this.localTag);
     res.set('contact', this.#dialog.localContact);
     for (const [k, v] of Object.entries(headers)) res.set(k, v);
+    const timer = negotiateUas(this.request, this.#session?.policy);
+    if (timer) for (const [k, v] of Object.entries(timer.headers)) res.set(k, v);
     res.set('content-type', body.type);
     res.body = body.data;
     this.markConfirmed();
     this.#dialog.sendSuccess(this.tx, res);
+    if (timer) this.#startSessionTimer(timer.interval, timer.refresher === 'uas', body);
+  }
+
+  /**
+   * Without refreshes a party that vanished without a BYE holds its call for ever: we refresh
+   * when we are the refresher (UPDATE where the caller allows it, else re-INVITE with our SDP
+   * again), else we watch the caller's refreshes; a session nobody refreshed is hung up.
+   */
+  #startSessionTimer(interval: number, weRefresh: boolean, body: Body): void {
+    const update = this.request.getAll('allow').some((a) => a.split(',').some((m) => m.trim().toUpperCase() === 'UPDATE'));
+    const headers = { 'session-expires': `${interval};refresher=uas`, supported: 'timer' };
+    this.#sessionTimer = new SessionTimer({
+      intervalMs: interval * 1000,
+      weRefresh,
+      clock: this.#session?.clock,
+      refresh: async () => (await (update ? this.send('UPDATE', undefined, headers) : this.send('INVITE', body, headers))).status,
+      expire: (why) => {
+        if (this.state === 'ended') return;
+        this.log.warn(`session timer: ${why}; hanging up`, { callId: this.callId });
+        void this.hangup();
+        this.emit('bye');
+      },
+    });
+    this.#sessionTimer.start();
+  }
+
+  protected override sessionRefreshed(req: SipRequest, res: SipResponse): void {
+    if (!this.#sessionTimer) return;
+    this.#sessionTimer.refreshed();
+    for (const [k, v] of Object.entries(negotiateUas(req, this.#session?.policy)?.headers ?? {})) res.set(k, v);
+  }
+
+  protected override sessionEnded(): void {
+    this.#sessionTimer?.close();
   }
 
   reject(status: number, reason?: string, headers: Record<string, string> = {}): void {

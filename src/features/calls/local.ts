@@ -35,6 +35,8 @@ export interface LocalCallInfo {
 /** What a LocalCall needs from the B2BUA that created it. */
 export interface LocalCallHost {
   readonly log: Logger;
+  /** A caller silent this long (no RTP, not in a hold) once answered is hung up (ms); 0 or none: never. */
+  readonly rtpTimeoutMs?: number;
   /** The call is over: forget its dialog a little later. */
   localEnded(call: LocalCall): void;
 }
@@ -75,6 +77,11 @@ export class LocalCall extends EventEmitter<LocalCallEvents> {
     leg.on('offer', (req, tx) => this.#onOffer(req, tx));
     leg.on('info', (req, tx) => this.#onInfo(req, tx));
     side.endpoint.on('dtmf', (d) => this.emit('dtmf', d.digit));
+    // one caller must not hold a channel (a conference's, voicemail's) for ever without speaking
+    side.watch(host.rtpTimeoutMs ?? 0, () => this.answered, (ms) => {
+      host.log.info(`call ${info.caller} -> ${info.dialled} hung up: no RTP for ${Math.round(ms / 1000)} s`, { callId: leg.callId, call: info.id });
+      this.hangup();
+    });
   }
 
   /** For a room's logs and status. */

@@ -5,6 +5,7 @@
 import type { Bridge, Endpoint, MediaEngine, Player, PlayerSource } from '../../media/index.js';
 import { answerDirection, buildAudio, negotiate, parseAudio, SdpError, type AudioDescription, type Direction } from '../../media/sdp.js';
 import type { Codec } from '../../media/endpoint.js';
+import { watchRtp } from '../../media/inactivity.js';
 import type { Body } from './leg.js';
 
 const SDP = 'application/sdp';
@@ -25,6 +26,7 @@ export class AnchoredSide {
   telephoneEventPt: number | undefined;
   /** Direction we last agreed with the party, from its point of view. */
   direction: Direction = 'sendrecv';
+  #unwatch: (() => void) | undefined;
 
   constructor(engine: MediaEngine, opts: { timeoutMs?: number } = {}) {
     this.endpoint = engine.createEndpoint({ codec: 'PCMU', telephoneEventPt: TE_PT, timeoutMs: opts.timeoutMs ?? 0 });
@@ -72,6 +74,17 @@ export class AnchoredSide {
     const r = this.remote!;
     this.endpoint.update({ codec: this.codec, telephoneEventPt: this.telephoneEventPt ?? TE_PT });
     if (r.address !== '0.0.0.0' && r.port > 0) this.endpoint.setRemote({ address: r.address, port: r.port, rtcpPort: r.rtcpPort });
+  }
+
+  /**
+   * Watches the party's RTP for its owner (a call, a local call): `onSilent` when it sends
+   * nothing for `timeoutMs` (0: never) while `party()` says it should be talking and it is not
+   * in a hold (whoever holds, a party may send nothing). A side that moves to another owner (a
+   * transfer, a conference, voicemail) is watched by that owner from then on.
+   */
+  watch(timeoutMs: number, party: () => boolean, onSilent: (silentMs: number) => void): void {
+    this.#unwatch?.();
+    this.#unwatch = watchRtp(this.endpoint, { timeoutMs, expected: () => !party() || this.direction !== 'sendrecv', onSilent });
   }
 
   /** True when the party sends nothing to us (it holds the call). */

@@ -21,9 +21,17 @@ export interface RouteContext {
   dialled: string;
   /** The user whose rights and priority apply (the caller; nobody for a call from a trunk). */
   causer: string | undefined;
+  /** A call from a trunk: its line's rights (trunks[].rights) route and bar it, never "the system". */
+  line?: LineRights;
   /** An incoming call's destination when the first is busy. */
   fallback?: string;
   callId: string;
+}
+
+/** A trunk line as the router takes it (RouteContext.line of the routing feature). */
+export interface LineRights {
+  name: string;
+  rights?: string;
 }
 
 /** What deciding needs of the B2BUA. */
@@ -56,10 +64,10 @@ export class Destinations {
     return this.#h.options;
   }
 
-  /** The dial plan's destination for `number` dialled with `causer`'s rights. */
-  dial(number: string, causer: string | undefined, callerNumber: string): Destination {
+  /** The dial plan's destination for `number` dialled with `causer`'s rights (or, from a trunk, its `line`'s). */
+  dial(number: string, causer: string | undefined, callerNumber: string, line?: LineRights): Destination {
     const r = this.#o.router;
-    if (r) return r.dial(number, { user: causer, callerNumber, trace: false }).destination;
+    if (r) return r.dial(number, { user: causer, callerNumber, trace: false, line: causer === undefined ? line : undefined }).destination;
     return this.#o.users.has(number) ? { kind: 'extension', extension: number } : { kind: 'notFound' };
   }
 
@@ -100,7 +108,7 @@ export class Destinations {
     if ('status' in plan) {
       if (plan.status === 486 && ctx.fallback !== undefined) {
         log.info(`${extension} busy: incoming call goes to its fallback ${ctx.fallback}`, { callId: ctx.callId });
-        return this.decide({ ...ctx, fallback: undefined }, this.dial(ctx.fallback, ctx.causer, ctx.from.number));
+        return this.decide({ ...ctx, fallback: undefined }, this.dial(ctx.fallback, ctx.causer, ctx.from.number, ctx.line));
       }
       if (plan.voicemail !== undefined) {
         log.info(`${extension} ${plan.reason.includes('disturb') ? 'in do not disturb' : 'busy'}: call goes to voicemail`, { callId: ctx.callId });
@@ -174,7 +182,7 @@ export class Destinations {
       this.#h.log.info(`call barred: ${dest.barring.reason}`, { callId: ctx.callId, user: ctx.causer, class: dest.barring.class });
       return refusal(403, forbidden(dest.barring.reason));
     }
-    const route = this.#outboundRoute(dest, ctx.causer, ctx.from);
+    const route = this.#outboundRoute(dest, ctx.causer, ctx.from, ctx.line);
     if ('status' in route) return refusal(route.status, route.reason);
     return {
       kind: 'ring', strategy: new RoutesStrategy(dest.number, route), direction: ctx.from.trunk ? 'incoming' : 'outgoing',
@@ -183,7 +191,7 @@ export class Destinations {
   }
 
   /** The routes out for an ARS or line-group destination, within the trunk-to-trunk policy. */
-  #outboundRoute(dest: Extract<Destination, { kind: 'ars' | 'lineGroup' }>, causer: string | undefined, from: Caller): OutboundRoute | Refusal {
+  #outboundRoute(dest: Extract<Destination, { kind: 'ars' | 'lineGroup' }>, causer: string | undefined, from: Caller, line?: LineRights): OutboundRoute | Refusal {
     const o = this.#o;
     if (!o.trunks || !o.router) return { status: 503, reason: 'Service Unavailable (no trunks)' };
     if (from.trunk && !from.trunk.config.allowTrunkToTrunk) {
@@ -194,7 +202,7 @@ export class Destinations {
     const trunks = o.trunks;
     return new OutboundRoute({
       pool: trunks,
-      select: (form, number) => router.selectRoutes(form, number, { user: causer, trace: false }, (g) => trunks.available(g)),
+      select: (form, number) => router.selectRoutes(form, number, { user: causer, line: causer === undefined ? line : undefined, trace: false }, (g) => trunks.available(g)),
       start: dest.kind === 'ars' ? { form: dest.form, number: dest.number } : { lineGroup: dest.lineGroup, number: dest.number, callerId: dest.callerId },
       allowTrunk: from.trunk ? (t) => t.config.allowTrunkToTrunk : undefined,
     });
@@ -204,7 +212,7 @@ export class Destinations {
   #huntGroup(ctx: RouteContext, group: string): Decision {
     const r = this.#o.huntGroups!.route(group, ctx.callId, (u) => this.#h.memberState(u));
     if ('kind' in r) {
-      if (r.kind === 'number') return this.decide(ctx, this.dial(r.number, ctx.causer, ctx.from.number));
+      if (r.kind === 'number') return this.decide(ctx, this.dial(r.number, ctx.causer, ctx.from.number, ctx.line));
       if (r.kind === 'voicemail') return this.#h.voicemail(ctx, 'deposit', r.mailbox);
       return refusal(486, `Busy Here (${r.reason})`);
     }

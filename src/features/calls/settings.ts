@@ -76,13 +76,14 @@ export class SettingsStore {
     const merged = { ...(this.#changed.get(extension) ?? {}), ...patch };
     // JSON drops undefined: store "off" as null so it survives a restart
     const stored: StoredChanges = Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, v === undefined ? null : v]));
-    this.#changed.set(extension, merged);
+    // stored first (with its journal entry): a change the store refuses (a full disk) throws and changes nothing
     const keep = () => {
       this.#upsert?.run(extension, JSON.stringify(stored), Date.now());
       this.#journal?.append('settings', { extension, changes: stored });
     };
     if (this.#store) this.#store.transaction(keep)();
     else keep();
+    this.#changed.set(extension, merged);
     return this.get(extension)!;
   }
 

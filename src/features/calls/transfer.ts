@@ -31,6 +31,8 @@ export interface TransferCall {
   readonly parties: readonly Party[];
   readonly over: boolean;
   readonly maxForwards: number | undefined;
+  /** A media side for the transfer's target (watched for RTP by the call once it is a party). */
+  newSide(): AnchoredSide | undefined;
   /** A blind transfer rings its target (true), or is over (false). */
   transferring(on: boolean): void;
   /** `neu` takes the place of `old`; with `target` the call now connects to that number. */
@@ -145,7 +147,7 @@ export class Transfers {
       get over() {
         return call.over;
       },
-      newSide: () => call.media?.newSide(),
+      newSide: () => call.newSide(),
       offer: (side: AnchoredSide | undefined, oa: OfferAnswer): Body | undefined => {
         oa.sendOffer();
         return side?.offer(otherSide.codec);

@@ -2,6 +2,8 @@
 import type { CallRecord } from '../../core/call-record.js';
 import type { Logger } from '../../core/logger.js';
 import type { Authenticator } from '../../core/security/authenticator.js';
+import type { CallLimits } from '../../core/security/call-limits.js';
+import type { SessionTimerPolicy } from '../../sip/dialog/session-timer.js';
 import type { MediaEngine, PlayerSource } from '../../media/index.js';
 import type { SipRequest } from '../../sip/message/message.js';
 import type { SipStack } from '../../sip/stack.js';
@@ -123,12 +125,18 @@ export interface CallsOptions {
   serving?: () => boolean;
   /** In a solution: users whose phones hold standby registrations here but whom this node does not serve now. */
   standby?: (extension: string) => boolean;
+  /** Calls at once per user (src/core/security/call-limits.ts); none: unlimited. */
+  callLimits?: CallLimits;
+  /** An answered anchored party silent this long (not holding) ends its call (ms); 0 or none: never. */
+  rtpTimeoutMs?: number;
+  /** RFC 4028 session timers on the callers' dialogs; none: off. */
+  sessionTimer?: SessionTimerPolicy;
 }
 
 /** A trunk as the B2BUA sees it: a route out, and a source of incoming calls. */
 export interface CallTrunk extends RouteTrunk {
   readonly lineGroup: number;
-  readonly config: RouteTrunk['config'] & { readonly username?: string };
+  readonly config: RouteTrunk['config'] & { readonly username?: string; readonly rights?: string };
   /** Takes a channel; 'in' for a call the trunk delivers (its service state does not matter then). */
   acquire(direction?: 'out' | 'in'): boolean;
   incomingNumber(number: string): string;

@@ -1,7 +1,9 @@
 /**
  * Call records: where the B2BUA's one record per call goes. record() stores it and streams it
- * to SMDR clients, and never throws into the call path: a call that ended is not made to fail
- * because its record could not be kept (disk full, store closed); the loss is logged instead.
+ * to SMDR clients, and never throws into the call path, and never loses a record it can keep:
+ * a record with a bad field is stored with the field repaired (and a warning naming it); a
+ * record the store cannot take now (a full disk) waits in memory, in order, and is written when
+ * the store takes writes again (retried every few seconds, and before the next record).
  */
 import type { CdrConfig } from '../../core/config/schema.js';
 import type { Logger } from '../../core/logger.js';
@@ -13,7 +15,8 @@ import { CdrStore, type CdrQuery } from './store.js';
 export type { CallDirection, CallDisposition, CallRecord, LegQualityFigures, LegRecord } from '../../core/call-record.js';
 export { CdrStore, DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT, type CdrQuery } from './store.js';
 export { SMDR_FIELDS, SMDR_HEADER, SmdrServer, formatSmdr, localIsoTime, type SmdrServerOptions } from './smdr.js';
-export { CALL_DIRECTIONS, CALL_DISPOSITIONS, assertCallRecord } from './validate.js';
+export { CALL_DIRECTIONS, CALL_DISPOSITIONS, assertCallRecord, repairCallRecord } from './validate.js';
+import { assertCallRecord, repairCallRecord } from './validate.js';
 
 export interface CallRecordsOptions {
   /** The node's store; the CDR tables are created in it. Not closed by close(): features share it. */
@@ -28,11 +31,19 @@ function describe(err: unknown): { code?: unknown; error: string } {
   return { code: e?.code, error: typeof e?.message === 'string' ? e.message : String(err) };
 }
 
+/** Records held while the store refuses them; beyond this the oldest is lost (and said so). */
+const BACKLOG_MAX = 50_000;
+const RETRY_MS = 5000;
+
 export class CallRecords {
   readonly #cdr: CdrStore;
   readonly #smdr: SmdrServer | undefined;
   readonly #log: Logger;
+  /** Records not stored yet, oldest first. */
+  readonly #backlog: CallRecord[] = [];
+  #retry: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
+  readonly stats = { stored: 0, repaired: 0, lost: 0 };
 
   constructor(options: CallRecordsOptions) {
     if (typeof options !== 'object' || options === null) throw new TypeError('options: must be an object');
@@ -41,6 +52,11 @@ export class CallRecords {
     this.#cdr = new CdrStore(options.store);
     this.#smdr = options.smdr;
     this.#log = options.logger;
+  }
+
+  /** Records waiting in memory for the store. */
+  get waiting(): number {
+    return this.#backlog.length;
   }
 
   /** Keeps and publishes the record of a call that has ended; logs, never throws, when it cannot. */
@@ -52,20 +68,53 @@ export class CallRecords {
     };
     if (this.#closing) {
       this.#log.error('call record lost: call records are closed', meta);
+      this.stats.lost++;
       return;
     }
+    let rec = r;
     try {
-      this.#cdr.write(r);
-    } catch (err) {
-      this.#log.error('call record not stored', { ...meta, ...describe(err) });
+      assertCallRecord(r);
+    } catch {
+      const fixed = repairCallRecord(r);
+      rec = fixed.record;
+      this.stats.repaired++;
+      this.#log.warn(`call record repaired: ${fixed.problems.join('; ')}`, meta);
     }
+    this.#backlog.push(rec);
+    if (this.#backlog.length > BACKLOG_MAX) {
+      const lost = this.#backlog.shift()!;
+      this.stats.lost++;
+      this.#log.error('call record lost: too many records wait for the store', { callId: lost.id });
+    }
+    this.#drain(meta);
     // Published even when not stored: the billing system may be the only copy left.
     if (this.#smdr) {
       try {
-        this.#smdr.publish(r);
+        this.#smdr.publish(rec);
       } catch (err) {
         this.#log.error('call record not sent to SMDR', { ...meta, ...describe(err) });
       }
+    }
+  }
+
+  /** Writes the waiting records in order; stops at the first the store refuses, and tries again later. */
+  #drain(meta?: Record<string, unknown>): void {
+    while (this.#backlog.length > 0) {
+      try {
+        this.#cdr.write(this.#backlog[0]!);
+      } catch (err) {
+        if (meta) this.#log.error(`call record not stored: kept in memory (${this.#backlog.length} waiting), retried`, { ...meta, ...describe(err) });
+        if (!this.#retry && !this.#closing) {
+          this.#retry = setTimeout(() => {
+            this.#retry = undefined;
+            this.#drain();
+          }, RETRY_MS);
+          this.#retry.unref();
+        }
+        return;
+      }
+      this.#backlog.shift();
+      this.stats.stored++;
     }
   }
 
@@ -78,9 +127,18 @@ export class CallRecords {
     return this.#cdr.count();
   }
 
-  /** Stops taking records and closes the SMDR server; idempotent. */
+  /** Stops taking records (writing those still waiting once more) and closes the SMDR server; idempotent. */
   close(): Promise<void> {
-    this.#closing ??= this.#smdr ? this.#smdr.close() : Promise.resolve();
+    if (this.#closing) return this.#closing;
+    this.#closing = this.#smdr ? this.#smdr.close() : Promise.resolve();
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
+    this.#drain();
+    if (this.#backlog.length > 0) {
+      this.stats.lost += this.#backlog.length;
+      this.#log.error(`call records lost: ${this.#backlog.length} could not be stored before shutdown`, { callIds: this.#backlog.slice(0, 20).map((r) => r.id) });
+      this.#backlog.length = 0;
+    }
     return this.#closing;
   }
 }

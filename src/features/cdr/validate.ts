@@ -66,3 +66,66 @@ export function assertCallRecord(r: unknown): asserts r is CallRecord {
   oneOf(c.disposition, 'record.disposition', CALL_DISPOSITIONS);
   str(c.cause, 'record.cause');
 }
+
+/**
+ * A record that passes assertCallRecord made from whatever the producer gave, and what had to
+ * be changed (`record.legs[0].sipCallId: ...`). A bill is never dropped for a bad field: the field
+ * gets a visible stand-in ('' for unknown text, '(none)' for a missing Call-ID, 0 for numbers).
+ */
+export function repairCallRecord(r: unknown): { record: CallRecord; problems: string[] } {
+  const problems: string[] = [];
+  const c = (typeof r === 'object' && r !== null ? r : {}) as Record<string, unknown>;
+  const text = (v: unknown, field: string, fallback: string, nonEmpty = false): string => {
+    if (typeof v === 'string' && (!nonEmpty || v !== '')) return v;
+    problems.push(`${field}: was ${JSON.stringify(v) ?? 'undefined'}`);
+    return fallback;
+  };
+  const when = (v: unknown, field: string, fallback: Date): Date => {
+    if (v instanceof Date && !Number.isNaN(v.getTime())) return v;
+    problems.push(`${field}: was not a valid Date`);
+    return fallback;
+  };
+  const count = (v: unknown, field: string): number => {
+    if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v;
+    problems.push(`${field}: was ${JSON.stringify(v) ?? 'undefined'}`);
+    return 0;
+  };
+  const end = when(c.end, 'record.end', new Date());
+  const legs = Array.isArray(c.legs) ? c.legs : (problems.push('record.legs: was not an array'), []);
+  const record: CallRecord = {
+    id: text(c.id, 'record.id', `repaired-${end.getTime().toString(36)}`, true),
+    start: when(c.start, 'record.start', end),
+    answer: c.answer === undefined ? undefined : when(c.answer, 'record.answer', end),
+    end,
+    callerNumber: text(c.callerNumber, 'record.callerNumber', ''),
+    callerName: text(c.callerName, 'record.callerName', ''),
+    calledNumber: text(c.calledNumber, 'record.calledNumber', ''),
+    connectedNumber: c.connectedNumber === undefined ? undefined : text(c.connectedNumber, 'record.connectedNumber', ''),
+    direction: CALL_DIRECTIONS.includes(c.direction as CallDirection) ? c.direction as CallDirection
+      : (problems.push(`record.direction: was ${JSON.stringify(c.direction)}`), 'internal'),
+    legs: legs.map((l: unknown, i: number): LegRecord => {
+      const leg = (typeof l === 'object' && l !== null ? l : {}) as Record<string, unknown>;
+      const at = `record.legs[${i}]`;
+      let quality = leg.quality as LegRecord['quality'];
+      try {
+        checkLeg({ role: 'caller', sipCallId: 'x', party: '', codec: undefined, quality }, at);
+      } catch {
+        problems.push(`${at}.quality: dropped`);
+        quality = undefined;
+      }
+      return {
+        role: leg.role === 'callee' ? 'callee' : leg.role === 'caller' ? 'caller' : (problems.push(`${at}.role: was ${JSON.stringify(leg.role)}`), 'caller'),
+        sipCallId: text(leg.sipCallId, `${at}.sipCallId`, '(none)', true),
+        party: text(leg.party, `${at}.party`, ''),
+        codec: leg.codec === 'PCMU' || leg.codec === 'PCMA' ? leg.codec : leg.codec === undefined ? undefined : (problems.push(`${at}.codec: dropped`), undefined),
+        quality,
+      };
+    }),
+    durationSec: count(c.durationSec, 'record.durationSec'),
+    ringSec: count(c.ringSec, 'record.ringSec'),
+    disposition: CALL_DISPOSITIONS.includes(c.disposition as CallDisposition) ? c.disposition as CallDisposition
+      : (problems.push(`record.disposition: was ${JSON.stringify(c.disposition)}`), 'failed'),
+    cause: text(c.cause, 'record.cause', ''),
+  };
+  return { record, problems };
+}

@@ -192,8 +192,9 @@ export class HuntGroups {
     const g = this.#groups.get(group);
     // a disabled membership stays out of every hunt whatever the log-in says
     if (!g || !g.loggedIn.has(user) || !g.cfg.members.find((m) => m.extension === user)!.enabled) return false;
-    g.loggedIn.set(user, on);
+    // stored first: a change the store refuses (a full disk) is not made at all, and the error tells the caller
     this.#persist?.saveLogin(group, user, on);
+    g.loggedIn.set(user, on);
     this.#touch(group);
     return true;
   }
@@ -211,8 +212,8 @@ export class HuntGroups {
     checkExtension(group, 'group');
     const g = this.#groups.get(group);
     if (!g) return false;
-    g.state = state;
     this.#persist?.saveService(group, { state, configured: g.cfg.service.state });
+    g.state = state;
     this.#touch(group);
     return true;
   }

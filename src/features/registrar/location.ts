@@ -24,6 +24,9 @@ export interface Binding {
   userAgent?: string;
 }
 
+/** How soon changes that could not be written are tried again (ms). */
+const RETRY_MS = 5000;
+
 const MIGRATIONS = [
   `CREATE TABLE bindings (
      aor TEXT NOT NULL, key TEXT NOT NULL, contact TEXT NOT NULL, call_id TEXT NOT NULL,
@@ -59,12 +62,16 @@ export class LocationStore {
         'INSERT OR REPLACE INTO bindings (aor, key, contact, call_id, cseq, expires_at, q, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       );
       this.#delete = store.prepare('DELETE FROM bindings WHERE aor = ? AND key = ?');
-      store.prepare('DELETE FROM bindings WHERE expires_at <= ?').run(now());
+      try {
+        store.prepare('DELETE FROM bindings WHERE expires_at <= ?').run(now());
+      } catch {
+        // a full disk at start: the expired rows are skipped below and removed later
+      }
       for (const row of store.prepare('SELECT data FROM bindings').all() as { data: string }[]) {
         const b = JSON.parse(row.data) as Binding;
         // A flow does not survive a restart; the client reconnects and re-registers.
         if (b.source.flowId !== undefined) delete b.source.flowId;
-        this.#put(b);
+        if (b.expiresAt > now()) this.#put(b);
       }
     }
     this.#sweep = setInterval(() => this.expire(), 1000);
@@ -134,20 +141,44 @@ export class LocationStore {
     }
   }
 
-  /** Writes queued changes in one transaction. */
+  /**
+   * Writes queued changes in one transaction. When the store cannot take them (a full disk) the
+   * bindings stay served from memory and the changes stay queued, retried every few seconds
+   * until the disk has room again; a failed write never escapes (it runs from setImmediate,
+   * where a throw would end the process).
+   */
   flush(): void {
     this.#flushScheduled = false;
     if (!this.#store || !this.#pending.size) return;
     const items = [...this.#pending];
     this.#pending.clear();
-    this.#store.transaction(() => {
-      for (const [k, b] of items) {
-        const [aor, key] = k.split('\u0000');
-        if (b === null) this.#delete!.run(aor, key);
-        else this.#upsert!.run(b.aor, b.key, b.contact, b.callId, b.cseq, b.expiresAt, b.q, JSON.stringify(b));
-      }
-    })();
+    try {
+      this.#store.transaction(() => {
+        for (const [k, b] of items) {
+          const [aor, key] = k.split('\u0000');
+          if (b === null) this.#delete!.run(aor, key);
+          else this.#upsert!.run(b.aor, b.key, b.contact, b.callId, b.cseq, b.expiresAt, b.q, JSON.stringify(b));
+        }
+      })();
+      this.writeError = undefined;
+    } catch (err) {
+      // changes queued meanwhile are newer than these: keep those
+      for (const [k, b] of items) if (!this.#pending.has(k)) this.#pending.set(k, b);
+      this.writeError = err as Error;
+      this.onWriteError?.(err as Error, this.#pending.size);
+      this.#retry ??= setTimeout(() => {
+        this.#retry = undefined;
+        this.flush();
+      }, RETRY_MS);
+      this.#retry.unref();
+    }
   }
+
+  /** The last write failure while changes wait to be written; undefined once written. */
+  writeError: Error | undefined;
+  /** A flush failed; `waiting` changes are kept in memory for the next try. */
+  onWriteError: ((err: Error, waiting: number) => void) | undefined;
+  #retry: NodeJS.Timeout | undefined;
 
   /** Removes bindings whose time is up. */
   expire(): void {
@@ -185,6 +216,10 @@ export class LocationStore {
   close(): void {
     if (this.#sweep) clearInterval(this.#sweep);
     this.#sweep = undefined;
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
     this.flush();
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
   }
 }

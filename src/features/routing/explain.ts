@@ -14,6 +14,8 @@ export interface ExplainTrunk {
   readonly name: string;
   readonly lineGroup: number;
   readonly allowTrunkToTrunk: boolean;
+  /** User rights that route and bar calls coming in on this trunk (trunks[].rights). */
+  readonly rights?: string;
   /** The number as this trunk sends it to its carrier. */
   sent(number: string): string;
 }
@@ -21,6 +23,8 @@ export interface ExplainTrunk {
 interface Context {
   router: Router;
   user: string | undefined;
+  /** An incoming call's line: its rights route and bar what it reaches, as for the live call. */
+  line?: { name: string; rights?: string };
   at: Date;
   trunks: readonly ExplainTrunk[];
   /** An incoming call's line group: only its trunk-to-trunk trunks may carry it out again. */
@@ -44,7 +48,7 @@ function finish(lines: TraceLine[], result: string, found: boolean): Explanation
 }
 
 function follow(c: Context, number: string, lines: TraceLine[]): Explanation {
-  const { destination, trace } = c.router.dial(number, { user: c.user, at: c.at });
+  const { destination, trace } = c.router.dial(number, { user: c.user, line: c.line, at: c.at });
   lines.push(...steps(trace));
   return settle(c, destination, lines);
 }
@@ -67,7 +71,7 @@ function settle(c: Context, d: Destination, lines: TraceLine[]): Explanation {
     }
   }
   if (d.kind === 'lineGroup') return finish(lines, `${describeDestination(d)}: ${carriers(c, d.lineGroup, d.number)}`, true);
-  const s = c.router.selectRoutes(d.form, d.number, { user: c.user, at: c.at }, () => true);
+  const s = c.router.selectRoutes(d.form, d.number, { user: c.user, line: c.line, at: c.at }, () => true);
   lines.push(...steps(s.trace));
   if (s.kind === 'busy') return finish(lines, `busy (${s.reason})`, false);
   if (s.kind === 'notFound') return finish(lines, `not found: no code of ARS form ${s.form} matches ${d.number}`, false);
@@ -90,6 +94,10 @@ export function explainIncoming(
   const lines = steps(decision.trace);
   if (decision.destination === undefined) return finish(lines, 'rejected: no incoming call route, extension or system short code takes the call', false);
   const fallback = decision.fallback === undefined ? '' : ` (fallback ${decision.fallback})`;
-  lines.push({ step: 'dial', text: `${decision.destination}${fallback} dialled by the system` });
-  return follow({ router, user: undefined, at: call.at, trunks, incoming: call.lineGroup }, decision.destination, lines);
+  // the live call is routed with its trunk's rights (the first trunk of the line group here)
+  const trunk = trunks.find((t) => t.lineGroup === call.lineGroup);
+  const line = trunk ? { name: trunk.name, rights: trunk.rights } : undefined;
+  const by = trunk ? `trunk ${trunk.name}'s line${trunk.rights === undefined ? '' : ` (rights ${trunk.rights})`}` : 'the line';
+  lines.push({ step: 'dial', text: `${decision.destination}${fallback} dialled by ${by}` });
+  return follow({ router, user: undefined, line, at: call.at, trunks, incoming: call.lineGroup }, decision.destination, lines);
 }

@@ -67,8 +67,10 @@ function callerScore(pattern: string, call: IncomingCall): number {
 
 export interface IncomingHelpers {
   profileActive(name: string): boolean;
-  /** Whether the system short codes or an extension take this number. */
+  /** Whether an extension or an internal system short code (never an outside line) takes this number. */
   systemTakes(number: string): boolean;
+  /** Where calls no route or internal number takes go (dialPlan.incomingDefault); undefined: refused. */
+  defaultDestination?: string;
 }
 
 export function decideIncoming(routes: CompiledIncoming, call: IncomingCall, at: Date, h: IncomingHelpers): IncomingDecision {
@@ -92,11 +94,16 @@ export function decideIncoming(routes: CompiledIncoming, call: IncomingCall, at:
   }
   if (best === undefined) {
     if (h.systemTakes(call.number)) {
-      trace.push({ step: 'incoming', text: `no incoming call route matches: ${call.number} is taken by an extension or a system short code` });
+      trace.push({ step: 'incoming', text: `no incoming call route matches: ${call.number} is taken by an extension or an internal system short code` });
       trace.push({ step: 'result', text: `destination ${call.number}` });
       return { destination: call.number, fallback: undefined, route: undefined, trace };
     }
-    trace.push({ step: 'incoming', text: 'no incoming call route matches, and no extension or system short code takes the number' });
+    if (h.defaultDestination !== undefined) {
+      trace.push({ step: 'incoming', text: 'no incoming call route matches and no extension or internal system short code takes the number (outside lines only by a route)' });
+      trace.push({ step: 'result', text: `default destination (dialPlan.incomingDefault): ${h.defaultDestination}` });
+      return { destination: h.defaultDestination, fallback: undefined, route: undefined, trace };
+    }
+    trace.push({ step: 'incoming', text: 'no incoming call route matches, and no extension or internal system short code takes the number (outside lines only by a route)' });
     trace.push({ step: 'result', text: 'rejected (404 Not Found)' });
     return { destination: undefined, trace };
   }

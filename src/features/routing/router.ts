@@ -48,6 +48,7 @@ export interface RouterOptions {
 /** Features whose number is a name, not a telephone number. */
 const NAMED = new Set(['arsOutOfService', 'arsInService']);
 const NO_TRACE: TraceLine[] = [];
+const NO_CODES = new CodeIndex<ShortCodeEntry>();
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -59,6 +60,9 @@ function checkContext(ctx: unknown): RouteContext {
   if (ctx.user !== undefined && typeof ctx.user !== 'string') throw new TypeError('ctx.user: must be an extension string');
   if (ctx.at !== undefined && !(ctx.at instanceof Date && !Number.isNaN(ctx.at.getTime()))) throw new TypeError('ctx.at: must be a valid Date');
   if (ctx.callerNumber !== undefined && typeof ctx.callerNumber !== 'string') throw new TypeError('ctx.callerNumber: must be a string');
+  if (ctx.line !== undefined && (!isRecord(ctx.line) || typeof ctx.line.name !== 'string' || (ctx.line.rights !== undefined && typeof ctx.line.rights !== 'string'))) {
+    throw new TypeError('ctx.line: must be { name: string, rights?: string }');
+  }
   return ctx as RouteContext;
 }
 
@@ -77,6 +81,8 @@ export class Router {
   #incoming: CompiledIncoming;
   #time: TimeProfiles;
   #isExtension: (n: string) => boolean;
+  #rights = new Map<string, CompiledRights>();
+  #incomingDefault: string | undefined;
   #formRefs: { form: string; field: string }[] = [];
   #ars: ArsState = {
     forms: this.#forms,
@@ -92,7 +98,8 @@ export class Router {
     if (opts.isExtension !== undefined && typeof opts.isExtension !== 'function') throw new TypeError('opts.isExtension: must be a function');
     this.#time = new TimeProfiles(plan.timeZone, plan.timeProfiles);
     plan.shortCodes.forEach((sc, i) => this.#addShortCode(this.#system, sc, `dialPlan.shortCodes[${i}]`, 'system'));
-    const rights = new Map<string, CompiledRights>();
+    const rights = this.#rights;
+    this.#incomingDefault = plan.incomingDefault ?? undefined;
     plan.userRights.forEach((r, i) => {
       const codes = new CodeIndex<ShortCodeEntry>();
       r.shortCodes.forEach((sc, j) => this.#addShortCode(codes, sc, `dialPlan.userRights[${i}].shortCodes[${j}]`, `rights ${r.name}`));
@@ -160,6 +167,8 @@ export class Router {
     this.#incoming = next.#incoming;
     this.#time = next.#time;
     this.#isExtension = next.#isExtension;
+    this.#rights = next.#rights;
+    this.#incomingDefault = next.#incomingDefault;
     // the ARS state reads next's (now this one's) maps through its own closures
     this.#ars = next.#ars;
   }
@@ -177,7 +186,7 @@ export class Router {
   dial(number: string, ctx?: RouteContext): { destination: Destination; trace: TraceLine[] } {
     checkNumber(number);
     const c = checkContext(ctx);
-    const user = this.#user(c.user, 'ctx.user');
+    const user = this.#user(c.user, 'ctx.user') ?? this.#lineUser(c.line);
     const trace: TraceLine[] = c.trace === false ? NO_TRACE : [];
     const tracing = trace !== NO_TRACE;
     const destination = this.#dial(number, user, c, trace, tracing);
@@ -236,6 +245,14 @@ export class Router {
     }
   }
 
+  /** A trunk line routed and barred like a user of its rights (no short codes of its own). */
+  #lineUser(line: RouteContext['line']): CompiledUser | undefined {
+    if (line === undefined) return undefined;
+    const rights = line.rights === undefined ? undefined : this.#rights.get(line.rights);
+    if (line.rights !== undefined && rights === undefined) throw new TypeError(`ctx.line.rights: unknown user rights ${JSON.stringify(line.rights)}`);
+    return { extension: `trunk ${line.name}`, name: line.name, priority: 5, rights, codes: NO_CODES };
+  }
+
   #user(ext: string | undefined, field: string): CompiledUser | undefined {
     if (ext === undefined) return undefined;
     const u = this.#users.get(ext);
@@ -276,7 +293,7 @@ export class Router {
     checkNumber(number);
     const c = checkContext(ctx);
     if (typeof available !== 'function') throw new TypeError('available: must be a function (lineGroup) => boolean');
-    const user = this.#user(c.user, 'ctx.user');
+    const user = this.#user(c.user, 'ctx.user') ?? this.#lineUser(c.line);
     const priority = user ? (user.rights?.priority ?? user.priority) : 5;
     return selectArsRoutes(
       this.#ars,
@@ -298,10 +315,12 @@ export class Router {
     const at = call.at ?? new Date();
     return decideIncoming(this.#incoming, call, at, {
       profileActive: (p) => this.#time.active(p, at) === true,
+      // never an outside line: a caller from a trunk goes out again only where a route says so
       systemTakes: (n) => {
         const d = this.#dial(n, undefined, { at }, NO_TRACE, false);
-        return d.kind !== 'notFound' && d.kind !== 'incomplete';
+        return d.kind !== 'notFound' && d.kind !== 'incomplete' && d.kind !== 'ars' && d.kind !== 'lineGroup';
       },
+      defaultDestination: this.#incomingDefault,
     });
   }
 

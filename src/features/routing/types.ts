@@ -31,6 +31,11 @@ export interface RouteContext {
   callerNumber?: string;
   /** false: skip building the trace (the returned trace is empty); for hot paths that never print it. */
   trace?: boolean;
+  /**
+   * A call that came in on a trunk (no user): its line's user rights route and bar what it
+   * reaches (the trunk's `rights`); absent rights: nothing is barred by class.
+   */
+  line?: { name: string; rights?: string };
 }
 
 export interface ArsRoute {
@@ -70,7 +75,7 @@ export type IncomingDecision =
   | {
       destination: string;
       fallback: string | undefined;
-      /** Index in dialPlan.incomingCallRoutes; undefined: reached through the system short codes. */
+      /** Index in dialPlan.incomingCallRoutes; undefined: reached through the system short codes or the default. */
       route: number | undefined;
       trace: TraceLine[];
     }

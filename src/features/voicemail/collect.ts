@@ -17,12 +17,15 @@ import { greetingOf } from './deposit.js';
 import { Gone, Ivr, type Sound } from './ivr.js';
 import { BEEP, digitsOf, type VoicemailPrompts } from './prompts.js';
 import type { MailboxStore, MessageInfo } from './store.js';
+import type { PinGuard } from './pin-guard.js';
 
 export interface CollectContext {
   store: MailboxStore;
   prompts: VoicemailPrompts;
   config: VoicemailConfig;
   log: Logger;
+  /** Wrong PINs across calls (lockout and delays); none: per call only. */
+  guard?: PinGuard;
 }
 
 const ENTRY = { max: 15, timeoutMs: 10_000 };
@@ -85,10 +88,17 @@ async function login(ivr: Ivr, mailbox: string, ownPhone: boolean, caller: strin
   for (let i = 0; i < ctx.config.pin.attempts && !ok; i++) {
     await ivr.say(p['enter-pin']);
     const pin = await ivr.entry(ENTRY);
-    ok = pin !== undefined && store.checkPin(mailbox, pin);
+    // a locked mailbox refuses every PIN alike: a guess cannot tell the lock from a wrong PIN
+    const refused = ctx.guard?.refused(mailbox, caller, ownPhone) ?? false;
+    if (refused && pin !== undefined) log.info(`voicemail ${mailbox}: PIN from ${caller} refused unchecked (PIN guessing lockout)`);
+    ok = pin !== undefined && !refused && store.checkPin(mailbox, pin);
+    if (ok) ctx.guard?.succeed(mailbox, caller);
     if (!ok) {
+      const wait = pin !== undefined ? ctx.guard?.fail(mailbox, caller) ?? 0 : 0;
       ivr.flush();
       await ivr.say(p['wrong-pin']);
+      if (wait > 0 && (await ivr.wait(wait)) === 'gone') throw new Gone();
+      ivr.flush();
     }
   }
   if (!ok) {

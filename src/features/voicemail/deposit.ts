@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import type { VoicemailConfig } from '../../core/config/voicemail-schema.js';
 import type { Logger } from '../../core/logger.js';
+import { isDiskError } from '../../core/store.js';
 import { parseWav, type Recorder } from '../../media/index.js';
 import type { LocalCall } from '../calls/index.js';
 import { Gone, Ivr, type Sound } from './ivr.js';
@@ -77,6 +78,11 @@ async function record(call: LocalCall, mailbox: string, maxMs: number, ctx: Depo
   try {
     msg = store.begin(mailbox, call.info.caller, call.info.callerName, maxMs);
   } catch (e) {
+    // the index cannot take the message (a full disk): the caller hears so, nothing is half-kept
+    if (isDiskError(e)) {
+      log.error(`voicemail ${mailbox}: message refused, the store cannot write: ${(e as Error).message}`, { call: call.info.id });
+      return 'no-space';
+    }
     // another message took the space while the greeting played
     if (!(e instanceof MailboxError)) throw e;
     log.info(`voicemail ${mailbox}: message refused (${e.reason})`, { call: call.info.id });
@@ -127,7 +133,15 @@ async function record(call: LocalCall, mailbox: string, maxMs: number, ctx: Depo
   const spoken = why === 'silence' ? ms - config.silenceSeconds * 1000 : ms;
   const keep = spoken >= config.minMessageSeconds * 1000 && ms > 0;
   if (!keep) ms = 0;
-  const info = store.finish(msg.id, ms, keep);
+  let info: MessageInfo | undefined;
+  try {
+    info = store.finish(msg.id, ms, keep);
+  } catch (e) {
+    if (!isDiskError(e)) throw e;
+    // the row stays 'recording': the next start keeps the audio as a new message (crash recovery)
+    log.error(`voicemail ${mailbox}: message ${msg.id} not indexed yet (${(e as Error).message}); kept on disk for recovery`, { call: call.info.id });
+    return 'no-space';
+  }
   log.info(`voicemail ${mailbox}: message ${msg.id} ${keep ? `kept (${(ms / 1000).toFixed(1)} s)` : 'discarded (too short)'}: ${why}`, { call: call.info.id });
   if (info) ctx.onMessage(info);
   if (why.startsWith('write error')) return 'no-space';

@@ -10,6 +10,7 @@ import { SipRequest, type SipResponse } from '../../sip/message/message.js';
 import { parseUri } from '../../sip/message/uri.js';
 import { registeredTarget } from '../../sip/routing.js';
 import { SipStack } from '../../sip/stack.js';
+import { LogLimit } from '../../sip/log-limit.js';
 import type { ServerTransaction } from '../../sip/transaction/server.js';
 import type { Target, TransportProtocol } from '../../sip/transport/types.js';
 import { CONTENT_TYPE, EVENT, fillNotify, Subscription, summaryBody, type MailboxCounts } from './mwi-subscription.js';
@@ -40,6 +41,8 @@ export interface MessageWaitingOptions {
   minExpires?: number;
   /** Longer subscriptions are shortened to this (default 3600 s). */
   maxExpires?: number;
+  /** Subscriptions one user may hold at once; more get 403 (default 20). */
+  maxPerUser?: number;
   /** Our Contact for a transport (default `<sip:voicemail@address:port;transport=...>` from stack.local()). */
   contact?: (protocol: TransportProtocol) => string;
 }
@@ -64,6 +67,10 @@ export class MessageWaiting {
   readonly #dirty = new Set<string>();
   #flush: NodeJS.Immediate | undefined;
   #closed = false;
+  /** Subscriptions held per subscriber, against maxPerUser. */
+  readonly #byUser = new Map<string, number>();
+  readonly #maxPerUser: number;
+  readonly #capLog = new LogLimit(5, 60_000);
   readonly stats = { subscribed: 0, refused: 0, notifiedUnsolicited: 0 };
 
   constructor(opts: MessageWaitingOptions) {
@@ -84,6 +91,9 @@ export class MessageWaiting {
     this.#log = opts.logger;
     this.#min = min;
     this.#max = max;
+    const perUser = opts.maxPerUser ?? 20;
+    if (!Number.isInteger(perUser) || perUser < 1) throw new TypeError('maxPerUser: positive integer');
+    this.#maxPerUser = perUser;
   }
 
   /** Subscriptions held now. */
@@ -148,6 +158,7 @@ export class MessageWaiting {
     for (const sub of [...this.#subs.values()]) sub.terminate('deactivated', true);
     this.#subs.clear();
     this.#byMailbox.clear();
+    this.#byUser.clear();
   }
 
   #refuse(req: SipRequest, tx: ServerTransaction, status: number, reason?: string, extra?: Record<string, string>): void {
@@ -200,6 +211,11 @@ export class MessageWaiting {
     if (!contactOk) return this.#refuse(req, tx, 400, 'Bad Request (a SUBSCRIBE needs one Contact)');
     const expires = this.#expires(req);
     if (typeof expires !== 'number') return this.#refuse(req, tx, expires.status, expires.reason, expires.extra);
+    const held = this.#byUser.get(fromUser) ?? 0;
+    if (expires > 0 && held >= this.#maxPerUser) {
+      if (this.#capLog.take() !== undefined) this.#log.warn('message-summary SUBSCRIBE refused: subscription limit of the user', { callId: req.callId, user: fromUser, limit: this.#maxPerUser });
+      return this.#refuse(req, tx, 403, `Forbidden (at most ${this.#maxPerUser} subscriptions per user)`);
+    }
 
     const src = tx.source;
     const localTag = SipStack.tag();
@@ -217,6 +233,7 @@ export class MessageWaiting {
       onEnd: (s) => this.#forget(s),
     });
     this.#subs.set(sub.id, sub);
+    this.#byUser.set(fromUser, held + 1);
     let set = this.#byMailbox.get(mailbox);
     if (!set) this.#byMailbox.set(mailbox, (set = new Set()));
     set.add(sub);
@@ -266,7 +283,10 @@ export class MessageWaiting {
   }
 
   #forget(sub: Subscription): void {
-    this.#subs.delete(sub.id);
+    if (!this.#subs.delete(sub.id)) return;
+    const n = (this.#byUser.get(sub.subscriber) ?? 1) - 1;
+    if (n > 0) this.#byUser.set(sub.subscriber, n);
+    else this.#byUser.delete(sub.subscriber);
     const set = this.#byMailbox.get(sub.mailbox);
     set?.delete(sub);
     if (set && !set.size) this.#byMailbox.delete(sub.mailbox);

@@ -13,7 +13,9 @@ import type { Journal } from '../../core/journal.js';
 import type { Logger } from '../../core/logger.js';
 import type { Store } from '../../core/store.js';
 import type { LocalCall, LocalService } from '../calls/index.js';
-import { collectMessages } from './collect.js';
+import { collectMessages, type CollectContext } from './collect.js';
+import { PinGuard } from './pin-guard.js';
+import type { Alarms } from '../../core/alarms.js';
 import { leaveMessage, type DepositContext } from './deposit.js';
 import { loadVoicemailPrompts, type VoicemailPrompts } from './prompts.js';
 import { MailboxStore, type MailboxDef, type MessageInfo } from './store.js';
@@ -32,6 +34,8 @@ export interface VoicemailOptions {
   onMessage?: (m: MessageInfo, mailbox: MailboxDef) => void;
   /** Where changes other nodes must replay are recorded (see MailboxStore). */
   journal?: Journal;
+  /** PIN lockouts are raised here. */
+  alarms?: Alarms;
 }
 
 export class Voicemail {
@@ -42,7 +46,7 @@ export class Voicemail {
   readonly #log: Logger;
   readonly #prompts: VoicemailPrompts;
   readonly #active = new Set<LocalCall>();
-  readonly #ctx: DepositContext;
+  readonly #ctx: DepositContext & CollectContext;
   readonly stats = { deposits: 0, collects: 0, refusedBusy: 0 };
   #closed = false;
 
@@ -64,8 +68,10 @@ export class Voicemail {
       journal: opts.journal,
     });
     const store = this.store;
+    const lock = c.pin.lockout;
+    const guard = new PinGuard({ maxFailures: lock.maxFailures, windowMs: lock.windowSeconds * 1000, lockoutMs: lock.lockoutSeconds * 1000, logger: this.#log, alarms: opts.alarms });
     this.#ctx = {
-      store, prompts: this.#prompts, config: c, log: this.#log,
+      store, prompts: this.#prompts, config: c, log: this.#log, guard,
       onMessage: (m) => {
         const box = store.mailbox(m.mailbox);
         if (box) opts.onMessage?.(m, box);

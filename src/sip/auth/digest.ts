@@ -41,13 +41,25 @@ export interface DigestServerOptions {
   now?: () => number;
   /** Cap on nonces tracked for nc replay protection (default 100 000). */
   maxTrackedNonces?: number;
+  /**
+   * 'required' (default, RFC 7616): credentials without qop=auth are answered with a new
+   * challenge, never verified, since nothing stops their replay. 'optional' accepts RFC 2069
+   * clients, each nonce once only and from the Call-ID and address it was issued to.
+   */
+  qop?: 'required' | 'optional';
+}
+
+/** What a nonce is issued to: a qop-less response is accepted only from there. */
+export interface NonceBinding {
+  callId: string;
+  address: string;
 }
 
 export type VerifyResult =
   | { ok: true; username: string; algorithm: DigestAlgorithm }
   | {
     ok: false;
-    reason: 'missing' | 'malformed' | 'realm' | 'algorithm' | 'uri' | 'unknown-user' | 'bad-response' | 'stale' | 'replay' | 'bad-nonce';
+    reason: 'missing' | 'malformed' | 'realm' | 'algorithm' | 'uri' | 'unknown-user' | 'bad-response' | 'stale' | 'replay' | 'bad-nonce' | 'qop-required';
     username?: string;
   };
 
@@ -60,7 +72,12 @@ const HASH: Record<DigestAlgorithm, string> = { 'MD5': 'md5', 'SHA-256': 'sha256
 const TS_LEN = 8;
 const COUNTER_SPACE = 0x10000;
 const MAC_LEN = 16;
-const NONCE_LEN = TS_LEN + MAC_LEN;
+/** A second, short MAC over the stamp, the Call-ID and the address the challenge went to. */
+const BIND_LEN = 6;
+const NONCE_LEN = TS_LEN + MAC_LEN + BIND_LEN;
+const NONCE_CHARS = Math.ceil((NONCE_LEN * 4) / 3);
+/** nc recorded for a qop-less nonce once used: it can never be accepted again. */
+const USED = Number.MAX_SAFE_INTEGER;
 /** Nonces stamped further in the future than this are forged or from a broken clock. */
 const FUTURE_SKEW_MS = 60_000;
 const HA1_CACHE_MAX = 50_000;
@@ -93,6 +110,9 @@ export class DigestServer {
   readonly #algorithms: DigestAlgorithm[];
   readonly #now: () => number;
   readonly #maxTracked: number;
+  readonly #qopRequired: boolean;
+  /** Random password for unknown users, so they cost the same hash as known ones (no timing oracle). */
+  readonly #decoy = randomBytes(12).toString('hex');
   /** nonce -> [issue time, highest nc accepted]; insertion order is first use. */
   readonly #nc = new Map<string, { ts: number; nc: number }>();
   /** Nonces issued at or before this and no longer tracked must be refreshed (stale). */
@@ -119,20 +139,34 @@ export class DigestServer {
     this.#algorithms = [...new Set(opts.algorithms)];
     this.#now = opts.now ?? Date.now;
     this.#maxTracked = max;
+    if (opts.qop !== undefined && opts.qop !== 'required' && opts.qop !== 'optional') throw new TypeError("qop: 'required' | 'optional'");
+    this.#qopRequired = opts.qop !== 'optional';
   }
 
-  /** WWW-Authenticate / Proxy-Authenticate values, one per algorithm, sharing one nonce. */
-  challenge(stale = false): string[] {
-    const nonce = this.#makeNonce(this.#now());
+  /**
+   * WWW-Authenticate / Proxy-Authenticate values, one per algorithm, sharing one nonce. `bind`
+   * names the request's Call-ID and source: a qop-less answer is taken only from there.
+   */
+  challenge(stale = false, bind?: NonceBinding): string[] {
+    const nonce = this.#makeNonce(this.#now(), bind);
     const tail = stale ? ', qop="auth", stale=true' : ', qop="auth"';
     return this.#algorithms.map((a) => `Digest realm=${this.#quotedRealm}, nonce="${nonce}", algorithm=${a}${tail}`);
   }
 
   verify(method: string, requestUri: string, authorization: string | undefined,
-    password: (username: string) => string | undefined): VerifyResult {
+    password: (username: string) => string | undefined, bind?: NonceBinding): VerifyResult {
     if (authorization === undefined || authorization === '') return { ok: false, reason: 'missing' };
     const p = parseDigestParams(authorization);
     if (p === undefined) return { ok: false, reason: 'malformed' };
+    return this.verifyParams(method, requestUri, p, password, bind);
+  }
+
+  /**
+   * Verifies credentials already parsed (parseDigestParams): whoever counts failures must key
+   * them on this same parse, or a differently spelled username slips past the count.
+   */
+  verifyParams(method: string, requestUri: string, p: DigestParams,
+    password: (username: string) => string | undefined, bind?: NonceBinding): VerifyResult {
     const { username, realm, nonce, uri, response } = p;
     if (!username || realm === undefined || !nonce || uri === undefined || !response) {
       return { ok: false, reason: 'malformed', ...(username ? { username } : {}) };
@@ -142,7 +176,7 @@ export class DigestServer {
     if (algorithm === undefined || !this.#algorithms.includes(algorithm)) return { ok: false, reason: 'algorithm', username };
     if (uri !== requestUri && !sameTarget(uri, requestUri)) return { ok: false, reason: 'uri', username };
     let qop: { nc: string; cnonce: string } | undefined;
-    let nc = 0;
+    let nc = USED;
     if (p.qop !== undefined) {
       if (p.qop.toLowerCase() !== 'auth' || !p.cnonce || p.nc === undefined || !isHex8(p.nc)) {
         return { ok: false, reason: 'malformed', username };
@@ -150,19 +184,25 @@ export class DigestServer {
       nc = parseInt(p.nc, 16);
       if (nc === 0) return { ok: false, reason: 'malformed', username };
       qop = { nc: p.nc, cnonce: p.cnonce };
+    } else if (this.#qopRequired) {
+      // never verified, so never a password guess either: the client gets a challenge again
+      return { ok: false, reason: 'qop-required', username };
     }
     const now = this.#now();
     const ts = this.#checkNonce(nonce, now);
     if (ts < 0) return { ok: false, reason: 'bad-nonce', username };
     const pw = password(username);
-    if (typeof pw !== 'string') return { ok: false, reason: 'unknown-user', username };
-    const expected = digestResponse(algorithm, this.#ha1For(algorithm, username, pw), nonce, method, uri, qop);
+    const known = typeof pw === 'string';
+    const expected = digestResponse(algorithm, this.#ha1For(algorithm, username, known ? pw : this.#decoy, known), nonce, method, uri, qop);
+    if (!known) return { ok: false, reason: 'unknown-user', username };
     const got = response.toLowerCase();
     if (got.length !== expected.length || !timingSafeEqual(Buffer.from(got, 'latin1'), Buffer.from(expected, 'latin1'))) {
       return { ok: false, reason: 'bad-response', username };
     }
     if (now - ts > this.#lifetime) return { ok: false, reason: 'stale', username };
-    if (qop !== undefined && !this.#acceptNc(nonce, ts, nc, now)) {
+    // RFC 2069: no nonce count, so the nonce serves one request, from where it was sent
+    if (qop === undefined && !this.#boundTo(nonce, bind)) return { ok: false, reason: 'stale', username };
+    if (!this.#acceptNc(nonce, ts, nc, now)) {
       // Untracked (evicted) nonces cannot prove freshness of nc: refresh them like stale ones.
       return { ok: false, reason: this.#nc.has(nonce) ? 'replay' : 'stale', username };
     }
@@ -171,26 +211,41 @@ export class DigestServer {
 
   /** Issue time of a nonce we minted, or -1. */
   #checkNonce(nonce: string, now: number): number {
-    if (nonce.length !== 32) return -1;
+    if (nonce.length !== NONCE_CHARS) return -1;
     const raw = Buffer.from(nonce, 'base64url');
     if (raw.length !== NONCE_LEN) return -1;
     const mac = this.#mac(raw.subarray(0, TS_LEN));
-    if (!timingSafeEqual(mac, raw.subarray(TS_LEN))) return -1;
+    if (!timingSafeEqual(mac, raw.subarray(TS_LEN, TS_LEN + MAC_LEN))) return -1;
     const ts = raw.readUIntBE(0, 6);
     return ts > now + FUTURE_SKEW_MS ? -1 : ts;
   }
 
-  #makeNonce(now: number): string {
+  #makeNonce(now: number, bind: NonceBinding | undefined): string {
     const raw = Buffer.allocUnsafe(NONCE_LEN);
     raw.writeUIntBE(Math.max(0, Math.floor(now)), 0, 6);
     this.#counter = (this.#counter + 1) % COUNTER_SPACE;
     raw.writeUInt16BE(this.#counter, 6);
-    this.#mac(raw.subarray(0, TS_LEN)).copy(raw, TS_LEN);
+    const stamp = raw.subarray(0, TS_LEN);
+    this.#mac(stamp).copy(raw, TS_LEN);
+    this.#bindMac(stamp, bind).copy(raw, TS_LEN + MAC_LEN);
     return raw.toString('base64url');
   }
 
   #mac(ts: Buffer): Buffer {
     return createHmac('sha256', this.#secret).update(ts).update(this.#realm).digest().subarray(0, MAC_LEN);
+  }
+
+  #bindMac(ts: Buffer, bind: NonceBinding | undefined): Buffer {
+    const h = createHmac('sha256', this.#secret).update('bind\u0000').update(ts);
+    if (bind) h.update(`\u0000${bind.callId}\u0000${bind.address}`);
+    return h.digest().subarray(0, BIND_LEN);
+  }
+
+  /** Whether a (valid) nonce was issued to this Call-ID and address. */
+  #boundTo(nonce: string, bind: NonceBinding | undefined): boolean {
+    if (bind === undefined) return false;
+    const raw = Buffer.from(nonce, 'base64url');
+    return timingSafeEqual(this.#bindMac(raw.subarray(0, TS_LEN), bind), raw.subarray(TS_LEN + MAC_LEN));
   }
 
   #acceptNc(nonce: string, ts: number, nc: number, now: number): boolean {
@@ -219,7 +274,9 @@ export class DigestServer {
     }
   }
 
-  #ha1For(algorithm: DigestAlgorithm, username: string, password: string): string {
+  #ha1For(algorithm: DigestAlgorithm, username: string, password: string, cache = true): string {
+    // made-up user names are not cached: a flood of them must not evict the real users' entries
+    if (!cache) return hashHex(algorithm, `${username}:${this.#realm}:${password}`);
     const key = `${algorithm}:${username}`;
     const hit = this.#ha1.get(key);
     if (hit !== undefined && hit.password === password) return hit.ha1;

@@ -166,6 +166,9 @@ function validate(msg: SipMessageAny): string | undefined {
   const h = msg.headers;
   const missing = h.has('via') && h.has('from') && h.has('to') && h.has('call-id') && h.has('cseq') ? [] : REQUIRED.filter((k) => !h.has(k));
   if (missing.length) return `missing headers: ${missing.map((h) => (h === 'cseq' ? 'CSeq' : h === 'call-id' ? 'Call-ID' : h[0].toUpperCase() + h.slice(1))).join(', ')}`;
+  // RFC 3261 25.1: callid = word ["@" word]; an empty one cannot key a dialog or a record
+  const callId = h.get('call-id')![0];
+  if (callId === '' || /\s/.test(callId)) return callId === '' ? 'empty Call-ID' : 'bad Call-ID (whitespace)';
   try {
     // a second value (`a, b`) fails the name-addr grammar, so parsing is the check
     msg.from;

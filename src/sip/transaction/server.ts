@@ -83,7 +83,36 @@ abstract class ServerTransactionBase implements TimerTarget {
     this.timer = this.timer2 = undefined;
   }
 
+  /** True once any response was sent, or the transaction ended. */
+  get responded(): boolean {
+    return this.lastResponse !== undefined || this.#ended;
+  }
+
+  #ended = false;
+
+  /** Whether a final response may still be sent. */
+  abstract get finalSent(): boolean;
+
+  /**
+   * Sends a final response once and ends the transaction at once: no retransmission and no state
+   * kept (Kamailio's sl_send_reply). For answers to requests nobody has proven to come from where
+   * they say (a challenge, a refusal of an unauthenticated source): one packet back per packet in,
+   * so a forged source address cannot turn the server into an amplifier, and a flood leaves no
+   * transactions behind. A retransmitted request simply gets the same treatment again.
+   */
+  respondStateless(res: SipResponse, buf = res.toBuffer()): void {
+    if (this.finalSent || this.#ended) return;
+    this.ctx.sendResponse(buf, this.target, (err) => {
+      if (err) this.onTransportError?.(err);
+    });
+    this.markTerminated();
+    this.terminate();
+  }
+
+  protected abstract markTerminated(): void;
+
   protected terminate(): void {
+    this.#ended = true;
     this.clearTimers();
     this.ctx.removeServer(this);
     const cb = this.onTerminated;
@@ -107,6 +136,10 @@ export class InviteServerTransaction extends ServerTransactionBase {
   /** True once a final response was sent. */
   get finalSent(): boolean {
     return this.#state !== InviteServerState.Proceeding;
+  }
+
+  protected markTerminated(): void {
+    this.#state = InviteServerState.Terminated;
   }
 
   respond(res: SipResponse): void {
@@ -190,6 +223,10 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
 
   get finalSent(): boolean {
     return this.#state === NonInviteServerState.Completed || this.#state === NonInviteServerState.Terminated;
+  }
+
+  protected markTerminated(): void {
+    this.#state = NonInviteServerState.Terminated;
   }
 
   respond(res: SipResponse): void {

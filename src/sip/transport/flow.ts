@@ -13,6 +13,7 @@ import { TransportError, type Source, type TransportProtocol } from './types.js'
 export interface FlowHost {
   readonly maxMessageSize: number;
   readonly idleTimeoutMs: number;
+  readonly messageTimeoutMs: number;
   deliver(data: Buffer, source: Source): void;
   flowClosed(flow: Flow): void;
   error(err: TransportError): void;
@@ -48,6 +49,58 @@ export function plainAddress(a: string | undefined): string {
   return a.startsWith('::ffff:') && a.indexOf('.') > 0 ? a.slice(7) : a;
 }
 
+/**
+ * The two clocks of an inbound connection. Idle: no message (or RFC 5626 keepalive) for
+ * idleTimeoutMs; stray bytes do not count, so a byte a second cannot keep a connection forever.
+ * Deadline: a message begun must be complete within messageTimeoutMs, and the first one must
+ * come within it of the connection opening (slowloris).
+ */
+class Clocks {
+  readonly #host: FlowHost;
+  readonly #expire: (why: string) => void;
+  #idle: NodeJS.Timeout | undefined;
+  #deadline: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(host: FlowHost, expire: (why: string) => void) {
+    this.#host = host;
+    this.#expire = expire;
+    if (host.idleTimeoutMs > 0) {
+      this.#idle = setTimeout(() => this.#fire(`no message for ${host.idleTimeoutMs} ms`), host.idleTimeoutMs);
+      this.#idle.unref();
+    }
+    this.partial();
+  }
+
+  /** A whole message or keepalive arrived. */
+  message(): void {
+    this.#idle?.refresh();
+    clearTimeout(this.#deadline);
+    this.#deadline = undefined;
+  }
+
+  /** Bytes of a message not yet complete are waiting. */
+  partial(): void {
+    const ms = this.#host.messageTimeoutMs;
+    if (this.#deadline !== undefined || ms <= 0 || this.#closed) return;
+    this.#deadline = setTimeout(() => this.#fire(`no complete message within ${ms} ms`), ms);
+    this.#deadline.unref();
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#idle);
+    clearTimeout(this.#deadline);
+    this.#idle = this.#deadline = undefined;
+  }
+
+  #fire(why: string): void {
+    if (this.#closed) return;
+    this.close();
+    this.#expire(why);
+  }
+}
+
 /** A TCP or TLS connection carrying a framed byte stream. */
 export class StreamFlow implements Flow {
   readonly id: string;
@@ -63,6 +116,8 @@ export class StreamFlow implements Flow {
   /** Writes made while an outbound connection is being set up; null once connected. */
   #queue: [Buffer, ((err?: Error | null) => void) | undefined][] | null = null;
   #lastError: Error | undefined;
+  /** Inbound flows only: we close what others open and leave idle; our own connections we close ourselves. */
+  readonly #clocks: Clocks | undefined;
 
   /** For outbound flows, remote is the dialled target; inbound ones take it from the socket. */
   constructor(host: FlowHost, socket: Socket, protocol: TransportProtocol, inbound: boolean,
@@ -76,10 +131,7 @@ export class StreamFlow implements Flow {
     this.key = remoteKey(protocol, this.#remoteAddress, this.#remotePort);
     this.#framer = new StreamFramer(host.maxMessageSize);
     socket.setNoDelay(true);
-    if (inbound && host.idleTimeoutMs > 0) {
-      socket.setTimeout(host.idleTimeoutMs);
-      socket.on('timeout', () => socket.destroy());
-    }
+    this.#clocks = inbound ? new Clocks(host, (why) => this.#expired(why)) : undefined;
     if (!inbound) {
       this.#queue = [];
       socket.once(protocol === 'tls' ? 'secureConnect' : 'connect', () => this.#flush());
@@ -91,6 +143,7 @@ export class StreamFlow implements Flow {
     });
     socket.on('close', () => {
       this.#closed = true;
+      this.#clocks?.close();
       const queue = this.#queue;
       this.#queue = null;
       if (queue !== null && queue.length > 0) {
@@ -121,12 +174,19 @@ export class StreamFlow implements Flow {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#clocks?.close();
     this.#socket.destroy();
+  }
+
+  #expired(why: string): void {
+    this.#host.error(new TransportError(why.startsWith('no message') ? 'idle' : 'deadline', `${this.id} ${this.key}: ${why}; closing`));
+    this.close();
   }
 
   #onData(chunk: Buffer): void {
     try {
       for (const msg of this.#framer.push(chunk)) {
+        this.#clocks?.message();
         if (msg === PING) this.#socket.write(CRLF);
         else this.#host.deliver(msg, this.#source ?? this.#makeSource());
       }
@@ -134,7 +194,9 @@ export class StreamFlow implements Flow {
       if (!(err instanceof FramingError)) throw err;
       this.#host.error(new TransportError(err.code, `${this.id} ${this.key}: ${err.message}; closing`));
       this.close();
+      return;
     }
+    if (this.#framer.buffered > 0) this.#clocks?.partial();
   }
 
   #makeSource(): Source {
@@ -157,6 +219,7 @@ export class WsFlow implements Flow {
   readonly key: string;
   readonly #ws: WebSocket;
   readonly #source: Source;
+  readonly #clocks: Clocks;
   #closed = false;
 
   constructor(host: FlowHost, ws: WebSocket, socket: Socket, req: IncomingMessage, protocol: TransportProtocol) {
@@ -172,12 +235,15 @@ export class WsFlow implements Flow {
       localPort: req.socket.localPort ?? 0,
       flowId: this.id,
     });
-    // ws clears the socket timeout when it adopts the socket, so set ours afterwards.
-    if (host.idleTimeoutMs > 0) {
-      socket.setTimeout(host.idleTimeoutMs);
-      socket.on('timeout', () => ws.terminate());
-    }
+    this.#clocks = new Clocks(host, (why) => {
+      host.error(new TransportError(why.startsWith('no message') ? 'idle' : 'deadline', `${this.id} ${this.key}: ${why}; closing`));
+      this.close();
+    });
+    // ahead of ws's own listener: bytes start the deadline, the frame they complete stops it
+    socket.prependListener('data', () => this.#clocks.partial());
+    ws.on('ping', () => this.#clocks.message());
     ws.on('message', (data: RawData) => {
+      this.#clocks.message();
       const buf = data as Buffer;
       if (buf.length === 0 || isOnlyCrlf(buf)) return;
       host.deliver(buf, this.#source);
@@ -188,6 +254,7 @@ export class WsFlow implements Flow {
     });
     ws.on('close', () => {
       this.#closed = true;
+      this.#clocks.close();
       host.flowClosed(this);
     });
   }
@@ -204,6 +271,7 @@ export class WsFlow implements Flow {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#clocks.close();
     this.#ws.terminate();
   }
 }

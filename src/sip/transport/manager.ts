@@ -19,6 +19,9 @@ import {
 
 const PROTOCOLS: ReadonlySet<string> = new Set(['udp', 'tcp', 'tls', 'ws', 'wss']);
 const DEFAULT_IDLE_MS = 10 * 60 * 1000;
+const DEFAULT_MESSAGE_MS = 10_000;
+const DEFAULT_MAX_CONNECTIONS = 4096;
+const DEFAULT_MAX_PER_ADDRESS = 128;
 const UDP_BUFFER = 4 * 1024 * 1024;
 const BAD_HANDSHAKE = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
 
@@ -34,7 +37,15 @@ interface Listener {
 export class TransportManager implements FlowHost {
   readonly maxMessageSize: number;
   readonly idleTimeoutMs: number;
+  readonly messageTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly maxConnectionsPerAddress: number;
   readonly #opts: TransportManagerOptions;
+  /** Inbound connections held now, in total and per remote address. */
+  #inbound = 0;
+  readonly #perAddress = new Map<string, number>();
+  /** Counters for status and metrics. */
+  readonly stats = { refusedConnections: 0 };
   readonly #listeners: Listener[] = [];
   readonly #flows = new Map<string, Flow>();
   readonly #byRemote = new Map<string, Flow>();
@@ -56,9 +67,21 @@ export class TransportManager implements FlowHost {
     if (opts.idleTimeoutMs !== undefined && !(Number.isInteger(opts.idleTimeoutMs) && opts.idleTimeoutMs >= 0)) {
       throw new TypeError('idleTimeoutMs: integer >= 0');
     }
+    for (const k of ['messageTimeoutMs', 'maxConnections', 'maxConnectionsPerAddress'] as const) {
+      const v = opts[k];
+      if (v !== undefined && !(Number.isInteger(v) && v >= 0)) throw new TypeError(`${k}: integer >= 0`);
+    }
     this.#opts = opts;
     this.maxMessageSize = opts.maxMessageSize;
     this.idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_MS;
+    this.messageTimeoutMs = opts.messageTimeoutMs ?? DEFAULT_MESSAGE_MS;
+    this.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.maxConnectionsPerAddress = opts.maxConnectionsPerAddress ?? DEFAULT_MAX_PER_ADDRESS;
+  }
+
+  /** Inbound connections held now. */
+  get inboundConnections(): number {
+    return this.#inbound;
   }
 
   async start(): Promise<void> {
@@ -97,7 +120,7 @@ export class TransportManager implements FlowHost {
 
   local(protocol: TransportProtocol): { address: string; port: number } | undefined {
     for (const l of this.#listeners) {
-      if (l.spec.transport === protocol) return { address: l.address, port: l.port };
+      if (l.spec.transport === protocol) return { address: l.spec.advertise ?? l.address, port: l.port };
     }
     return undefined;
   }
@@ -184,16 +207,17 @@ export class TransportManager implements FlowHost {
         case 'tcp': return await this.#listenServer(spec, net.createServer());
         case 'tls': {
           const [cert, key] = await readPair(spec);
-          const server = tls.createServer({ cert, key });
+          const server = tls.createServer({ cert, key, handshakeTimeout: this.messageTimeoutMs || 120_000 });
           server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
             this.error(new TransportError(err.code ?? 'tls', `tls handshake from ${plainAddress(socket.remoteAddress)}:${socket.remotePort}: ${err.message}`));
           });
           return await this.#listenServer(spec, server, 'secureConnection');
         }
-        case 'ws': return await this.#listenWs(spec, http.createServer());
+        // handshake deadlines (headersTimeout) are checked this often
+        case 'ws': return await this.#listenWs(spec, http.createServer({ connectionsCheckingInterval: 1000 }));
         case 'wss': {
           const [cert, key] = await readPair(spec);
-          return await this.#listenWs(spec, https.createServer({ cert, key }));
+          return await this.#listenWs(spec, https.createServer({ cert, key, connectionsCheckingInterval: 1000, handshakeTimeout: this.messageTimeoutMs || 120_000 }));
         }
       }
     } catch (err) {
@@ -252,14 +276,46 @@ export class TransportManager implements FlowHost {
     });
   }
 
+  /**
+   * Counts an inbound connection against the limits, in total and per address (each connection
+   * holds a file descriptor the media engine needs as much); false when it is refused, closed at once.
+   */
+  #admit(socket: net.Socket, protocol: TransportProtocol): boolean {
+    const address = plainAddress(socket.remoteAddress);
+    const n = this.#perAddress.get(address) ?? 0;
+    const full = this.#inbound >= this.maxConnections;
+    if (full || n >= this.maxConnectionsPerAddress || this.#closed) {
+      socket.destroy();
+      if (this.#closed) return false;
+      this.stats.refusedConnections++;
+      this.error(new TransportError(full ? 'limit' : 'limit-address', full
+        ? `${protocol} connection from ${address} refused: ${this.maxConnections} connections held (the limit)`
+        : `${protocol} connection from ${address} refused: ${n} connections from that address (the limit)`,
+      { protocol, address, port: socket.remotePort ?? 0 }));
+      return false;
+    }
+    this.#inbound++;
+    this.#perAddress.set(address, n + 1);
+    socket.once('close', () => {
+      this.#inbound--;
+      const left = (this.#perAddress.get(address) ?? 1) - 1;
+      if (left > 0) this.#perAddress.set(address, left);
+      else this.#perAddress.delete(address);
+    });
+    return true;
+  }
+
   #listenServer(spec: ListenSpec, server: net.Server, event = 'connection'): Promise<Listener> {
     const protocol = spec.transport;
-    server.on(event, (socket: net.Socket) => this.#addFlow(new StreamFlow(this, socket, protocol, true)));
     // TLS sockets still in their handshake are no flow yet, but would hold server.close() open.
     const raw = new Set<net.Socket>();
     server.on('connection', (socket: net.Socket) => {
+      if (!this.#admit(socket, protocol)) return;
       raw.add(socket);
       socket.once('close', () => raw.delete(socket));
+    });
+    server.on(event, (socket: net.Socket) => {
+      if (!socket.destroyed) this.#addFlow(new StreamFlow(this, socket, protocol, true));
     });
     return this.#bindServer(spec, server, () => {
       for (const socket of raw) socket.destroy();
@@ -275,6 +331,12 @@ export class TransportManager implements FlowHost {
       perMessageDeflate: false,
       handleProtocols: () => 'sip',
     });
+    server.on('connection', (socket: net.Socket) => void this.#admit(socket, protocol));
+    // the HTTP handshake has the same deadline as a SIP message
+    if (this.messageTimeoutMs > 0) {
+      server.headersTimeout = this.messageTimeoutMs;
+      server.requestTimeout = this.messageTimeoutMs;
+    }
     server.on('request', (_req, res) => {
       res.writeHead(426, { Connection: 'close', 'Content-Length': '0', Upgrade: 'websocket' });
       res.end();
@@ -323,6 +385,7 @@ function validateSpec(l: ListenSpec, i: number): void {
   if (!PROTOCOLS.has(l.transport)) throw new TypeError(`listen[${i}].transport: udp | tcp | tls | ws | wss`);
   if (typeof l.address !== 'string' || !net.isIP(l.address)) throw new TypeError(`listen[${i}].address: IP address`);
   if (!Number.isInteger(l.port) || l.port < 0 || l.port > 65535) throw new TypeError(`listen[${i}].port: 0..65535`);
+  if (l.advertise !== undefined && (typeof l.advertise !== 'string' || l.advertise === '')) throw new TypeError(`listen[${i}].advertise: address or host name`);
   if ((l.transport === 'tls' || l.transport === 'wss') && (!l.certificate || !l.privateKey)) {
     throw new TypeError(`listen[${i}].certificate/privateKey: PEM file paths required for ${l.transport}`);
   }

@@ -28,6 +28,8 @@ export interface ListenSpec {
   address: string;
   /** 0 picks a free port; `local()` reports the bound one. */
   port: number;
+  /** Address or host name for Via and Contact (NAT, wildcard binds); default: the bound address. */
+  advertise?: string;
   /** PEM file path, required for tls/wss. */
   certificate?: string;
   /** PEM file path, required for tls/wss. */
@@ -35,7 +37,7 @@ export interface ListenSpec {
 }
 
 export class TransportError extends Error {
-  /** Stable machine-readable code: a node errno (ECONNREFUSED, ...) or one of ours (framing, oversize, flow-gone, closed, no-listener, ...). */
+  /** Stable machine-readable code: a node errno (ECONNREFUSED, ...) or one of ours (framing, oversize, flow-gone, closed, no-listener, limit, deadline, ...). */
   code: string;
   target?: Target;
   constructor(code: string, message: string, target?: Target) {
@@ -50,8 +52,18 @@ export interface TransportManagerOptions {
   listen: ListenSpec[];
   /** Bytes; bigger messages are dropped (UDP) or the connection closed (stream) with an 'error' report. */
   maxMessageSize: number;
-  /** Close idle inbound connections without traffic (default 10 min); keepalives count as traffic. */
+  /** Close idle inbound connections without a message (default 10 min); RFC 5626 keepalives count, stray bytes do not. */
   idleTimeoutMs?: number;
+  /**
+   * A message must arrive whole within this long of its first byte, and a new inbound connection
+   * must bring its first message (or TLS and WebSocket handshake) within it (default 10 s; 0: no
+   * deadline). Slowloris, one byte a second, is cut off here.
+   */
+  messageTimeoutMs?: number;
+  /** Inbound connections (TCP, TLS, WS, WSS) held at once; the next is closed at once (default 4096). */
+  maxConnections?: number;
+  /** Inbound connections from one address held at once (default 128). */
+  maxConnectionsPerAddress?: number;
   /** Exactly one complete SIP message (headers + body bounded by Content-Length; UDP may carry trailing octets). */
   onMessage: (data: Buffer, source: Source) => void;
   /** So the registrar can drop bindings of a dead RFC 5626 flow. */

@@ -1,9 +1,15 @@
 /**
  * Where the stack's requests go: a handler per method for requests outside a dialog, and the
  * dialog handlers (features that hold dialogs) for requests with a To tag. It is also the error
- * boundary of request handling: a handler that throws gets its request answered 500 (if nothing
- * was answered yet) and a log line, and the node carries on.
+ * boundary of request handling: a handler that throws (a write the full disk refused) gets its
+ * request answered 500 with Retry-After (if nothing was answered yet) and a log line within a
+ * budget, and the node carries on.
+ *
+ * What matches nothing of ours (a dialog we do not hold, a method no feature takes) is refused
+ * statelessly: nobody has authenticated it, so one packet goes back and no transaction is kept
+ * (a flood of made-up dialogs must not fill the transaction table or amplify).
  */
+import { LogLimit } from '../log-limit.js';
 import type { SipRequest } from '../message/message.js';
 import type { SipLogger, SipStack } from '../stack.js';
 import type { ServerTransaction } from '../transaction/server.js';
@@ -12,10 +18,13 @@ export type RequestHandler = (req: SipRequest, tx: ServerTransaction) => void;
 /** Takes an in-dialog request it holds the dialog of (true), or leaves it (false). */
 export type DialogHandler = (req: SipRequest, tx: ServerTransaction) => boolean;
 
+const STATELESS = { stateless: true };
+
 export class RequestDispatcher {
   readonly #methods = new Map<string, RequestHandler>();
   readonly #dialogs: DialogHandler[] = [];
   readonly #log: SipLogger;
+  readonly #errors = new LogLimit(10, 10_000);
   #stack: SipStack | undefined;
 
   constructor(logger: SipLogger) {
@@ -48,17 +57,21 @@ export class RequestDispatcher {
     if (!stack) throw new Error('dispatcher: no stack attached');
     try {
       if (req.to.tag !== undefined) {
-        if (!this.#dialogs.some((h) => h(req, tx))) stack.refuse(tx, 481);
+        if (!this.#dialogs.some((h) => h(req, tx))) stack.refuse(tx, 481, undefined, {}, STATELESS);
         return;
       }
       const handler = this.#methods.get(req.method);
       if (handler) handler(req, tx);
       // BYE, INFO, UPDATE... without a To tag can only be for a dialog that does not exist
-      else stack.refuse(tx, req.method === 'BYE' || req.method === 'INFO' || req.method === 'UPDATE' ? 481 : 405);
+      else stack.refuse(tx, req.method === 'BYE' || req.method === 'INFO' || req.method === 'UPDATE' ? 481 : 405, undefined, {}, STATELESS);
     } catch (e) {
-      const err = e as Error;
-      this.#log.error(`${req.method} handler failed: ${err.message}`, { callId: req.callId, stack: err.stack });
-      stack.refuse(tx, 500, 'Server Internal Error');
+      const err = e as Error & { code?: unknown };
+      const dropped = this.#errors.take();
+      if (dropped !== undefined) {
+        this.#log.error(`${req.method} handler failed: ${err.message}`, { callId: req.callId, code: err.code, stack: err.stack, ...(dropped ? { suppressed: dropped } : {}) });
+      }
+      // never silence that the client would retransmit into; try again later (the disk may be back)
+      stack.refuse(tx, 500, 'Server Internal Error', { 'retry-after': '30' });
     }
   }
 }

@@ -1,0 +1,159 @@
+/**
+ * Calls through containers: docker/compose.yaml brought up from the node and peer images
+ * (scripts/containers.sh builds them), phones in containers registered with the primary node's
+ * container by service name, Kamailio as the carrier in its container, a phone on the "PSTN"
+ * behind it. What a user would notice: a call connects and each side hears the other's tone;
+ * a call to the number 01632 960123 from the PSTN rings 202; 9 and a number reaches the PSTN;
+ * meet-me room 8000 mixes 201, 202 and a PSTN caller (who dials 01632 960180); a message left for 202 is heard again at *17 and its file is in the data volume; the node is
+ * healthy only while its SIP answers. Everything is torn down afterwards, also on failure.
+ */
+import test from 'ava';
+import { hasTone, lacksTone, toneRatio } from '../helpers/tone.js';
+import { missingImages, Topology, type ContainerPhone } from '../helpers/containers.js';
+import { sleep } from '../helpers/wait.js';
+
+const TONE = { phone201: 1000, phone202: 600, pstn: 1400 };
+let topology: Topology | undefined;
+let phones: Record<'phone201' | 'phone202' | 'pstn', ContainerPhone>;
+
+test.before(async () => {
+  const missing = await missingImages();
+  if (missing.length) throw new Error(`images missing: ${missing.join(', ')}; build them with scripts/containers.sh build (npm run test:containers does)`);
+  topology = await Topology.up('pbxct');
+  const t = topology;
+  // podman-compose does not wait for anything: readiness is ours to see. The node's health
+  // check (pbx probe) passes once SIP answers; each phone once its registrar said 200.
+  const deadline = Date.now() + 90_000;
+  while (!(await t.healthy('primary'))) {
+    if (Date.now() > deadline) throw new Error(`the primary did not become healthy:\n${(await t.logs('primary')).slice(-3000)}`);
+    await sleep(500);
+  }
+  phones = { phone201: await t.phone('phone201'), phone202: await t.phone('phone202'), pstn: await t.phone('pstn') };
+  await Promise.all(Object.values(phones).map((p) => p.waitRegistered()));
+});
+
+test.after.always(async () => {
+  await topology?.down();
+});
+
+/** Calls `to` from `from`, answers at `callee`, lets them talk, hangs up; what each heard. */
+async function talk(from: ContainerPhone, to: string, callee: ContainerPhone): Promise<{ caller: Int16Array; callee: Int16Array }> {
+  const a0 = from.events.length;
+  const b0 = callee.events.length;
+  from.command('dial', to);
+  await callee.waitEvent((e) => e.type === 'CALL_INCOMING', 20_000, b0);
+  callee.command('accept');
+  await from.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 15_000, a0);
+  await callee.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 15_000, b0);
+  await sleep(3000);
+  from.command('hangup');
+  await from.waitEvent((e) => e.type === 'CALL_CLOSED', 15_000, a0);
+  await callee.waitEvent((e) => e.type === 'CALL_CLOSED', 15_000, b0);
+  return { caller: await from.lastHeard(), callee: await callee.lastHeard() };
+}
+
+const SKIP = 4000; // the first half second: ringback, jitter buffer filling
+
+test.serial('201 calls 202 through the primary container: each hears the other\'s tone', async (t) => {
+  const heard = await talk(phones.phone201, 'sip:202@pbx.test', phones.phone202);
+  t.true(hasTone(heard.callee, TONE.phone201, 0.5, { skip: SKIP }), `202 heard 201's ${TONE.phone201} Hz (ratio ${toneRatio(heard.callee, TONE.phone201, { skip: SKIP }).toFixed(2)})`);
+  t.true(hasTone(heard.caller, TONE.phone202, 0.5, { skip: SKIP }), `201 heard 202's ${TONE.phone202} Hz (ratio ${toneRatio(heard.caller, TONE.phone202, { skip: SKIP }).toFixed(2)})`);
+  t.true(lacksTone(heard.caller, TONE.phone201, 0.05, { skip: SKIP }), 'and not its own tone back');
+});
+
+test.serial('the carrier delivers a call to the number 01632 960123: it rings 202 and both hear each other', async (t) => {
+  const heard = await talk(phones.pstn, 'sip:01632960123@carrier', phones.phone202);
+  t.true(hasTone(heard.callee, TONE.pstn, 0.5, { skip: SKIP }), `202 heard the PSTN caller's ${TONE.pstn} Hz (ratio ${toneRatio(heard.callee, TONE.pstn, { skip: SKIP }).toFixed(2)})`);
+  t.true(hasTone(heard.caller, TONE.phone202, 0.5, { skip: SKIP }), `the PSTN caller heard 202 (ratio ${toneRatio(heard.caller, TONE.phone202, { skip: SKIP }).toFixed(2)})`);
+  t.regex(await topology!.logs('carrier'), /trunk: INVITE sip:01632960123@carrier/, 'the call came through Kamailio');
+});
+
+test.serial('201 dials 9 and a PSTN number: the carrier rings the PSTN phone and both hear each other', async (t) => {
+  const heard = await talk(phones.phone201, 'sip:907700900123@pbx.test', phones.pstn);
+  t.true(hasTone(heard.callee, TONE.phone201, 0.5, { skip: SKIP }), `the PSTN phone heard 201 (ratio ${toneRatio(heard.callee, TONE.phone201, { skip: SKIP }).toFixed(2)})`);
+  t.true(hasTone(heard.caller, TONE.pstn, 0.5, { skip: SKIP }), `201 heard the PSTN phone (ratio ${toneRatio(heard.caller, TONE.pstn, { skip: SKIP }).toFixed(2)})`);
+});
+
+test.serial('meet-me room 8000 joins 201, 202 and a caller from the PSTN: each hears the other two and not itself', async (t) => {
+  const parties = [['phone201', 'sip:8000@pbx.test'], ['phone202', 'sip:8000@pbx.test'], ['pstn', 'sip:01632960180@carrier']] as const;
+  const joinedAt: number[] = [];
+  const from: number[] = [];
+  for (const [name, uri] of parties) {
+    const p = phones[name];
+    from.push(p.events.length);
+    p.command('dial', uri);
+    await p.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 20_000, from[from.length - 1]);
+    joinedAt.push(Date.now());
+  }
+  await topology!.waitLog('primary', /conference 8000: \S+ joined \(3 parties\)/, 15_000);
+  const allIn = Date.now();
+  // 2.5 s are analysed from 0.7 s on; the rest is slack for recordings that start late
+  await sleep(5000);
+  for (const [name] of parties) phones[name].command('hangup');
+  for (const [i, [name]] of parties.entries()) await phones[name].waitEvent((e) => e.type === 'CALL_CLOSED', 15_000, from[i]);
+  await topology!.waitLog('primary', /conference 8000 ended/, 15_000);
+  for (const [i, [name]] of parties.entries()) {
+    const heard = await phones[name].lastHeard();
+    // from 0.7 s after the third joined (entry tone over, jitter buffers filled), 2.5 s long
+    const start = Math.round(((allIn - joinedAt[i]!) / 1000 + 0.7) * 8000);
+    const part = heard.subarray(start, start + 20_000);
+    const ratios = parties.map(([n]) => `${TONE[n]}:${toneRatio(part, TONE[n]).toFixed(3)}`).join(' ');
+    t.is(part.length, 20_000, `${name}: recording long enough (${heard.length} samples, joined ${allIn - joinedAt[i]!} ms before the third)`);
+    for (const [other] of parties) {
+      if (other !== name) t.true(hasTone(part, TONE[other], 0.2), `${name} hears ${other} (${ratios})`);
+    }
+    t.true(lacksTone(part, TONE[name], 0.02), `${name} does not hear itself (${ratios})`);
+  }
+});
+
+test.serial('a message left for 202 is in the data volume and is heard again at *17', async (t) => {
+  const t0 = Date.now();
+  const { phone201: a, phone202: b } = phones;
+  const a0 = a.events.length;
+  const b0 = b.events.length;
+  a.command('dial', 'sip:202@pbx.test');
+  await b.waitEvent((e) => e.type === 'CALL_INCOMING', 20_000, b0);
+  // 202 lets it ring: after its no-answer time (6 s) voicemail answers 201
+  await a.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 20_000, a0);
+  await topology!.waitLog('primary', /voicemail 202: recording message/, 30_000);
+  await sleep(5000);
+  a.command('hangup');
+  await a.waitEvent((e) => e.type === 'CALL_CLOSED', 15_000, a0);
+  await topology!.waitLog('primary', /voicemail 202: message \d+ kept/, 20_000);
+  const files = await topology!.exec('primary', ['sh', '-c', 'ls /var/lib/pbx/voicemail/202']);
+  t.regex(files.stdout, /msg-\d+\.wav/, 'the message is a file in the /var/lib/pbx volume');
+
+  // 202 collects: the starting PIN, a new PIN it must choose, then 1 to listen
+  const c0 = b.events.length;
+  b.command('dial', 'sip:*17@pbx.test');
+  await b.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 15_000, c0);
+  await sleep(1000);
+  await b.keys('2580#');
+  await sleep(1500);
+  await b.keys('4739#');
+  await sleep(1500);
+  await b.keys('4739#');
+  await topology!.waitLog('primary', /voicemail 202: PIN changed/, 15_000);
+  await sleep(1000);
+  await b.keys('1');
+  // the intro ("new message from 2 0 1") and the 5 s message, then the node counts it read
+  await topology!.waitLog('primary', /voicemail 202: message \d+ read/, 30_000);
+  b.command('hangup');
+  await b.waitEvent((e) => e.type === 'CALL_CLOSED', 15_000, c0);
+  const heard = await b.lastHeard();
+  t.true(hasTone(heard, TONE.phone201, 0.02), `202 heard the message: 201's tone (ratio ${toneRatio(heard, TONE.phone201).toFixed(3)})`);
+  t.log(`voicemail left and heard in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+});
+
+test.serial('the node is healthy only while its SIP answers', async (t) => {
+  t.true(await topology!.healthy('primary'), 'healthy while serving');
+  // the node's process stopped (from outside: a namespace's PID 1 ignores SIGSTOP from within):
+  // the container runs, its port stays open, but SIP does not answer
+  await topology!.signal('primary', 'STOP');
+  try {
+    t.false(await topology!.healthy('primary'), 'unhealthy while SIP does not answer');
+  } finally {
+    await topology!.signal('primary', 'CONT');
+  }
+  t.true(await topology!.healthy('primary'), 'healthy again once it answers');
+});
