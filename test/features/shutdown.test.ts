@@ -57,9 +57,11 @@ ${users}
       runs.push(run);
       return run;
     };
+    // each caller's media ports 10 apart: sipp binds the one given and the next ones (video at +2),
+    // and the late caller must not find a port the answered caller still holds
     const call = (from: string, to: string, p: number) => {
       const run = startSipp([`127.0.0.1:${port(0)}`, '-sf', UNTIL_BYE, '-s', to, '-au', from, '-ap', `demo${from}`, '-key', 'caller', from, '-key', 'rtp_file', silence,
-        '-i', '127.0.0.1', '-p', String(p), '-mi', '127.0.0.1', '-mp', String(p + 100), '-m', '1'], { timeoutMs: 40_000, trace: true });
+        '-i', '127.0.0.1', '-p', String(p), '-mi', '127.0.0.1', '-mp', String(p + 100 + 10 * (p - port(20))), '-m', '1'], { timeoutMs: 40_000, trace: true });
       runs.push(run);
       return run;
     };
