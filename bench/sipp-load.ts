@@ -17,6 +17,8 @@ export interface LoadResult {
   elapsedS: number;
   /** 99th percentile of the scenario's response-time measure (rtd), ms; undefined without one. */
   p99: number | undefined;
+  /** Its median, ms. */
+  p50: number | undefined;
 }
 
 export function runSippLoad(args: string[], rate: number, total: number, opts: { timeoutS?: number; limit?: number } = {}): Promise<LoadResult> {
@@ -53,7 +55,8 @@ export function runSippLoad(args: string[], rate: number, total: number, opts: {
       }
       times.sort((a, b) => a - b);
       const p99 = times.length ? times[Math.min(times.length - 1, Math.floor(times.length * 0.99))] : undefined;
-      resolve({ code, failed, succeeded, achieved, elapsedS, p99 });
+      const p50 = times.length ? times[Math.floor((times.length - 1) / 2)] : undefined;
+      resolve({ code, failed, succeeded, achieved, elapsedS, p99, p50 });
     });
   });
 }

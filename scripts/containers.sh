@@ -9,9 +9,34 @@
 #   scripts/containers.sh up | down   the topology of docker/compose.yaml, project "pbx"
 # Environment: PBX_CONTAINER_ENGINE=podman|docker (default: podman, unless only Docker is there); PBX_IMAGE_BASE=local|official: local bases made from Debian packages (docker/base.sh,
 # for machines that reach no image registry; the default when debootstrap is installed) or the
-# official node and debian images.
+# official node and debian images. Several checkouts on one machine keep their runs apart with
+# PBX_IMAGE_TAG (the images' tag, default latest) and PBX_CT_PROJECT (the tests' compose
+# project, default pbxct: its containers, volumes and network carry that name).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# `ip netns exec` (how each engineer's suite runs in a namespace of its own) gives a mount
+# namespace of its own with a fresh /sys, without the cgroup hierarchies: no container can start
+# there ("no cgroup mount found"). The machine's hierarchies (as PID 1 sees them) are mounted
+# again here, in that private mount namespace only (when /sys has none and PID 1's has some, ours
+# is not the machine's).
+cgroups() {
+  [ "$(id -u)" = 0 ] && [ -r /proc/1/mountinfo ] || return 0
+  grep -q ' - cgroup2\? ' /proc/self/mountinfo && return 0
+  grep -q ' - cgroup2\? ' /proc/1/mountinfo || return 0
+  local fstype point opts
+  # "ID PARENT DEV ROOT POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER-OPTIONS"
+  awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { print $(i + 1), $5, $(i + 3); break } }' /proc/1/mountinfo |
+    while read -r fstype point opts; do
+      case "$fstype:$point" in
+        tmpfs:/sys/fs/cgroup) mount -t tmpfs -o mode=755 tmpfs /sys/fs/cgroup ;;
+        cgroup:*) mkdir -p "$point" && mount -t cgroup -o "$(echo "$opts" | tr , '\n' | grep -vxE 'rw|ro|relatime' | paste -sd, -)" cgroup "$point" ;;
+        cgroup2:*) mkdir -p "$point" && mount -t cgroup2 cgroup2 "$point" ;;
+      esac
+    done
+  echo "== containers: mounted the machine's cgroup hierarchies in this mount namespace (ip netns exec hides them)" >&2
+}
+cgroups
 
 engine=${PBX_CONTAINER_ENGINE:-}
 if [ -z "$engine" ]; then
@@ -19,6 +44,9 @@ if [ -z "$engine" ]; then
 fi
 case "$engine" in podman|docker) ;; *) echo "PBX_CONTAINER_ENGINE: podman or docker, not $engine" >&2; exit 2 ;; esac
 export PBX_CONTAINER_ENGINE=$engine
+export PBX_IMAGE_TAG=${PBX_IMAGE_TAG:-latest} PBX_CT_PROJECT=${PBX_CT_PROJECT:-pbxct}
+case "$PBX_IMAGE_TAG" in *[!A-Za-z0-9._-]*|'') echo "PBX_IMAGE_TAG: letters, digits, . _ -, not $PBX_IMAGE_TAG" >&2; exit 2 ;; esac
+case "$PBX_CT_PROJECT" in *[!a-z0-9_-]*|'') echo "PBX_CT_PROJECT: lower-case letters, digits, _ -, not $PBX_CT_PROJECT" >&2; exit 2 ;; esac
 if [ "$engine" = podman ]; then compose=(podman-compose); else compose=(docker compose); fi
 
 base=${PBX_IMAGE_BASE:-}
@@ -94,19 +122,19 @@ npm_ca() {
   return 0
 }
 
-# image NAME BASE FILE [build args]: builds NAME:latest, its output in a log shown on failure.
+# image NAME BASE FILE [build args]: builds NAME:$PBX_IMAGE_TAG, its output in a log shown on failure.
 image() {
   local name=$1 from=$2 file=$3 log t0
   shift 3
   log=$(mktemp /tmp/pbx-image.XXXXXX)
   t0=$(date +%s)
-  if ! $engine build "$@" --build-arg "BASE=$from" -f "$file" -t "$name:latest" . >"$log" 2>&1; then
+  if ! $engine build "$@" --build-arg "BASE=$from" -f "$file" -t "$name:$PBX_IMAGE_TAG" . >"$log" 2>&1; then
     tail -n 60 "$log" >&2
     echo "containers: building $name failed (whole log: $log)" >&2
     return 1
   fi
   rm -f "$log"
-  echo "== containers: $name ready ($(($(date +%s) - t0)) s, base $from)"
+  echo "== containers: $name:$PBX_IMAGE_TAG ready ($(($(date +%s) - t0)) s, base $from)"
 }
 
 build() {
@@ -138,7 +166,7 @@ run_tests() {
   fi
   # The tests take their topology down themselves, also when they fail; a run that was killed
   # or timed out cannot, so whatever is left of it goes here.
-  down_project pbxct
+  down_project "$PBX_CT_PROJECT"
   return $rc
 }
 

@@ -117,7 +117,7 @@ const commands: Record<string, Command> = {
   },
   probe: {
     summary: 'send OPTIONS to a node and exit 0 only when it answers 200 (a health check)',
-    usage: 'probe [sip:host[:port][;transport=tcp] | --config file] [--timeout seconds]   (default: the first udp or tcp socket of config/default.yaml)',
+    usage: 'probe [sip:host[:port][;transport=tcp] | --config file [--node name]] [--timeout seconds]   (default: the first udp or tcp socket of config/default.yaml; --node: which node of a solution document)',
     async run(args) {
       return probeCommand(args);
     },
@@ -128,12 +128,13 @@ const commands: Record<string, Command> = {
 async function probeCommand(args: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, timeout: { type: 'string' } }, allowPositionals: true });
+    parsed = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, node: { type: 'string', short: 'n' }, timeout: { type: 'string' } }, allowPositionals: true });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
   const { values, positionals } = parsed;
   if (positionals.length > 1 || (positionals.length === 1 && values.config !== undefined)) throw new UsageError('give one target: a SIP URI or --config');
+  if (positionals.length === 1 && values.node !== undefined) throw new UsageError('--node goes with --config (a solution document), not with a SIP URI');
   const timeout = values.timeout === undefined ? 5 : Number(values.timeout);
   if (!(timeout > 0 && timeout <= 60)) throw new UsageError(`--timeout: seconds between 0 and 60, not ${values.timeout}`);
   const { configProbeTarget, describeProbe, parseProbeTarget, probe } = await import('./probe.js');
@@ -145,10 +146,12 @@ async function probeCommand(args: string[]): Promise<number> {
       throw new UsageError((err as Error).message);
     }
   } else {
-    const config = tryLoad(values.config ?? defaultConfigPath());
+    const file = values.config ?? defaultConfigPath();
+    const config = tryLoad(file);
     if (!config) return 1;
+    const view = await probedView(config, file, values.node);
     try {
-      target = configProbeTarget(config);
+      target = configProbeTarget(view);
     } catch (err) {
       console.error((err as Error).message);
       return 1;
@@ -157,6 +160,21 @@ async function probeCommand(args: string[]): Promise<number> {
   const result = await probe(target, timeout * 1000);
   (result.ok ? console.log : console.error)(describeProbe(target, result));
   return result.ok ? 0 : 1;
+}
+
+/**
+ * The configuration whose SIP a probe asks: a one-node document itself, or node `node`'s view of
+ * a solution document (its sockets come from its entry under nodes:).
+ */
+async function probedView(config: Config, file: string, node: string | undefined): Promise<Config> {
+  if (config.nodes.length === 0) {
+    if (node !== undefined && node !== config.node.name) throw new UsageError(`--node: ${file} is the one node ${config.node.name}`);
+    return config;
+  }
+  if (node === undefined) throw new UsageError(`--node: ${file} is a solution: name the node to probe (${config.nodes.map((n) => n.name).join(', ')})`);
+  if (!config.nodes.some((n) => n.name === node)) throw new UsageError(`--node: no node ${node} in ${file} (${config.nodes.map((n) => n.name).join(', ')})`);
+  const { nodeView, solutionFromText } = await import('./solution/document.js');
+  return nodeView(solutionFromText(readFileSync(file, 'utf8'), file), node);
 }
 
 /** `explain`: exit 0 when a destination was found, 1 when refused or not found, 2 on usage errors. */

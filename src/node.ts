@@ -24,6 +24,7 @@ import type { MediaEngine } from './media/index.js';
 import type { SipStack } from './sip/stack.js';
 import type { ReconfigureOptions } from './config-state.js';
 import type { ReconfigureResult } from './reconfigure.js';
+import type { SolutionNode } from './solution/node.js';
 
 export interface PbxNode {
   /** The configuration in force (the last one applied by reconfigure()). */
@@ -55,6 +56,8 @@ export interface PbxNode {
   readonly engine: MediaEngine | undefined;
   /** The node's channel limit now. */
   readonly maxCalls: number;
+  /** The node's part in a solution (bus, links, directory); undefined for a node on its own. */
+  readonly solution: SolutionNode | undefined;
   /** Calls `fn` with each call record as its call ends; returns the unsubscribe function. */
   onCallRecord(fn: (r: CallRecord) => void): () => void;
   /** Applies a new validated configuration live; see reconfigure.ts. */

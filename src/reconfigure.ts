@@ -96,7 +96,7 @@ export function settingsOf(u: UserConfig): PhoneSettings {
 }
 
 /** A mailbox for every user and every hunt group. */
-export function mailboxesOf(c: Config): MailboxDef[] {
+export function mailboxesOf(c: Pick<Config, 'users' | 'huntGroups'>): MailboxDef[] {
   return [
     ...c.users.map((u): MailboxDef => ({
       id: u.extension, kind: 'user', name: u.name, pin: u.voicemail.pin, email: u.voicemail.email, quotaMinutes: u.voicemail.quotaMinutes,
@@ -128,6 +128,10 @@ export interface LiveState {
   setAnnouncer(a: ReturnType<typeof loadAnnouncements>): void;
   /** Swaps the node's channel limit. */
   setMaxCalls(n: number): void;
+  /** Numbers of other nodes of the solution (dialled like extensions); none on a node on its own. */
+  readonly otherNumbers?: (n: string) => boolean;
+  /** Mailboxes this node keeps for users of other nodes (the voicemail node of a solution). */
+  readonly otherMailboxes?: () => MailboxDef[];
   /** Calls at once per user (default and by user rights). */
   readonly callLimits: CallLimits;
   /** Swaps the session timer policy and RTP inactivity timeout new calls get. */
@@ -143,7 +147,7 @@ export function applyLive(live: LiveState, next: Config, applied: readonly strin
   const touched = (section: string) => applied.some((p) => p === section || p.startsWith(`${section}.`));
   const users = touched('users');
   const groups = touched('huntGroups');
-  const routerOpts = routerOptions(next, (n) => live.callUsers.has(n) || live.groupNumbers.has(n));
+  const routerOpts = routerOptions(next, (n) => live.callUsers.has(n) || live.groupNumbers.has(n) || (live.otherNumbers?.(n) ?? false));
   if (users || groups || touched('dialPlan')) new Router(routerOpts); // throws before any swap
   const announcer = groups ? loadAnnouncements(next.huntGroups) : undefined;
   if (groups) live.hunt.groups.reconfigure(next.huntGroups);
@@ -162,7 +166,7 @@ export function applyLive(live: LiveState, next: Config, applied: readonly strin
     for (const g of next.huntGroups) live.groupNumbers.add(g.extension);
   }
   if (users || groups || touched('dialPlan')) live.router.reload(routerOpts);
-  if (users || groups) live.voicemail?.store.setMailboxes(mailboxesOf(next));
+  if (users || groups) live.voicemail?.store.setMailboxes([...mailboxesOf(next), ...(live.otherMailboxes?.() ?? [])]);
   if (touched('conference')) live.conferences.reconfigure(next.conference);
   if (touched('calls.maxChannels')) live.setMaxCalls(next.calls.maxChannels ?? maxCallsDefault);
   // a user's limit comes from its rights (users, dialPlan.userRights) or calls.maxCallsPerUser

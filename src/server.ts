@@ -11,20 +11,16 @@ import { Registrar } from './features/registrar/registrar.js';
 import { DigestServer } from './sip/auth/digest.js';
 import { Calls, musicOnHold, SettingsStore, type CallUser, type PhoneSettings } from './features/calls/index.js';
 import { Conferences } from './features/conference/conferences.js';
-import { Voicemail } from './features/voicemail/voicemail.js';
-import { MessageWaiting } from './features/voicemail/mwi.js';
-import { EmailForwarder } from './features/voicemail/email.js';
+import type { Voicemail } from './features/voicemail/voicemail.js';
 import { buildRouter, type Router } from './features/routing/index.js';
 import { Trunks } from './features/trunks/index.js';
 import { HuntCalls, HuntGroups, loadAnnouncements } from './features/huntgroups/index.js';
 import { MediaEngine } from './media/index.js';
-import { mayWatchMailbox } from './features/voicemail/watch.js';
 import { InviteServerTransaction } from './sip/transaction/server.js';
 import { RequestDispatcher, type RequestHandler } from './sip/ua/dispatch.js';
 import { openCallRecords, type CallRecords } from './features/cdr/index.js';
 import { CallJournal } from './features/cdr/journal.js';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { SipStack } from './sip/stack.js';
 import { Lifecycle } from './core/lifecycle.js';
 import { LogLimit } from './sip/log-limit.js';
@@ -38,8 +34,10 @@ import { advertisedAddress, isWildcard } from './core/advertise.js';
 import { SolutionNode } from './solution/node.js';
 import { peerCoreOf } from './solution/backup.js';
 import type { HomeState } from './solution/directory.js';
+import type { ReplicaTargets } from './solution/replication.js';
 import { Journal } from './core/journal.js';
 import type { UserConfig } from './core/config/index.js';
+import { buildVoicemail, type VoicemailParts } from './voicemail-parts.js';
 import type { NodeBoot } from './solution/boot.js';
 
 export type { ReconfigureResult } from './reconfigure.js';
@@ -59,6 +57,15 @@ export interface ServerOptions {
 
 /** Methods this node answers; the stack refuses the rest with 405/501. */
 const METHODS = ['REGISTER', 'OPTIONS', 'INVITE', 'ACK', 'BYE', 'CANCEL', 'INFO', 'UPDATE', 'REFER', 'NOTIFY', 'SUBSCRIBE'];
+
+/** What the node's part in a solution is made with (before the features; `targets` filled in after them). */
+interface SolutionParts {
+  store: Store;
+  stack: SipStack;
+  location: LocationStore;
+  journal: Journal;
+  targets: ReplicaTargets;
+}
 
 /** What a started node is made of; built together in `start()`, so nothing here is optional. */
 interface Parts {
@@ -80,11 +87,6 @@ interface Parts {
   live: LiveState;
 }
 
-interface VoicemailParts {
-  voicemail: Voicemail;
-  mwi: MessageWaiting;
-  email: EmailForwarder | undefined;
-}
 
 /**
  * One node of the solution: the store, the SIP stack and the features, built from one
@@ -317,6 +319,7 @@ export class Server implements PbxNode {
 
     // Requests reach the features through the dispatcher; each feature adds its methods below.
     let calls: Calls | undefined;
+    let solution: SolutionNode | undefined;
     const dispatcher = new RequestDispatcher(log);
     const stack: SipStack = new SipStack({
       listen: c.sip.listen.map((l, i) => ({ ...l, advertise: advertised(`sip.listen[${i}]`, l.address, l.advertise) })),
@@ -328,8 +331,11 @@ export class Server implements PbxNode {
       logger: log,
       methods: METHODS,
       supported: ['path', 'outbound', 'replaces'],
-      accept: ['application/sdp', 'application/dtmf-relay', 'application/dtmf', 'message/sipfrag'],
+      // message-summary: the counts the voicemail node sends over a node link
+      accept: ['application/sdp', 'application/dtmf-relay', 'application/dtmf', 'message/sipfrag', 'application/simple-message-summary'],
       onRequest: (req, tx) => dispatcher.dispatch(req, tx),
+      // a linked node's keepalive proves the link's credentials
+      onOptions: (req, tx) => solution?.links.onOptions(req, tx) ?? false,
       onAck: (ack) => calls?.onAck(ack),
       onStrayResponse: (res) => calls?.onStrayResponse(res),
       onFlowClosed: (flowId) => location.flowClosed(flowId),
@@ -358,6 +364,11 @@ export class Server implements PbxNode {
       standbyCapacity: profile.users,
     });
     dispatcher.on('REGISTER', (req, tx) => registrar.handle(req, tx));
+    // made now (started last): the calls and voicemail below reach the other nodes through it
+    let voicemail: VoicemailParts | undefined;
+    // where the other core's journal entries are applied: filled in once the features are made
+    const targets: ReplicaTargets = {};
+    solution = this.#boot ? this.#solutionNode(this.#boot, { store, stack, location, journal: replicaJournal, targets }, () => voicemail) : undefined;
 
     const engine = life.add('media', new MediaEngine({ address: c.media.address, advertise: advertised('media', c.media.address, c.media.advertise), portMin: c.media.portMin, portMax: c.media.portMax }), { close: (e) => e.close() });
     const records = life.add('cdr', await openCallRecords(c.cdr, store, log), { close: (r) => r.close() });
@@ -372,14 +383,18 @@ export class Server implements PbxNode {
     this.#announcer = loadAnnouncements(c.huntGroups);
     this.#maxCalls = c.calls.maxChannels ?? profile.sipTrunkChannels;
     // numbers looked up live: a reconfiguration changes the users and groups in place
-    const router = buildRouter(c, (n) => users.has(n) || groupNumbers.has(n));
+    const otherNumbers = solution ? (n: string) => solution.numbering.owner(n) !== undefined : undefined;
+    const router = buildRouter(c, (n) => users.has(n) || groupNumbers.has(n) || (otherNumbers?.(n) ?? false));
     const moh = c.calls.musicOnHold ? { wav: readFileSync(c.calls.musicOnHold) } : musicOnHold();
     const hunt = life.add('huntgroups', new HuntCalls({
       groups: new HuntGroups({ groups: c.huntGroups, store, journal: replicaJournal, inTimeProfile: (p, at) => router.timeProfileActive(p, at) }),
       // late-bound: a reconfiguration swaps the announcements
       logger: log, music: moh, announcement: (g, which) => this.#announcer!(g, which),
     }), { close: (h) => h.close() });
-    const voicemail = this.#buildVoicemail(store, stack, location, auth, replicaJournal);
+    voicemail = buildVoicemail({ config: () => this.config, life, log, store, stack, location, auth, alarms: this.alarms, journal: replicaJournal, solution });
+    targets.mailboxes = voicemail?.voicemail?.store;
+    targets.settings = settings;
+    targets.hunt = hunt.groups;
     // message waiting is the one event package (RFC 6665): other SUBSCRIBEs get 489
     const subscribe: RequestHandler = (req, tx) => {
       if (!voicemail?.mwi.handle(req, tx)) stack.refuse(tx, 489, 'Bad Event');
@@ -389,7 +404,11 @@ export class Server implements PbxNode {
       subscribe(req, tx);
       return true;
     });
-    const trunks = new Trunks({ stack, logger: log, trunks: c.trunks });
+    // message waiting from the solution's voicemail node, over a node link
+    dispatcher.on('NOTIFY', (req, tx) => {
+      if (!solution?.mwi.handle(req, tx)) stack.refuse(tx, 405);
+    });
+    const trunks = new Trunks({ stack, logger: log, trunks: c.trunks, nodeChannels: profile.sipTrunkChannels });
     const maxCalls = () => this.#maxCalls;
     // calls up when the node last died are recorded now (ending when it was last seen alive); this
     // run's calls are journalled until the calls part has drained them (it closes before this one)
@@ -425,6 +444,7 @@ export class Server implements PbxNode {
       huntGroups: hunt,
       serving: () => this.#home === 'serving',
       standby: (ext) => this.#standby.has(ext),
+      solution: solution?.calls,
       callLimits: sec.callLimits,
       // getters: a reconfiguration changes them for the calls that follow
       get rtpTimeoutMs(): number {
@@ -455,6 +475,8 @@ export class Server implements PbxNode {
       voicemail: voicemail?.voicemail, location, standby: this.#standby,
       setAnnouncer: (a) => (this.#announcer = a),
       setMaxCalls: (n) => (this.#maxCalls = n),
+      otherNumbers,
+      otherMailboxes: () => (solution && voicemail?.voicemail ? mailboxesOf({ users: solution.remoteUsers(), huntGroups: [] }) : []),
       callLimits: sec.callLimits,
       setCallTimers: (t) => (callTimers = t),
     };
@@ -466,80 +488,54 @@ export class Server implements PbxNode {
       const admin = new AdminServer({ node: this, logger: log });
       life.add('admin', admin, { start: () => admin.start(), close: (a) => a.close() });
     }
-    const boot = this.#boot;
-    if (boot) {
-      const solution = new SolutionNode({
-        document: boot.document, view: c, revision: boot.revision, source: boot.source, publishedAtLeast: boot.storedRevision, node: boot.node,
-        store, logger: log,
-        // The bus's revision is the solution's; the node keeps its own history of what it applied
-        // (reconfigure numbers it), so the two counters never have to agree.
-        apply: async (cfg, _revision, actor) => {
-          const r = await this.reconfigure(cfg, { actor });
-          return { applied: r.applied, pending: r.pending };
-        },
-        registered: () => [...this.#users.keys()].filter((u) => location.hasAor(u)),
-        host: {
-          stack, journal: replicaJournal,
-          targets: { mailboxes: voicemail?.voicemail.store, settings, hunt: hunt.groups },
-          standby: (users) => this.#setStandby(users, location),
-          home: (state) => {
-            const was = this.#home;
-            this.#home = state;
-            // back to serving its own users: their lights as this node has them now
-            if (state === 'serving' && was !== 'serving') for (const u of this.#users.keys()) voicemail?.mwi.update(u);
-          },
-          served: (users) => {
-            for (const u of users) voicemail?.mwi.update(u);
-          },
-        },
-      });
-      this.#solution = life.add('solution', solution, { start: () => solution.start(), close: (x) => x.close() });
+    if (solution) {
+      const node = solution;
+      this.#solution = life.add('solution', node, { start: () => node.start(), close: (x) => x.close() });
     }
     return { store, stack, location, auth, registrar, engine, records, conferences, router, hunt, trunks, calls, voicemail, revisions, live };
   }
 
-  /**
-   * Mailboxes for every user and hunt group, the voicemail ports of the profile, message
-   * waiting to phones (SUBSCRIBE and unsolicited NOTIFY), and email forwarding when SMTP is set.
-   */
-  #buildVoicemail(store: Store, stack: SipStack, location: LocationStore, auth: Authenticator, journal: Journal): VoicemailParts | undefined {
+  /** The node's part in a solution: made before the features (they reach other nodes through it), started last. */
+  #solutionNode(boot: NodeBoot, x: SolutionParts, vm: () => VoicemailParts | undefined): SolutionNode {
     const c = this.config;
-    const life = this.#lifecycle;
-    const channels = c.voicemail.channels ?? getProfile(c.node.profile).voicemailChannels;
-    if (channels === 0) {
-      this.#log.info('voicemail: off (no voicemail channels on this node)', { profile: c.node.profile });
-      return undefined;
-    }
-    const mailboxes = mailboxesOf(c);
-    const smtp = c.voicemail.smtp;
-    const email = smtp
-      ? life.add('voicemail-email', new EmailForwarder({ store, smtp, dir: join(c.voicemail.dir, 'outbox'), logger: this.#log }), { close: (e) => e.close() })
-      : undefined;
-    const vm = life.add('voicemail', new Voicemail({
-      db: store, logger: this.#log, config: c.voicemail, mailboxes, channels, journal, alarms: this.alarms,
-      onMessage: (m, box) => {
-        if (!email || !box.email) return;
-        try {
-          email.enqueue({ to: box.email, mailbox: box.id, mailboxName: box.name, caller: m.caller, callerName: m.callerName, receivedAt: m.receivedAt, durationMs: m.durationMs, wavPath: m.path });
-        } catch (e) {
-          // the message itself is kept; only its email copy could not be queued
-          this.#log.error(`voicemail ${box.id}: message ${m.id} not queued for email: ${(e as Error).message}`);
-        }
+    const { store, stack, location } = x;
+    return new SolutionNode({
+      document: boot.document, view: c, revision: boot.revision, source: boot.source, publishedAtLeast: boot.storedRevision, node: boot.node, file: boot.file,
+      store, stack, logger: this.#log,
+      // The bus's revision is the solution's; the node keeps its own history of what it applied
+      // (reconfigure numbers it), so the two counters never have to agree.
+      apply: async (cfg, _revision, actor) => {
+        const r = await this.reconfigure(cfg, { actor });
+        return { applied: r.applied, pending: r.pending };
       },
-    }), { close: (v) => v.close() });
-    const mwi = life.add('message-waiting', new MessageWaiting({
-      stack, auth, logger: this.#log, domain: c.sip.domain, maxPerUser: c.voicemail.maxSubscriptionsPerUser,
-      locate: (user) => location.lookup(user),
-      counts: (mailbox) => (vm.has(mailbox) ? vm.store.counts(mailbox) : undefined),
-      // the hunt groups as the configuration in force has them (a reconfiguration changes them)
-      mayWatch: (user, mailbox) => mayWatchMailbox(this.config.huntGroups)(user, mailbox),
-      contact: (protocol) => {
-        const l = stack.local(protocol);
-        return `<sip:${l.address}:${l.port}${protocol === 'udp' ? '' : `;transport=${protocol}`}>`;
+      registered: () => [...this.#users.keys()].filter((u) => location.hasAor(u)),
+      host: {
+        journal: x.journal,
+        targets: x.targets,
+        standby: (users) => this.#setStandby(users, location),
+        home: (state) => {
+          const was = this.#home;
+          this.#home = state;
+          // back to serving its own users: their lights as this node has them now
+          if (state === 'serving' && was !== 'serving') for (const u of this.#users.keys()) vm()?.mwi.update(u);
+        },
+        served: (users) => {
+          for (const u of users) vm()?.mwi.update(u);
+        },
       },
-    }), { close: (m) => m.close() });
-    vm.store.on('change', (mailbox) => mwi.update(mailbox));
-    return { voicemail: vm, mwi, email };
+      // counts are sent only from where voicemail runs now (the secondary's replica waits until it serves)
+      mailboxCounts: (mailbox) => {
+        const v = vm()?.voicemail;
+        if (this.#solution?.calls.voicemailNode !== undefined) return undefined;
+        return v?.has(mailbox) ? v.store.counts(mailbox) : undefined;
+      },
+      onMailboxCounts: (mailbox) => vm()?.mwi.update(mailbox),
+      // users of other nodes came or went: the primary keeps their mailboxes
+      onNumbering: () => {
+        const v = vm()?.voicemail;
+        if (v && this.#solution) v.store.setMailboxes([...mailboxesOf(this.config), ...mailboxesOf({ users: this.#solution.remoteUsers(), huntGroups: [] })]);
+      },
+    });
   }
 
   /** What the node is doing now: registrations, calls, busy-hour attempts, SIP and media counters. */
@@ -555,7 +551,7 @@ export class Server implements PbxNode {
       calls: p?.calls.active ?? 0,
       conferences: p?.conferences.status(),
       huntGroups: p?.hunt.status().map((g) => ({ extension: g.extension, service: g.service, loggedIn: g.loggedIn.length, queued: g.queued })),
-      voicemail: vm ? { ...vm.voicemail.status(), ...vm.mwi.status(), email: vm.email?.status() } : undefined,
+      voicemail: vm ? { ...vm.voicemail?.status(), ...vm.mwi.status(), email: vm.email?.status() } : undefined,
       trunks: p?.trunks.status(),
       callAttemptsLastHour: p?.calls.attemptsLastHour ?? 0,
       sip: p ? { ...p.stack.stats, transactions: p.stack.transactions.serverCount + p.stack.transactions.clientCount } : undefined,

@@ -79,8 +79,12 @@ export function formatStatus(s: any, registrations: any[], calls: any[]): string
   out.push(table(s.alarms.map((a: any) => [a.severity, a.code, a.message])));
   out.push('', 'trunks:');
   out.push(table(s.trunks.map((t: any) => [t.name, `line group ${t.lineGroup}`, t.state, t.registration, `${t.channels}/${t.maxChannels} channels`])));
+  if ((s.nodes ?? []).length > 0) {
+    out.push('', `solution: revision ${n.solutionRevision ?? '?'} applied; other nodes:`);
+    out.push(table(s.nodes.map((o: any) => [o.name, o.role, o.state, `revision ${o.revision}`, `${o.registered} registered`])));
+  }
   out.push('', 'node links:');
-  out.push(table(s.links.map((l: any) => [l.node, l.state])));
+  out.push(table(s.links.map((l: any) => [l.node, l.role ?? '', l.state, l.address ?? '', `${l.calls ?? 0} calls`, l.lastError ?? ''])));
   out.push('', `registrations (${registrations.length}):`);
   out.push(table(registrations.map((r) => [r.extension, r.source, r.userAgent ?? '', `${r.expiresInSeconds} s left`])));
   out.push('', `calls in progress (${calls.length}):`);

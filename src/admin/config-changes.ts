@@ -1,10 +1,14 @@
 /**
  * Changing the node's configuration through the admin API: one change at a time, against the
- * revision the client read, only on the primary (in a solution the primary's document is the
- * one the bus hands to every node), written to the node's file and applied live with
- * Server.reconfigure(), then audited with the paths that changed (secrets as "changed" only).
+ * revision the client read, only on the primary, written to the node's file and applied live
+ * with Server.reconfigure(), then audited with the paths that changed (secrets as "changed"
+ * only). In a solution the document the API edits is the solution's, on the primary: a change
+ * is written to its file and published to the bus as the next revision (as SIGHUP does), so it
+ * reaches every node; the answer waits until the primary itself has applied it.
  */
+import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
+import { solutionFromText } from '../solution/document.js';
 import type { Logger } from '../core/logger.js';
 import type { PbxNode } from '../node.js';
 import type { ReconfigureResult } from '../reconfigure.js';
@@ -57,16 +61,34 @@ export class ConfigChanges {
     this.#log = log;
   }
 
+  /**
+   * The document the API edits: the node's own, or (on a solution's primary) the solution's
+   * document file with the bus revision; `undefined` path: a node started without a file.
+   */
+  #document(): { text: string; path: string | undefined; revision: number } {
+    const n = this.#node;
+    const sol = n.solution;
+    if (sol?.role === 'primary' && sol.file !== undefined) {
+      try {
+        return { text: readFileSync(sol.file, 'utf8'), path: sol.file, revision: sol.revision };
+      } catch (e) {
+        throw new ChangeRefused(503, `the solution document ${sol.file} cannot be read (${(e as Error).message})`);
+      }
+    }
+    return { text: n.source.text, path: n.source.path, revision: n.revision };
+  }
+
   /** The document in force (its own text's data, secrets redacted), its revision and what waits for a restart. */
   read(): { revision: number; path: string | null; pending: string[]; document: Plain } {
     const n = this.#node;
-    return { revision: n.revision, path: n.source.path ?? null, pending: [...n.pending], document: redactConfig(dataOf(n.source.text)) };
+    const d = this.#document();
+    return { revision: d.revision, path: d.path ?? null, pending: [...n.pending], document: redactConfig(dataOf(d.text)) };
   }
 
   /** The problems of a proposed document (plain data, "[redacted]" secrets allowed); [] when it would be accepted. */
   validate(next: unknown): string[] {
     try {
-      edit(this.#node.source.text, next, 'document');
+      edit(this.#document().text, next, 'document');
       return [];
     } catch (e) {
       if (e instanceof ChangeRefused) return [...e.problems];
@@ -86,37 +108,62 @@ export class ConfigChanges {
 
   async #change(r: ChangeRequest, change: (data: Plain) => Plain | undefined): Promise<{ result: ReconfigureResult; changes: string[] }> {
     const n = this.#node;
+    const sol = n.solution;
     if (n.config.node.role !== 'primary') {
-      throw new ChangeRefused(409, `this node is a ${n.config.node.role}: change the configuration on the solution's primary`);
+      const where = sol ? ` (node ${sol.primary.name} at ${sol.primary.address}); it publishes every change to the whole solution` : '';
+      throw new ChangeRefused(409, `this node is a ${n.config.node.role}: change the configuration on the solution's primary${where}`);
     }
-    if (n.config.nodes.length > 0) {
-      // the document is the whole solution's; the API edits only a node's own document for now
-      throw new ChangeRefused(409, 'this node is part of a solution: edit the solution document on the primary and send it SIGHUP to publish it');
+    const doc = this.#document();
+    if (r.revision !== undefined && r.revision !== doc.revision) {
+      throw new ChangeRefused(409, `the configuration changed since revision ${r.revision} was read: it is at revision ${doc.revision} now; read it again`);
     }
-    if (r.revision !== undefined && r.revision !== n.revision) {
-      throw new ChangeRefused(409, `the configuration changed since revision ${r.revision} was read: it is at revision ${n.revision} now; read it again`);
-    }
-    const before = n.source.text;
-    const prev = dataOf(before);
+    const prev = dataOf(doc.text);
     const copy = structuredClone(prev);
     const next = change(copy) ?? copy;
-    const edited = edit(before, next, n.source.path ?? 'document');
+    const edited = edit(doc.text, next, doc.path ?? 'document');
     const changes = describeChanges(redactConfig(prev), redactConfig(dataOf(edited.text)));
-    const path = n.source.path;
-    if (path !== undefined) writeAtomically(path, edited.text);
-    let result: ReconfigureResult;
-    try {
-      result = await n.reconfigure(edited.config, { text: edited.text, actor: r.actor });
-    } catch (e) {
-      if (path !== undefined) writeAtomically(path, before);
-      this.#log.error(`admin: configuration change not applied: ${(e as Error).message}`, { actor: r.actor });
-      throw new ChangeRefused(503, `the change could not be applied (${(e as Error).message}); nothing was changed`);
-    }
+    const result = sol ? await this.#publish(doc, edited.text, r) : await this.#apply(doc, edited, r);
     try {
       this.#audit.record({ actor: r.actor, address: r.address, action: r.action, target: r.target, outcome: 'ok', detail: { revision: result.revision, changes, pending: result.pending } });
     } catch (e) {
       this.#log.error(`admin: audit entry not written for revision ${result.revision}: ${(e as Error).message}`);
     }
     return { result, changes };
+  }
+
+  /** A node on its own: the file written, the document applied live (the file restored if that fails). */
+  async #apply(doc: { text: string; path: string | undefined }, edited: ReturnType<typeof edit>, r: ChangeRequest): Promise<ReconfigureResult> {
+    if (doc.path !== undefined) writeAtomically(doc.path, edited.text);
+    try {
+      return await this.#node.reconfigure(edited.config, { text: edited.text, actor: r.actor });
+    } catch (e) {
+      if (doc.path !== undefined) writeAtomically(doc.path, doc.text);
+      this.#log.error(`admin: configuration change not applied: ${(e as Error).message}`, { actor: r.actor });
+      throw new ChangeRefused(503, `the change could not be applied (${(e as Error).message}); nothing was changed`);
+    }
+  }
+
+  /**
+   * A solution's primary: the document file written and published as the next revision; the
+   * answer is what applying it on the primary did. With the bus away nothing is written (the
+   * change could not reach the other nodes).
+   */
+  async #publish(doc: { text: string; path: string | undefined }, text: string, r: ChangeRequest): Promise<ReconfigureResult> {
+    const sol = this.#node.solution!;
+    if (!sol.busConnected) throw new ChangeRefused(503, 'the solution bus is unreachable: a change could not reach the other nodes; nothing was changed');
+    const parsed = solutionFromText(text, doc.path ?? 'document');
+    if (doc.path !== undefined) writeAtomically(doc.path, text);
+    // the primary may apply the new revision from its own watch before publish() resolves
+    const before = sol.revision;
+    const revision = await sol.publish(parsed);
+    if (revision === undefined) {
+      if (doc.path !== undefined) writeAtomically(doc.path, doc.text);
+      throw new ChangeRefused(503, 'the change could not be published to the solution bus; nothing was changed');
+    }
+    if (revision <= before) return { status: 'unchanged', revision, applied: [], pending: [...this.#node.pending] };
+    const applied = await sol.applied(revision, 10_000);
+    this.#log.info('admin: configuration change published to the solution', { actor: r.actor, revision });
+    if (!applied) return { status: 'applied', revision, applied: [], pending: [...this.#node.pending] };
+    return { status: 'applied', revision, applied: applied.applied, pending: applied.pending };
   }
 }

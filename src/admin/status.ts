@@ -20,6 +20,8 @@ export function nodeStatus(n: PbxNode) {
     state: 'up' as const,
     startedAt: n.startedAt?.toISOString() ?? null,
     revision: n.revision,
+    /** In a solution: the document's revision on the bus that this node applied last. */
+    solutionRevision: n.solution?.revision ?? null,
     pending: [...n.pending],
     sip: n.started.sip.listen.map((l) => `${l.transport}:${l.address}:${l.port}`),
   };
@@ -30,7 +32,9 @@ export function capacity(n: PbxNode): Capacity {
   const profile = getProfile(n.started.node.profile);
   const conf = n.conferences.status();
   const vm = n.voicemail?.status();
-  const trunkChannels = n.trunks.status().reduce((a, t) => ({ used: a.used + t.channels, limit: a.limit + t.maxChannels }), { used: 0, limit: 0 });
+  // the trunks' own channels, capped by the node's profile (all trunks together)
+  const own = n.trunks.status().reduce((a, t) => a + t.maxChannels, 0);
+  const trunkChannels = { used: n.trunks.channels.used, limit: Math.min(own, n.trunks.channels.limit) };
   return {
     users: { used: c.users.length, limit: profile.users },
     registeredUsers: { used: n.location.aorCount, limit: profile.users },
@@ -104,7 +108,14 @@ export function summary(n: PbxNode) {
       queued: n.hunt.status().reduce((a, g) => a + g.queued, 0),
     },
     trunks: trunks(n),
-    /** Node links of a solution (src/solution); none on a single node. */
-    links: [] as { node: string; state: string }[],
+    /** Node links of a solution (src/solution): peer node, state, address, calls; none on a single node. */
+    links: n.solution?.linkStatus() ?? [],
+    /** The other nodes of the solution as their heartbeats tell: up or down, role, revision, registered users. */
+    nodes: solutionNodes(n),
   };
+}
+
+/** The other nodes of a solution, from the directory; none on a single node. */
+export function solutionNodes(n: PbxNode) {
+  return (n.solution?.directory.nodes() ?? []).map((x) => ({ ...x, state: x.up ? 'up' as const : 'down' as const, lastSeen: new Date(x.lastSeen).toISOString() }));
 }

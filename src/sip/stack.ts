@@ -43,6 +43,11 @@ export interface SipStackOptions {
    * through `stack.respond(tx, ...)`.
    */
   onRequest: (req: SipRequest, tx: ServerTransaction) => void;
+  /**
+   * An OPTIONS outside a dialog, before the stack answers it with its capabilities: the TU may
+   * answer it itself (a node link challenges its peer's keepalive) and return true.
+   */
+  onOptions?: (req: SipRequest, tx: ServerTransaction) => boolean;
   /** ACK for a 2xx (no transaction: RFC 3261 17.2.1) and other ACKs that match nothing. */
   onAck?: (ack: SipRequest, source: Source) => void;
   /** A response that matched no client transaction (e.g. a 2xx retransmission after Accepted ended). */
@@ -210,6 +215,7 @@ export class SipStack {
     }
     // RFC 3261 11.2: what this UA can do is the stack's to say, outside any dialog
     if (req.method === 'OPTIONS' && req.to.tag === undefined) {
+      if (this.#opts.onOptions?.(req, tx)) return;
       const res = this.createResponse(req, 200);
       res.set('allow', this.#allow);
       res.set('accept', this.accept);

@@ -13,6 +13,8 @@ import { nodeEntry, nodeView, readSolution, solutionFromRaw, type SolutionDocume
 export interface NodeBoot {
   /** The node's name in the document. */
   node: string;
+  /** The document's file (the primary's is the solution's: SIGHUP and the admin API publish it). */
+  file: string;
   /** The document it starts on. */
   document: SolutionDocument;
   /** The node's view of it: what the Server runs on. */
@@ -39,14 +41,14 @@ export function bootNode(file: string, node: string, logger: Logger): NodeBoot {
   const storedRevision = stored?.revision ?? 0;
   if (me.role === 'primary' || !stored || stored.hash === fromFile.hash) {
     const revision = stored && stored.hash === fromFile.hash ? stored.revision : 0;
-    return { node, document: fromFile, view, revision, source: 'file', storedRevision };
+    return { node, file, document: fromFile, view, revision, source: 'file', storedRevision };
   }
   try {
     const document = solutionFromRaw(stored.document, `stored revision ${stored.revision}`);
-    return { node, document, view: nodeView(document, node), revision: stored.revision, source: 'store', storedRevision };
+    return { node, file, document, view: nodeView(document, node), revision: stored.revision, source: 'store', storedRevision };
   } catch (e) {
     const problems = e instanceof ConfigError ? e.problems : [(e as Error).message];
     logger.error('solution: the stored revision cannot be used, starting on the file', { revision: stored.revision, problems });
-    return { node, document: fromFile, view, revision: 0, source: 'file', storedRevision };
+    return { node, file, document: fromFile, view, revision: 0, source: 'file', storedRevision };
   }
 }

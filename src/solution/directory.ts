@@ -16,13 +16,17 @@ export interface Directory {
   isUp(name: string): boolean;
   /** The nodes on which `user` has a registered phone now (as last announced). */
   whereIs(user: string): string[];
+  /**
+   * The node that serves `number` now: the backup of its owner's node while that backup serves
+   * the node's users (failover); else for a user the node their phone is registered on when that
+   * is not their home node, else the home node; for a hunt group the primary (so it follows the
+   * primary's backup). undefined: no number of the solution.
+   */
+  servingNode(number: string): string | undefined;
+  /** The node that serves node `name`'s users now: its backup while that serves them, else `name` itself. */
+  servedBy(name: string): string;
   /** Every node heard of, with what it last announced. */
   nodes(): NodeState[];
-  /**
-   * The node that serves `user` now: its home node, or the home's backup while the home is
-   * declared down and the backup serves its users; undefined for a user of no node.
-   */
-  servingNode(user: string): string | undefined;
 }
 
 /** The state of a node's own users: waiting to learn whether its backup serves them, served here, or served by the backup. */
@@ -92,8 +96,8 @@ export interface BusDirectoryOptions {
   revision: () => number;
   /** What this node says about failover (absent: nothing). */
   failover?: () => FailoverAnnouncement;
-  /** The home node of a user (the document in force). */
-  homeOf?: (user: string) => string | undefined;
+  /** Where a number of the solution belongs (its home node) and what it is. */
+  owner: (number: string) => { node: string; kind: 'user' | 'huntGroup' } | undefined;
   logger: Logger;
 }
 
@@ -178,6 +182,18 @@ export class BusDirectory implements Directory {
     return out;
   }
 
+  servingNode(number: string): string | undefined {
+    const owner = this.#o.owner(number);
+    if (!owner) return undefined;
+    const backup = this.servedBy(owner.node);
+    if (backup !== owner.node) return backup;
+    if (owner.kind === 'user') {
+      const at = this.whereIs(number);
+      if (at.length > 0 && !at.includes(owner.node)) return at[0];
+    }
+    return owner.node;
+  }
+
   nodes(): NodeState[] {
     return [...this.#heard.values()].map((h) => ({
       name: h.node, role: h.role, up: this.isUp(h.node), lastSeen: h.at, revision: h.revision, registered: h.users.length, failover: h.failover,
@@ -190,12 +206,10 @@ export class BusDirectory implements Directory {
     return h && { at: h.at, failover: h.failover };
   }
 
-  servingNode(user: string): string | undefined {
-    const home = this.#o.homeOf?.(user);
-    if (home === undefined) return undefined;
-    if (this.#o.failover?.().serving.includes(home)) return this.#o.self.name;
-    for (const [name, h] of this.#heard) if (this.isUp(name) && h.failover?.serving.includes(home)) return name;
-    return home;
+  servedBy(name: string): string {
+    if (this.#o.failover?.().serving.includes(name)) return this.#o.self.name;
+    for (const [node, h] of this.#heard) if (this.isUp(node) && h.failover?.serving.includes(name)) return node;
+    return name;
   }
 
   close(): void {

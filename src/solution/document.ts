@@ -141,6 +141,7 @@ export function nodeView(doc: SolutionDocument, name?: string): Config {
   view.nodes = c.nodes;
   view.bus = c.bus;
   view.failover = c.failover;
+  view.links = c.links;
   return freeze(ConfigSchema.parse(view));
 }
 

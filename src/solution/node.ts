@@ -22,11 +22,16 @@ import { AppliedStore } from './applied.js';
 import { backedUpBy, servingView, standbyUsersOf, watchedNodes } from './backup.js';
 import { Bus } from './bus.js';
 import { ConfigFollower, ensureMirror, publishDocument } from './config-sync.js';
+import { SolutionCalls } from './calls.js';
 import { BusDirectory, type Directory, type HomeState } from './directory.js';
 import { dataDirOf, homeOf, nodeEntry, nodeView, primaryOf, solutionFromRaw, type SolutionDocument, type UserCache } from './document.js';
 import type { Manifest } from './entries.js';
 import { Failover } from './failover.js';
+import { NodeLinks, type LinkStatus } from './links.js';
+import { MwiRelay } from './mwi-relay.js';
+import type { MailboxCounts } from '../features/voicemail/mwi.js';
 import { NatsServer } from './nats-server.js';
+import { Numbering } from './numbering.js';
 import { NodeProbe } from './probe.js';
 import { Replication, type ReplicaTargets } from './replication.js';
 
@@ -41,8 +46,6 @@ export type Applier = (config: Config, revision: number, actor: 'bus' | 'failove
 
 /** What the solution asks of the node beyond applying views (Server implements it). */
 export interface SolutionHost {
-  /** The node's SIP stack: OPTIONS to the other nodes. */
-  stack: SipStack;
   /** The node's journal (enabled on a core that has a peer core): replicated to the other core. */
   journal: Journal;
   /** Where the other core's journal entries are applied. */
@@ -68,13 +71,23 @@ export interface SolutionNodeOptions {
   publishedAtLeast: number;
   /** This node's name in the document. */
   node: string;
+  /** The document's file (on the primary: the solution's document, which it publishes). */
+  file?: string;
   store: Store;
   logger: Logger;
   apply: Applier;
   /** Users with a registered phone on this node now. */
   registered: () => string[];
-  /** Failover and replication; absent: the node only follows the configuration. */
+  /** Failover and replication; absent: the node only follows the configuration (and links). */
   host?: SolutionHost;
+  /** The node's SIP stack: the node links are trunks on it; OPTIONS to the watched nodes. */
+  stack: SipStack;
+  /** The solution's numbers changed (a user added on any node, a user moved). */
+  onNumbering?: () => void;
+  /** Counts of a mailbox kept on this node (the voicemail node). */
+  mailboxCounts?: (mailbox: string) => MailboxCounts | undefined;
+  /** Counts of a mailbox of this node's users arrived from the voicemail node. */
+  onMailboxCounts?: (mailbox: string) => void;
 }
 
 export class SolutionNode {
@@ -89,7 +102,11 @@ export class SolutionNode {
   readonly #replication: Replication | undefined;
   /** Nodes whose users this node serves now, besides its own. */
   #serving: readonly string[] = [];
+  readonly #links: NodeLinks;
+  readonly #calls: SolutionCalls;
+  readonly #mwi: MwiRelay;
   readonly #role: string;
+  #numbering: Numbering;
   /** The document: raw as last recorded; config as last validated (its parts that concern this node are current). */
   #doc: SolutionDocument;
   #view: Config;
@@ -107,6 +124,8 @@ export class SolutionNode {
   /** The last revision that concerned this node was applied (not refused). */
   #lastOk = true;
   #closed = false;
+  /** Who waits for a revision to be applied here (the admin API after publishing), by revision. */
+  readonly #waiters = new Map<number, ((r: ApplyResult | undefined) => void)[]>();
 
   constructor(o: SolutionNodeOptions) {
     const c = o.document.config;
@@ -121,6 +140,17 @@ export class SolutionNode {
     this.#source = o.source;
     this.#role = me.role;
     this.#applied = new AppliedStore(o.store);
+    this.#numbering = new Numbering(o.document.raw, primary.name);
+    this.#links = new NodeLinks({
+      stack: o.stack, logger: o.logger, self: me.name, nodes: c.nodes, busPassword: c.bus.password, config: c.links,
+      onState: (link, state) => {
+        if (state === 'up') this.#mwi.linkUp(link);
+      },
+    });
+    this.#mwi = new MwiRelay({
+      stack: o.stack, links: this.#links, logger: o.logger, self: me.name, numbering: () => this.#numbering, domain: o.view.sip.domain,
+      counts: o.mailboxCounts, onCounts: o.onMailboxCounts,
+    });
     const busOf = (n: typeof me) => ({ address: n.bus.address ?? n.address, port: n.bus.port });
     const addr = (n: typeof me) => {
       const b = busOf(n);
@@ -156,7 +186,7 @@ export class SolutionNode {
     }
     if (host) {
       this.#probe = new NodeProbe({
-        stack: host.stack, domain: o.view.sip.domain, self: me.name,
+        stack: o.stack, domain: o.view.sip.domain, self: me.name,
         intervalMs: Math.min(1000, Math.max(100, (c.bus.holdDownSeconds * 1000) / 4)),
         targets: () => {
           const cfg = this.#doc.config;
@@ -181,12 +211,37 @@ export class SolutionNode {
       heartbeatMs: c.bus.heartbeatSeconds * 1000, holdDownMs: c.bus.holdDownSeconds * 1000,
       registered: o.registered, revision: () => this.#revision, logger: o.logger,
       failover: this.#failover && (() => this.#failover!.announcement()),
-      homeOf: (user) => {
-        const cfg = this.#doc.config;
-        const u = cfg.users.find((x) => x.extension === user);
-        return u && homeOf(cfg, u);
-      },
+      owner: (n) => this.#numbering.owner(n),
     });
+    this.#calls = new SolutionCalls({ self: me.name, role: me.role, numbering: () => this.#numbering, directory: this.#directory, links: this.#links });
+  }
+
+  /** The solution as calls reach it: who serves a number, the node links. */
+  get calls(): SolutionCalls {
+    return this.#calls;
+  }
+
+  get links(): NodeLinks {
+    return this.#links;
+  }
+
+  /** Message waiting between the voicemail node and the nodes the users' phones are on. */
+  get mwi(): MwiRelay {
+    return this.#mwi;
+  }
+
+  /** The solution's numbers and where each lives, as of the last revision seen. */
+  get numbering(): Numbering {
+    return this.#numbering;
+  }
+
+  /**
+   * The users of the other nodes (validated): the primary keeps every user's mailbox. Current on
+   * the primary, which takes every revision that changes users.
+   */
+  remoteUsers(): UserConfig[] {
+    const c = this.#doc.config;
+    return c.users.filter((u) => homeOf(c, u) !== this.#o.node);
   }
 
   /**
@@ -223,6 +278,43 @@ export class SolutionNode {
     return this.#revision;
   }
 
+  get role(): string {
+    return this.#role;
+  }
+
+  /** The document's file, when the node started on one (the primary's is the solution's). */
+  get file(): string | undefined {
+    return this.#o.file;
+  }
+
+  /** The bus is connected now (the primary can publish). */
+  get busConnected(): boolean {
+    return this.#bus.state === 'connected';
+  }
+
+  /** The primary's entry in the document (where other nodes send configuration changes). */
+  get primary(): { name: string; address: string } {
+    const p = primaryOf(this.#doc.config)!;
+    return { name: p.name, address: p.address };
+  }
+
+  /**
+   * Resolves with what applying `revision` (or a later one) did here, once it is applied;
+   * undefined after `timeoutMs` (the bus is slow or away; it applies later).
+   */
+  async applied(revision: number, timeoutMs: number): Promise<ApplyResult | undefined> {
+    if (this.#revision >= revision) return { applied: [], pending: [...this.#pending] };
+    return new Promise((done) => {
+      const timer = setTimeout(() => done(undefined), timeoutMs);
+      const list = this.#waiters.get(revision) ?? [];
+      list.push((r) => {
+        clearTimeout(timer);
+        done(r);
+      });
+      this.#waiters.set(revision, list);
+    });
+  }
+
   async start(): Promise<void> {
     const o = this.#o;
     o.logger.info('solution: node starting', { node: o.node, role: this.#role, revision: this.#revision, source: this.#source });
@@ -237,6 +329,7 @@ export class SolutionNode {
     this.#o.host?.standby(standbyUsersOf(this.#doc.config, o.node, []));
     this.#follower.start();
     this.#directory.start();
+    this.#links.start();
     this.#replication?.start();
     this.#probe?.start();
     this.#failover?.start();
@@ -303,6 +396,8 @@ export class SolutionNode {
         const now = key in m.digests ? homeIn(key) : undefined;
         const before = this.#homes.get(key);
         if ((now !== undefined && here.has(now)) || (before !== undefined && here.has(before))) mine = true;
+        // the primary keeps every user's mailbox, and the secondary their replicas
+        if (top === 'users' && this.#role !== 'expansion') mine = true;
         if (now === undefined) this.#homes.delete(key);
         else this.#homes.set(key, now);
       } else if (top !== 'huntGroups' || this.#role === 'primary' || here.has(primary ?? '')) {
@@ -315,6 +410,8 @@ export class SolutionNode {
   async #onDocument(m: Manifest, raw: Raw, concernsMe: boolean): Promise<void> {
     if (this.#closed || m.revision <= this.#revision) return;
     const log = this.#o.logger;
+    // every node dials every number: the numbering follows each revision, whoever it concerns
+    this.#numbering = new Numbering(raw, this.#numbering.primary);
     let result: ApplyResult = { applied: [], pending: [] };
     if (!concernsMe && this.#lastOk && this.#source === 'bus') {
       this.#doc = { raw, config: this.#doc.config, hash: m.hash };
@@ -342,12 +439,19 @@ export class SolutionNode {
       this.#doc = doc;
       this.#view = view;
       this.#lastOk = true;
+      this.#links.update(doc.config.nodes, doc.config.bus.password, doc.config.links);
     }
+    this.#o.onNumbering?.();
     this.#applied.save({ revision: m.revision, hash: m.hash, document: raw });
     this.#revision = m.revision;
     this.#source = 'bus';
     this.#appliedAt = new Date().toISOString();
     log.info('solution: configuration applied', { revision: m.revision, publishedAt: m.publishedAt, applied: result.applied, pendingRestart: this.#pending });
+    for (const [rev, fns] of this.#waiters) {
+      if (rev > m.revision) continue;
+      this.#waiters.delete(rev);
+      for (const fn of fns) fn({ applied: result.applied, pending: [...this.#pending] });
+    }
   }
 
   status(): Record<string, unknown> {
@@ -362,17 +466,26 @@ export class SolutionNode {
       nodes: this.#directory.nodes(),
       failover: this.#failover && { ...this.#failover.status(), serving: this.#serving },
       replication: this.#replication?.status(),
+      links: this.#links.status(),
     };
+  }
+
+  /** The node links and their state. */
+  linkStatus(): LinkStatus[] {
+    return this.#links.status();
   }
 
   /** Stops following, the heartbeats, the connection and the owned nats-server; idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const fns of this.#waiters.values()) for (const fn of fns) fn(undefined);
+    this.#waiters.clear();
     this.#failover?.close();
     this.#probe?.close();
     this.#follower.close();
     this.#directory.close();
+    this.#links.close();
     await this.#replication?.close();
     await this.#bus.close();
     await this.#queue;

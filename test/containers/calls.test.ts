@@ -1,34 +1,47 @@
 /**
  * Calls through containers: docker/compose.yaml brought up from the node and peer images
- * (scripts/containers.sh builds them), phones in containers registered with the primary node's
- * container by service name, Kamailio as the carrier in its container, a phone on the "PSTN"
- * behind it. What a user would notice: a call connects and each side hears the other's tone;
- * a call to the number 01632 960123 from the PSTN rings 202; 9 and a number reaches the PSTN;
- * meet-me room 8000 mixes 201, 202 and a PSTN caller (who dials 01632 960180); a message left for 202 is heard again at *17 and its file is in the data volume; the node is
- * healthy only while its SIP answers. Everything is torn down afterwards, also on failure.
+ * (scripts/containers.sh builds them): a solution of three node containers (primary, secondary,
+ * expansion) on one document and their bus, phones in containers registered by service name
+ * with the primary (201, 202) and the expansion (301), Kamailio as the carrier in its container
+ * on the primary's trunk, a phone on the "PSTN" behind it. What a user would notice: a call
+ * connects and each side hears the other's tone, also from the expansion's phone to the
+ * primary's over the node link; a call to the number 01632 960123 from the PSTN rings 202; 9 and
+ * a number reaches the PSTN; meet-me room 8000 on the primary mixes 201, 301 (dialling on the
+ * expansion) and a PSTN caller (who dials 01632 960180); a message left for 202 is heard again
+ * at *17 and its file is in the primary's data volume; a node is healthy only while its SIP
+ * answers. Everything is torn down afterwards, also on failure.
  */
 import test from 'ava';
 import { hasTone, lacksTone, toneRatio } from '../helpers/tone.js';
-import { missingImages, Topology, type ContainerPhone } from '../helpers/containers.js';
+import { missingImages, PROJECT, Topology, type ContainerPhone } from '../helpers/containers.js';
 import { sleep } from '../helpers/wait.js';
 
-const TONE = { phone201: 1000, phone202: 600, pstn: 1400 };
+const TONE = { phone201: 1000, phone202: 600, phone301: 1700, pstn: 1400 };
+type PhoneName = keyof typeof TONE;
+const NODES = ['primary', 'secondary', 'expansion'];
 let topology: Topology | undefined;
-let phones: Record<'phone201' | 'phone202' | 'pstn', ContainerPhone>;
+let phones: Record<PhoneName, ContainerPhone>;
+
+/** A JSON log line of the node holding `message` and, when given, `"link":"<link>"`. */
+const logLine = (message: string, link?: string) => new RegExp(`^(?=.*${message})${link ? `(?=.*"link":"${link}")` : ''}.*$`, 'm');
 
 test.before(async () => {
   const missing = await missingImages();
   if (missing.length) throw new Error(`images missing: ${missing.join(', ')}; build them with scripts/containers.sh build (npm run test:containers does)`);
-  topology = await Topology.up('pbxct');
+  topology = await Topology.up(PROJECT);
   const t = topology;
-  // podman-compose does not wait for anything: readiness is ours to see. The node's health
-  // check (pbx probe) passes once SIP answers; each phone once its registrar said 200.
-  const deadline = Date.now() + 90_000;
-  while (!(await t.healthy('primary'))) {
-    if (Date.now() > deadline) throw new Error(`the primary did not become healthy:\n${(await t.logs('primary')).slice(-3000)}`);
-    await sleep(500);
+  // podman-compose does not wait for anything: readiness is ours to see. A node's health check
+  // (pbx probe) passes once its SIP answers; the expansion's links once its keepalives are
+  // answered; each phone once its registrar said 200.
+  const deadline = Date.now() + 120_000;
+  for (const node of NODES) {
+    while (!(await t.healthy(node))) {
+      if (Date.now() > deadline) throw new Error(`${node} did not become healthy:\n${(await t.logs(node)).slice(-3000)}`);
+      await sleep(500);
+    }
   }
-  phones = { phone201: await t.phone('phone201'), phone202: await t.phone('phone202'), pstn: await t.phone('pstn') };
+  await t.waitLog('expansion', logLine('solution: node link up', 'primary'), 60_000);
+  phones = { phone201: await t.phone('phone201'), phone202: await t.phone('phone202'), phone301: await t.phone('phone301'), pstn: await t.phone('pstn') };
   await Promise.all(Object.values(phones).map((p) => p.waitRegistered()));
 });
 
@@ -61,6 +74,14 @@ test.serial('201 calls 202 through the primary container: each hears the other\'
   t.true(lacksTone(heard.caller, TONE.phone201, 0.05, { skip: SKIP }), 'and not its own tone back');
 });
 
+test.serial("301 on the expansion calls 201 on the primary over the node link: each hears the other's tone", async (t) => {
+  const heard = await talk(phones.phone301, 'sip:201@pbx.test', phones.phone201);
+  t.true(hasTone(heard.callee, TONE.phone301, 0.5, { skip: SKIP }), `201 heard 301's ${TONE.phone301} Hz (ratio ${toneRatio(heard.callee, TONE.phone301, { skip: SKIP }).toFixed(2)})`);
+  t.true(hasTone(heard.caller, TONE.phone201, 0.5, { skip: SKIP }), `301 heard 201's ${TONE.phone201} Hz (ratio ${toneRatio(heard.caller, TONE.phone201, { skip: SKIP }).toFixed(2)})`);
+  t.true(lacksTone(heard.caller, TONE.phone301, 0.05, { skip: SKIP }), 'and not its own tone back');
+  t.regex(await topology!.logs('expansion'), /call out on trunk link-primary to 201/, "the call left the expansion on its link to the primary");
+});
+
 test.serial('the carrier delivers a call to the number 01632 960123: it rings 202 and both hear each other', async (t) => {
   const heard = await talk(phones.pstn, 'sip:01632960123@carrier', phones.phone202);
   t.true(hasTone(heard.callee, TONE.pstn, 0.5, { skip: SKIP }), `202 heard the PSTN caller's ${TONE.pstn} Hz (ratio ${toneRatio(heard.callee, TONE.pstn, { skip: SKIP }).toFixed(2)})`);
@@ -74,8 +95,8 @@ test.serial('201 dials 9 and a PSTN number: the carrier rings the PSTN phone and
   t.true(hasTone(heard.caller, TONE.pstn, 0.5, { skip: SKIP }), `201 heard the PSTN phone (ratio ${toneRatio(heard.caller, TONE.pstn, { skip: SKIP }).toFixed(2)})`);
 });
 
-test.serial('meet-me room 8000 joins 201, 202 and a caller from the PSTN: each hears the other two and not itself', async (t) => {
-  const parties = [['phone201', 'sip:8000@pbx.test'], ['phone202', 'sip:8000@pbx.test'], ['pstn', 'sip:01632960180@carrier']] as const;
+test.serial('meet-me room 8000 joins 201 on the primary, 301 on the expansion and a caller from the PSTN: each hears the other two and not itself', async (t) => {
+  const parties = [['phone201', 'sip:8000@pbx.test'], ['phone301', 'sip:8000@pbx.test'], ['pstn', 'sip:01632960180@carrier']] as const;
   const joinedAt: number[] = [];
   const from: number[] = [];
   for (const [name, uri] of parties) {
@@ -120,8 +141,8 @@ test.serial('a message left for 202 is in the data volume and is heard again at 
   a.command('hangup');
   await a.waitEvent((e) => e.type === 'CALL_CLOSED', 15_000, a0);
   await topology!.waitLog('primary', /voicemail 202: message \d+ kept/, 20_000);
-  const files = await topology!.exec('primary', ['sh', '-c', 'ls /var/lib/pbx/voicemail/202']);
-  t.regex(files.stdout, /msg-\d+\.wav/, 'the message is a file in the /var/lib/pbx volume');
+  const files = await topology!.exec('primary', ['sh', '-c', 'ls /var/lib/pbx/primary/voicemail/202']);
+  t.regex(files.stdout, /msg-\d+\.wav/, "the message is a file in the primary's /var/lib/pbx volume");
 
   // 202 collects: the starting PIN, a new PIN it must choose, then 1 to listen
   const c0 = b.events.length;
@@ -145,15 +166,17 @@ test.serial('a message left for 202 is in the data volume and is heard again at 
   t.log(`voicemail left and heard in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 });
 
-test.serial('the node is healthy only while its SIP answers', async (t) => {
-  t.true(await topology!.healthy('primary'), 'healthy while serving');
-  // the node's process stopped (from outside: a namespace's PID 1 ignores SIGSTOP from within):
-  // the container runs, its port stays open, but SIP does not answer
-  await topology!.signal('primary', 'STOP');
-  try {
-    t.false(await topology!.healthy('primary'), 'unhealthy while SIP does not answer');
-  } finally {
-    await topology!.signal('primary', 'CONT');
+test.serial('a node is healthy only while its SIP answers (the primary, and the expansion: its own socket in the solution document)', async (t) => {
+  for (const node of ['primary', 'expansion']) {
+    t.true(await topology!.healthy(node), `${node}: healthy while serving`);
+    // the node's process stopped (from outside: a namespace's PID 1 ignores SIGSTOP from within):
+    // the container runs, its port stays open, but SIP does not answer
+    await topology!.signal(node, 'STOP');
+    try {
+      t.false(await topology!.healthy(node), `${node}: unhealthy while SIP does not answer`);
+    } finally {
+      await topology!.signal(node, 'CONT');
+    }
+    t.true(await topology!.healthy(node), `${node}: healthy again once it answers`);
   }
-  t.true(await topology!.healthy('primary'), 'healthy again once it answers');
 });

@@ -35,6 +35,32 @@ test('a running node answers 200 over UDP and TCP, by URI and by its configurati
   }
 });
 
+test('a solution document is probed at the named node\'s SIP socket; without --node the probe names the nodes', async (t) => {
+  const node = await startServer({ udp: port(3) });
+  try {
+    const file = join(mkdtempSync(join(tmpdir(), 'pbx-probe-')), 'solution.yaml');
+    writeFileSync(
+      file,
+      `nodes:\n  - { name: pri, role: primary, profile: DL360, address: 127.0.0.1, sip: { port: ${port(4)} }, bus: { port: ${port(5)}, leafPort: ${port(6)} } }\n` +
+        `  - { name: exp, role: expansion, profile: ExpansionL, address: 127.0.0.1, sip: { port: ${port(3)} }, dataDir: var/exp-probe }\n`,
+    );
+    const exp = await cli('probe', '--config', file, '--node', 'exp', '--timeout', '2');
+    t.is(exp.code, 0, exp.stderr);
+    t.regex(exp.stdout, new RegExp(`^udp:127\\.0\\.0\\.1:${port(3)}: 200 OK`), "the expansion's socket, from its entry");
+    const pri = await cli('probe', '--config', file, '--node', 'pri', '--timeout', '1');
+    t.is(pri.code, 1, 'nothing answers at the primary\'s socket');
+    t.regex(pri.stderr, new RegExp(`udp:127\\.0\\.0\\.1:${port(4)}: no answer`));
+    const none = await cli('probe', '--config', file);
+    t.is(none.code, 2);
+    t.regex(none.stderr, /--node: .* is a solution: name the node to probe \(pri, exp\)/);
+    const other = await cli('probe', '--config', file, '--node', 'sec');
+    t.is(other.code, 2);
+    t.regex(other.stderr, /--node: no node sec in/);
+  } finally {
+    await node.close();
+  }
+});
+
 test('another answer than 200 fails the probe and says what came back', async (t) => {
   const carrier = startSipp(['-sf', scenario('uas_options.xml'), '-i', '127.0.0.1', '-p', String(port(10))], { timeoutMs: 60_000 });
   try {
@@ -73,6 +99,7 @@ test('usage errors exit 2 and name the problem', async (t) => {
     [['sips:127.0.0.1'], /only sip: URIs/],
     [['sip:127.0.0.1;transport=ws'], /transport must be udp or tcp/],
     [['sip:[::1'], /not a SIP URI/],
+    [['sip:127.0.0.1', '--node', 'pri'], /--node goes with --config/],
   ] as const) {
     const r = await cli('probe', ...args);
     t.is(r.code, 2, `${args.join(' ')}: ${r.stderr}`);

@@ -356,6 +356,41 @@ test('caller identity: from, pai, withheld', async (t) => {
   }
 });
 
+test("the node's profile caps trunk channels of all trunks together: the next call is refused with the reason and a warning", async (t) => {
+  const logger = createTestLogger('debug');
+  const stack = new SipStack({ listen: [{ transport: 'udp', address: '127.0.0.1', port: port(95) }], maxMessageSize: 65535, logger, methods: ['OPTIONS'], onRequest: () => undefined });
+  await stack.start();
+  const resolver = new SipResolver({ timeoutMs: 300, tries: 1 });
+  const trunks = new Trunks({
+    stack, logger, resolver, nodeChannels: 3, trunks: [
+      trunk({ name: 'a', type: 'peer', host: '192.0.2.1', lineGroup: 5, maxChannels: 2, keepaliveSeconds: 0 }),
+      trunk({ name: 'b', type: 'peer', host: '192.0.2.2', lineGroup: 6, maxChannels: 2, keepaliveSeconds: 0 }),
+    ],
+  });
+  try {
+    const a = trunks.get('a')!;
+    const b = trunks.get('b')!;
+    t.true(a.acquire('in'));
+    t.true(a.acquire('in'));
+    t.true(b.acquire('in'));
+    t.deepEqual(trunks.channels, { used: 3, limit: 3 });
+    t.false(b.acquire('in'), 'trunk b has a channel of its own left, the node has none');
+    t.false(b.hasFreeChannel);
+    t.false(trunks.available(6));
+    t.is(b.busyReason(), 'all 3 SIP trunk channels of this node in use');
+    t.is(a.busyReason(), 'all 2 channels of trunk a in use');
+    t.true(logger.records.some((r) => r.level === 'warn' && r.message === 'trunk call refused: node trunk channel limit reached' && r.trunk === 'b'));
+    a.release();
+    t.true(b.acquire('in'), 'a channel freed anywhere on the node serves any trunk');
+    t.deepEqual(trunks.channels, { used: 3, limit: 3 });
+    t.throws(() => new Trunks({ stack, logger, trunks: [], nodeChannels: -1 }), { instanceOf: TypeError, message: /nodeChannels/ });
+  } finally {
+    await trunks.close();
+    resolver.close();
+    await stack.close();
+  }
+});
+
 test('channels: full trunks are not available; a release frees one and says so', async (t) => {
   const r = await rig(port(9), [
     trunk({ name: 'one', type: 'peer', host: '192.0.2.1', lineGroup: 5, maxChannels: 2, keepaliveSeconds: 0 }),

@@ -17,7 +17,11 @@ import { readWav } from './wav.js';
 export const ENGINE = process.env.PBX_CONTAINER_ENGINE === 'docker' ? 'docker' : 'podman';
 const COMPOSE = ENGINE === 'podman' ? ['podman-compose'] : ['docker', 'compose'];
 export const COMPOSE_FILE = join(ROOT, 'docker/compose.yaml');
-export const IMAGES = ['localhost/pbx-core:latest', 'localhost/pbx-peer:latest'];
+/** The images' tag (scripts/containers.sh: PBX_IMAGE_TAG), so checkouts on one machine test their own. */
+export const IMAGE_TAG = process.env.PBX_IMAGE_TAG || 'latest';
+export const IMAGES = [`localhost/pbx-core:${IMAGE_TAG}`, `localhost/pbx-peer:${IMAGE_TAG}`];
+/** The tests' compose project (scripts/containers.sh: PBX_CT_PROJECT): names its containers, volumes and network. */
+export const PROJECT = process.env.PBX_CT_PROJECT || 'pbxct';
 
 export interface Run {
   code: number;
@@ -26,9 +30,9 @@ export interface Run {
 }
 
 /** Runs a command; resolves with its exit code and output (never rejects). */
-export function run(cmd: string, args: string[], timeoutMs = 120_000): Promise<Run> {
+export function run(cmd: string, args: string[], timeoutMs = 120_000, env: NodeJS.ProcessEnv = process.env): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
+    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 << 20, encoding: 'utf8', env }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
       resolve({ code, stdout, stderr: err && code === -1 ? `${stderr}${err.message}` : stderr });
     });
@@ -73,7 +77,8 @@ export class Topology {
   }
 
   #compose(args: string[], timeoutMs = 120_000): Promise<Run> {
-    return run(COMPOSE[0]!, [...COMPOSE.slice(1), '-p', this.project, '-f', COMPOSE_FILE, ...args], timeoutMs);
+    const env = { ...process.env, PBX_IMAGE_TAG: IMAGE_TAG };
+    return run(COMPOSE[0]!, [...COMPOSE.slice(1), '-p', this.project, '-f', COMPOSE_FILE, ...args], timeoutMs, env);
   }
 
   /** The container of a service (podman-compose 1.0.3 and docker compose name them differently). */

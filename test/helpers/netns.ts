@@ -3,7 +3,9 @@
  * interfaces, `lan0` (SIP and media, 10.16.S.x) and `bus0` (the solution bus, 10.116.S.x), both
  * wired to bridges in a switch namespace; the test's own namespace gets 10.16.S.1 on the lan
  * so sipp and baresip reach the nodes from here. Taking a node's bus0 down cuts it from the bus
- * and nothing else. Needs root and iproute2; names carry the tag so parallel runs never meet.
+ * and nothing else. Needs root and iproute2. Namespace names are global to the machine, and
+ * other runs of the same test (other worktrees) may run at once: every name carries the tag and
+ * this process's pid, and the namespaces are removed when the process exits, however it ends.
  */
 import { execFileSync } from 'node:child_process';
 
@@ -15,20 +17,24 @@ export class TestNet {
   readonly tag: string;
   readonly subnet: number;
   readonly #nodes: string[] = [];
+  /** The tag and this run's pid: what makes every name of this run unique on the machine. */
+  readonly #run: string;
 
   /** `tag`: a few characters unique to the test file (with 16 in it); `subnet`: 1..250. */
   constructor(tag: string, subnet: number) {
     if (!/^[a-z0-9]{2,6}$/.test(tag)) throw new TypeError('tag: 2..6 lower-case letters or digits');
     this.tag = tag;
     this.subnet = subnet;
+    this.#run = `${tag}${process.pid}`;
+    process.once('exit', () => this.down());
   }
 
   get switch(): string {
-    return `pbx${this.tag}-sw`;
+    return `pbx${this.#run}-sw`;
   }
 
   ns(node: string): string {
-    return `pbx${this.tag}-${node}`;
+    return `pbx${this.#run}-${node}`;
   }
 
   /** The test's own lan address. */
@@ -52,7 +58,8 @@ export class TestNet {
       ip('-n', sw, 'link', 'add', br, 'type', 'bridge');
       ip('-n', sw, 'link', 'set', br, 'up');
     }
-    const here = `v${this.tag}`;
+    // in the test's own namespace (at most 15 characters)
+    const here = `v${this.#run}`.slice(0, 15);
     ip('link', 'add', here, 'type', 'veth', 'peer', 'name', 'l-test', 'netns', sw);
     ip('-n', sw, 'link', 'set', 'l-test', 'master', 'brlan', 'up');
     ip('addr', 'add', `${this.here}/24`, 'dev', here);

@@ -1,9 +1,13 @@
 /**
  * A 3-node solution (primary, secondary, expansion), each node a process in its own network
- * namespace, the primary and the secondary each with its own nats-server: the document
- * reaches every node, a change on the primary is live on the others, an expansion cut from the
- * bus keeps serving its users and catches up when it is back, and restarts on its stored
- * revision when the bus is away. What a user notices is checked with sipp registering phones.
+ * namespace, the primary and the secondary each with its own nats-server: the document reaches
+ * every node and the node links come up; a baresip on the expansion calls a baresip on the
+ * primary and each hears the other; a hunt group on the primary rings its member on the
+ * expansion; an expansion user's unanswered call leaves a message on the primary and the user's
+ * phone gets the NOTIFY; a user added on the primary is live on the expansion within a second
+ * while a call across the link keeps its audio; an expansion cut from the bus keeps serving its
+ * users (and calling over the link) on its last revision and catches up when it is back, and
+ * restarts on its stored revision when the bus is away. Phones are baresip and sipp.
  */
 import test from 'ava';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,7 +19,7 @@ import { runSipp, scenario } from '../helpers/sipp.js';
 import { Baresip, lastHeard, makeToneWav } from '../helpers/baresip.js';
 import { hasTone } from '../helpers/tone.js';
 import { portBlock } from '../helpers/ports.js';
-import { sleep } from '../helpers/wait.js';
+import { sleep, until } from '../helpers/wait.js';
 
 const net = new TestNet('16sol', 41);
 const NODES = ['pri', 'sec', 'exp1'];
@@ -36,9 +40,15 @@ nodes:
 ${entry('pri', 'primary', 'DL360')}
 ${entry('sec', 'secondary', 'DL120')}
 ${entry('exp1', 'expansion', 'ExpansionL')}
+links: { keepaliveSeconds: 1 }
+voicemail: { minMessageSeconds: 1 }
+huntGroups:
+  - { extension: "500", name: Sales, ringMode: sequential, members: ["302"], voicemailAnswerSeconds: null, queue: { enabled: false } }
 users:
   - { extension: "201", password: secret201, node: pri }
-  - { extension: "301", password: secret301, node: exp1 }
+  - { extension: "202", password: secret202, node: pri }
+  - { extension: "301", password: secret301, node: exp1, forward: { noAnswerSeconds: 5 } }
+  - { extension: "302", password: secret302, node: exp1 }
 `;
 }
 
@@ -57,6 +67,29 @@ async function registers(ext: string, node: string): Promise<boolean> {
   return r.code === 0;
 }
 
+let phoneSeq = 0;
+/** A baresip phone of `ext` registered on `node`, sending a tone of `freq`. */
+async function phone(ext: string, node: string, freq: number, o: { answer?: 'auto' | 'manual'; mwi?: boolean } = {}): Promise<Baresip> {
+  const n = phoneSeq++;
+  const b = await Baresip.start({
+    listen: `${net.here}:${ctrl(20 + 10 * n)}`,
+    ctrlPort: ctrl(n),
+    source: makeToneWav(join(dir, `tone-${ext}-${freq}.wav`), freq, 120),
+    account: `<sip:${ext}@${net.addr(node)}:5060>;auth_pass=secret${ext};regint=600;answermode=${o.answer ?? 'auto'};audio_codecs=PCMU${o.mwi ? ';mwi=yes' : ''}`,
+    extraConfig: o.mwi ? ['module_app\t\tmwi.so'] : [],
+  });
+  try {
+    await b.waitRegistered();
+  } catch (e) {
+    await b.stop();
+    throw e;
+  }
+  return b;
+}
+
+/** The last `s` seconds of what a phone heard. */
+const tail = (x: Int16Array, s = 2) => x.subarray(Math.max(0, x.length - 8000 * s));
+
 function start(name: string, config = file): NodeProcess {
   const n = new NodeProcess({ config, node: name, netns: net.ns(name) });
   nodes.set(name, n);
@@ -72,6 +105,10 @@ test.before(async () => {
   start('sec');
   start('exp1', expFile);
   for (const n of nodes.values()) await n.waitFor('solution: configuration applied', (l) => l.revision === 1);
+  // every node's links up: the expansion's to both cores, the primary's to the secondary
+  await nodes.get('exp1')!.waitFor('solution: node link up', (l) => l.link === 'pri');
+  await nodes.get('exp1')!.waitFor('solution: node link up', (l) => l.link === 'sec');
+  await nodes.get('pri')!.waitFor('solution: node link up', (l) => l.link === 'sec');
 });
 
 test.after.always(async () => {
@@ -86,56 +123,100 @@ test.serial('the primary publishes the document and every node applies it and se
   t.true(await registers('301', 'exp1'), '301 is at home on the expansion');
   t.true(await registers('201', 'pri'), '201 is at home on the primary');
   t.false(await registers('201', 'exp1'), "the expansion does not serve the primary's users");
-  t.false(await registers('302', 'exp1'), '302 is not a user yet');
+  t.false(await registers('303', 'exp1'), '303 is not a user yet');
   // heartbeats: every node hears the others
   await nodes.get('exp1')!.waitFor('solution: node up', (l) => l.node === 'sec');
 });
 
-test.serial('a user added on the primary is live on the expansion without a restart', async (t) => {
-  addUser('302', 'exp1');
-  const exp = nodes.get('exp1')!;
-  const applied = await exp.waitFor('solution: configuration applied', (l) => l.revision === 2);
-  t.deepEqual(applied.applied, ['users']);
-  await nodes.get('sec')!.waitFor('solution: configuration applied', (l) => l.revision === 2);
-  t.true(await registers('302', 'exp1'));
-  t.true(await registers('301', 'exp1'), 'the users it had are still served');
+test.serial('a phone on the expansion calls a phone on the primary over the node link: each hears the other', async (t) => {
+  const a = await phone('301', 'exp1', 1000);
+  const b = await phone('201', 'pri', 440);
+  try {
+    a.command('dial', `sip:201@${net.addr('exp1')}:5060`);
+    await b.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 15_000);
+    await sleep(2500);
+    a.command('hangup');
+    await b.waitEvent((e) => e.type === 'CALL_CLOSED', 10_000);
+    await sleep(300);
+    t.true(hasTone(await lastHeard(a), 440, 0.3), '301 on the expansion hears 201 on the primary');
+    t.true(hasTone(await lastHeard(b), 1000, 0.3), '201 on the primary hears 301 on the expansion');
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+  t.true(nodes.get('exp1')!.has('call out on trunk link-pri to 201'), 'the call went over the link to the primary');
 });
 
-test.serial('a call in progress on the expansion keeps its audio while a revision is applied there', async (t) => {
-  const exp = nodes.get('exp1')!;
-  const phone = (ext: string, n: number, freq: number) =>
-    Baresip.start({
-      listen: `${net.here}:${ctrl(20 + 10 * n)}`,
-      ctrlPort: ctrl(n),
-      source: makeToneWav(join(dir, `tone-${ext}.wav`), freq, 120),
-      account: `<sip:${ext}@${net.addr('exp1')}:5060>;auth_pass=secret${ext};regint=600;answermode=auto;audio_codecs=PCMU`,
-    });
-  const a = await phone('301', 0, 1000);
-  let b: Baresip | undefined;
+test.serial('a call to a hunt group on the primary rings its member on the expansion', async (t) => {
+  const member = await phone('302', 'exp1', 1700);
+  const caller = await phone('202', 'pri', 1000);
   try {
-    b = await phone('302', 1, 440);
-    await a.waitRegistered();
-    await b.waitRegistered();
-    a.command('dial', `sip:302@${net.addr('exp1')}:5060`);
-    await a.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 15_000);
+    // (the expansion told the primary at once, on the bus, that the member registered)
+    caller.command('dial', `sip:500@${net.addr('pri')}:5060`);
+    await member.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 15_000);
+    await sleep(2500);
+    caller.command('hangup');
+    await member.waitEvent((e) => e.type === 'CALL_CLOSED', 10_000);
+    await sleep(300);
+    t.true(hasTone(await lastHeard(caller), 1700, 0.3), 'the caller hears the member on the expansion');
+    t.true(hasTone(await lastHeard(member), 1000, 0.3), 'the member hears the caller');
+  } finally {
+    await member.stop();
+    await caller.stop();
+  }
+});
+
+test.serial("an expansion user's unanswered call leaves a message on the primary, and the user's phone gets the NOTIFY", async (t) => {
+  const pri = nodes.get('pri')!;
+  const user = await phone('301', 'exp1', 440, { answer: 'manual', mwi: true });
+  const caller = await phone('201', 'pri', 1000);
+  const waiting = (e: { type?: string; param?: string }) => e.type === 'MWI_NOTIFY' && /Messages-Waiting:\s*yes/i.test(String(e.param));
+  try {
+    caller.command('dial', `sip:301@${net.addr('pri')}:5060`);
+    await user.waitEvent((e) => e.type === 'CALL_INCOMING', 10_000);
+    // 301 lets it ring: after its 5 s no-answer time the caller reaches its mailbox on the primary
+    await caller.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 20_000);
+    await pri.waitFor('voicemail 301: recording message 1 from 201', () => true, 20_000);
+    await sleep(3000);
+    caller.command('hangup');
+    await until('the message to be kept on the primary', () => pri.lines.some((l) => /^voicemail 301: message 1 kept/.test(l.message)), 10_000);
+    await user.waitEvent(waiting, 10_000);
+    t.pass("301's phone on the expansion was told Messages-Waiting: yes");
+  } finally {
+    await user.stop();
+    await caller.stop();
+  }
+});
+
+test.serial('a user added on the primary is live on the expansion within a second, while a call across the link keeps its audio', async (t) => {
+  const exp = nodes.get('exp1')!;
+  const a = await phone('301', 'exp1', 1000);
+  const b = await phone('201', 'pri', 440);
+  try {
+    a.command('dial', `sip:201@${net.addr('exp1')}:5060`);
+    await b.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 15_000);
     await sleep(1500);
     const before = exp.revision;
-    addUser('304', 'exp1');
+    addUser('303', 'exp1');
     const applied = await exp.waitFor('solution: configuration applied', (l) => l.revision === before + 1);
     t.deepEqual(applied.applied, ['users']);
+    const published = Date.parse(String(applied.publishedAt));
+    const at = Date.parse(String(applied.timestamp));
+    t.true(at - published < 1000, `applied on the expansion ${at - published} ms after the primary published it`);
     await sleep(2500);
     a.command('hangup');
     await b.waitEvent((e) => e.type === 'CALL_CLOSED', 10_000);
     await sleep(300);
     // the last two seconds of the call: after the revision was applied
-    const tail = (x: Int16Array) => x.subarray(Math.max(0, x.length - 16000));
-    t.true(hasTone(tail(await lastHeard(a)), 440, 0.3), '301 still hears 302');
-    t.true(hasTone(tail(await lastHeard(b)), 1000, 0.3), '302 still hears 301');
+    t.true(hasTone(tail(await lastHeard(a)), 440, 0.3), '301 still hears 201');
+    t.true(hasTone(tail(await lastHeard(b)), 1000, 0.3), '201 still hears 301');
   } finally {
     await a.stop();
-    await b?.stop();
+    await b.stop();
   }
-  t.true(await registers('304', 'exp1'));
+  await nodes.get('sec')!.waitFor('solution: configuration applied', (l) => l.revision === exp.revision);
+  t.true(await registers('303', 'exp1'), 'the new user registers on the expansion');
+  t.true(await registers('301', 'exp1'), 'the users it had are still served');
 });
 
 test.serial('a document the primary refuses (a 1001st user, a home node that does not exist) is not published', async (t) => {
@@ -146,8 +227,8 @@ test.serial('a document the primary refuses (a 1001st user, a home node that doe
   pri.proc.kill('SIGHUP');
   const refused = await pri.waitFor('SIGHUP: document refused, nothing published');
   const problems = refused.problems as string[];
-  t.true(problems.includes('users[4].node: no node named nowhere (nodes: pri, sec, exp1)'), problems.join('\n'));
-  t.true(problems.includes('users: 1005 users exceed the solution limit of 1000'), problems.join('\n'));
+  t.true(problems.includes('users[5].node: no node named nowhere (nodes: pri, sec, exp1)'), problems.join('\n'));
+  t.true(problems.includes('users: 1006 users exceed the solution limit of 1000'), problems.join('\n'));
   t.true(problems.includes('nodes[2]: 1003 users have their home here, the ExpansionL profile allows 250'), problems.join('\n'));
   const revision = pri.revision;
   writeFileSync(file, good);
@@ -161,13 +242,28 @@ test.serial('an expansion cut from the bus keeps serving its users on its last r
   net.setBus('exp1', false);
   await exp.waitFor('bus: unreachable, running on the last applied configuration; retrying');
   t.true(await registers('301', 'exp1'), 'still serving while cut off');
-  addUser('303', 'exp1');
+  // the links are SIP on the lan, not the bus: calls to the primary go on
+  const a = await phone('301', 'exp1', 1000);
+  const b = await phone('201', 'pri', 440);
+  try {
+    a.command('dial', `sip:201@${net.addr('exp1')}:5060`);
+    await b.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 15_000);
+    await sleep(2000);
+    a.command('hangup');
+    await b.waitEvent((e) => e.type === 'CALL_CLOSED', 10_000);
+    await sleep(300);
+    t.true(hasTone(await lastHeard(a), 440, 0.3), 'a call from the cut-off expansion to the primary still connects');
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+  addUser('304', 'exp1');
   await nodes.get('sec')!.waitFor('solution: configuration applied', (l) => l.revision === before + 1);
   t.is(exp.revision, before);
-  t.false(await registers('303', 'exp1'), 'the cut-off node has not seen the new revision');
+  t.false(await registers('304', 'exp1'), 'the cut-off node has not seen the new revision');
   net.setBus('exp1', true);
   await exp.waitFor('solution: configuration applied', (l) => l.revision === before + 1);
-  t.true(await registers('303', 'exp1'));
+  t.true(await registers('304', 'exp1'));
 });
 
 test.serial('an expansion restarted while the bus is away starts on the revision it stored', async (t) => {
@@ -178,7 +274,7 @@ test.serial('an expansion restarted while the bus is away starts on the revision
   const starting = await exp.waitFor('solution: node starting');
   t.like(starting, { source: 'store', revision: stored });
   await exp.waitFor('bus: unreachable, running on the last applied configuration; retrying');
-  t.true(await registers('303', 'exp1'), "303 is not in the expansion's own file, only in the stored revision");
+  t.true(await registers('304', 'exp1'), "304 is not in the expansion's own file, only in the stored revision");
   net.setBus('exp1', true);
   await exp.waitFor('bus: connected');
 });
@@ -193,5 +289,5 @@ test.serial("with the primary gone, a new expansion reads the document from the 
   t.like(await exp.waitFor('solution: node starting'), { source: 'file', revision: 0 });
   t.like(await exp.waitFor('bus: following the configuration'), { from: 'sec' });
   await exp.waitFor('solution: configuration applied', (l) => l.revision === latest);
-  t.true(await registers('303', 'exp1'));
+  t.true(await registers('304', 'exp1'));
 });

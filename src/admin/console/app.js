@@ -61,12 +61,17 @@ const pages = {
     async fill(box) {
       const s = await api('GET', '/api/status');
       const n = s.node;
-      const nodes = [row([n.name, badge(`state-${n.state}`, n.state), n.role, n.profile, n.revision, n.pending.join(', ') || '—'], { 'data-node': n.name })];
-      for (const l of s.links) nodes.push(row([l.node, badge(`state-${l.state}`, l.state), '', '', '', '']));
+      const nodes = [row([n.name, badge(`state-${n.state}`, n.state), n.role, n.profile, n.solutionRevision ?? n.revision, '—', n.pending.join(', ') || '—'], { 'data-node': n.name })];
+      // the other nodes of a solution, as their heartbeats say, with the link to each
+      for (const o of s.nodes) {
+        const link = s.links.find((l) => l.node === o.name);
+        nodes.push(row([o.name, badge(`state-${o.state}`, o.state), o.role, '', o.revision, link ? badge(`state-${link.state}`, link.state) : 'no link', ''], { 'data-node': o.name }));
+      }
+      for (const l of s.links) if (!s.nodes.some((o) => o.name === l.node)) nodes.push(row([l.node, badge('state-down', 'not heard'), l.role, '', '', badge(`state-${l.state}`, l.state), ''], { 'data-node': l.node }));
       const tiles = Object.entries(s.capacity).map(([k, v]) => el('div', { class: 'tile' }, el('span', { class: 'muted', text: k }), el('b', { text: `${v.used} / ${v.limit}` }),
         el('div', { class: 'bar' }, bar(v.used, v.limit))));
       box.replaceChildren(
-        table(['node', 'state', 'role', 'profile', 'revision', 'waiting for restart'], nodes),
+        table(['node', 'state', 'role', 'profile', 'revision', 'link from here', 'waiting for restart'], nodes),
         el('h2', { text: 'Capacity in use' }), el('div', { class: 'tiles' }, tiles),
         el('h2', { text: `Alarms (${s.alarms.length})` }),
         table(['severity', 'alarm', 'what'], s.alarms.map((a) => row([badge(`sev-${a.severity}`, a.severity), a.code, a.message])), 'no alarms'),
@@ -137,7 +142,8 @@ const pages = {
     async fill(box) {
       const s = await api('GET', '/api/status');
       box.replaceChildren(table(['trunk', 'line group', 'type', 'state', 'registration', 'channels', 'last error'], s.trunks.map((t) => row([t.name, t.lineGroup, t.type, badge(`state-${t.state}`, t.state), t.registration, `${t.channels} / ${t.maxChannels}`, t.lastError || ''])), 'no trunks'),
-        el('h2', { text: 'Node links' }), table(['node', 'state'], s.links.map((l) => row([l.node, badge(`state-${l.state}`, l.state)])), 'single node: no links'));
+        el('h2', { text: 'Node links' }), table(['node', 'role', 'state', 'address', 'calls out', 'since', 'last error'],
+          s.links.map((l) => row([l.node, l.role, badge(`state-${l.state}`, l.state), l.address, l.calls, since(l.since), l.lastError || ''], { 'data-link': l.node })), 'single node: no links'));
     },
   },
   alarms: {

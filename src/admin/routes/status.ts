@@ -46,9 +46,9 @@ export function statusRoutes(app: FastifyInstance, ctx: AdminContext): void {
     if ((q.from === undefined) === (q.lineGroup === undefined)) throw new HttpError(400, 'querystring: give either from (a dialled number) or lineGroup (an incoming call)');
     if (q.from !== undefined) {
       if (!n.config.users.some((u) => u.extension === q.from)) throw new HttpError(400, `querystring/from: ${q.from} is not a user's extension`);
-      return explainOutgoing(n.router, q.from, q.number, at);
+      return explainOutgoing(n.router, q.from, q.number, at, [], n.solution?.calls);
     }
-    return explainIncoming(n.router, { lineGroup: q.lineGroup!, number: q.number, callerId: q.caller, withheld: q.withheld === true, at });
+    return explainIncoming(n.router, { lineGroup: q.lineGroup!, number: q.number, callerId: q.caller, withheld: q.withheld === true, at }, [], n.solution?.calls);
   });
 
   const party = { type: 'object', required: ['room', 'party'], properties: { room: { type: 'string', pattern: '^[0-9]{1,15}$' }, party: { type: 'string', maxLength: 64 } } } as const;

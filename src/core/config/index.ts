@@ -24,6 +24,7 @@ export {
   type SolutionNodeConfig,
   type BusConfig,
   type FailoverConfig,
+  type LinksConfig,
   type TrunkConfig,
   type NumberingConfig,
   type DialPlanConfig,

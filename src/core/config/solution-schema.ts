@@ -117,7 +117,23 @@ export const FailoverSchema = z.strictObject({
   startGraceSeconds: seconds(0, 3600).default(20),
 });
 
+/**
+ * Node links: the SIP trunks between nodes, generated from `nodes:` (each expansion to the
+ * primary, and to the secondary when there is one; the primary to the secondary). Each link
+ * authenticates with digest credentials derived from the bus password and the two node names,
+ * and from the peer's SIP address only.
+ */
+export const LinksSchema = z.strictObject({
+  /** OPTIONS to each linked node this often (seconds); a link not answering is down. */
+  keepaliveSeconds: int(1, 300).default(5),
+  /** A keepalive without an answer within this long takes the link down (seconds). */
+  responseTimeoutSeconds: int(1, 32).default(2),
+  /** A call over a link not answered with any response within this long tries the next link (seconds). */
+  setupTimeoutSeconds: int(1, 60).default(4),
+});
+
 export type SolutionNodeConfig = z.output<typeof SolutionNodeSchema>;
+export type LinksConfig = z.output<typeof LinksSchema>;
 export type BusConfig = z.output<typeof BusSchema>;
 export type FailoverConfig = z.output<typeof FailoverSchema>;
 export type OverridesConfig = z.output<typeof OverridesSchema>;

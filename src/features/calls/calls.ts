@@ -59,10 +59,13 @@ export class Calls implements CallHost, TransferHost, LocalCallHost {
     this.#timers = new CallTimers(this.clock);
     this.#legs = new LegRegistry(this.#timers);
     this.#records = new CallRecords(this.clock, opts.onRecord, opts.logger);
-    this.forks = new ForkFactory({ stack: opts.stack, logger: opts.logger, domain: opts.domain, users: opts.users, locate: opts.locate, trunks: opts.trunks, onRing: () => this.#changed() });
+    this.forks = new ForkFactory({
+      stack: opts.stack, logger: opts.logger, domain: opts.domain, users: opts.users, locate: opts.locate, trunks: opts.trunks, solution: opts.solution, onRing: () => this.#changed(),
+    });
     const self = this;
     this.#features = new PhoneFeatures({
       log: opts.logger, options: opts, decide: (ctx, d) => this.#destinations.decide(ctx, d), dial: (n, c, cn) => this.#destinations.dial(n, c, cn),
+      remote: (ctx, node, n, service) => this.#destinations.remote(ctx, node, n, service),
     });
     this.#destinations = new Destinations({
       log: opts.logger, options: opts,
@@ -325,7 +328,8 @@ export class Calls implements CallHost, TransferHost, LocalCallHost {
     this.#calls.delete(call.info.id);
     this.#changed();
     const hg = this.#o.huntGroups;
-    if (hg) for (const u of call.partyNumbers) if (this.#o.users.has(u)) hg.memberIdle(u);
+    // members on other nodes too: their phones were rung over a link (the party is the member)
+    if (hg) for (const u of call.partyNumbers) if (this.#o.users.has(u) || this.#o.solution?.servedElsewhere(u) !== undefined) hg.memberIdle(u);
     // late BYE/ACK retransmissions still find the dialogs (not the legs that went elsewhere)
     for (const leg of this.#legs.legsOf(call)) this.#legs.linger(leg, call);
     if (record.disposition === 'answered') this.stats.answered++;
@@ -338,7 +342,8 @@ export class Calls implements CallHost, TransferHost, LocalCallHost {
     const o = this.#o;
     const s = o.settings.get(user);
     return {
-      registered: o.locate(user).length > 0, dnd: s?.doNotDisturb ?? false, forwardAll: s?.forwardAll !== undefined,
+      // a member on another node: registered as its node says; busy or in do not disturb, its node answers 486
+      registered: o.locate(user).length > 0 || (o.solution?.registeredElsewhere(user) ?? false), dnd: s?.doNotDisturb ?? false, forwardAll: s?.forwardAll !== undefined,
       onCall: this.#busyUsers().has(user), callWaiting: s?.callWaiting ?? true,
     };
   }

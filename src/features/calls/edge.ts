@@ -14,8 +14,9 @@ import type { PhoneFeatures } from './phone-features.js';
 import { recordRefused, type CallRecords } from './records.js';
 import type { Destinations, RouteContext } from './routing.js';
 import { parseFeatureCode } from './settings.js';
+import { LINK_HEADER, linkCaller, MAX_LINK_HOPS, parseLinkRequest } from './link-messages.js';
 import { incomingParty } from './trunk-messages.js';
-import { refusal, type Caller, type CallsOptions, type CallTrunk, type Decision, type Ended } from './types.js';
+import { refusal, type Caller, type CallLink, type CallsOptions, type CallTrunk, type Decision, type Ended } from './types.js';
 
 /** Phones and trunks told to try again later while the node shuts down (seconds). */
 export const RETRY_AFTER_SHUTDOWN = '30';
@@ -68,6 +69,8 @@ export class CallEdge {
     const o = this.#h.options;
     // who is busy is looked at afresh for each new call (transfers move parties between calls)
     this.#h.changed();
+    const link = o.solution?.linkOf(tx.source);
+    if (link) return this.#fromLink(req, tx, link);
     const trunk = o.trunks?.identify(req, tx.source);
     if (trunk) return this.#fromTrunk(req, tx, trunk);
     const callerExt = req.from.uri.isSip ? req.from.uri.userDecoded ?? '' : '';
@@ -114,7 +117,7 @@ export class CallEdge {
     const o = this.#h.options;
     if (!this.#admit(req, tx)) return;
     const { number, callerId, withheld, name } = incomingParty(req, trunk);
-    if (!trunk.acquire('in')) return this.#refuse(tx, 503, `Service Unavailable (all channels of trunk ${trunk.name} in use)`, { 'retry-after': '5' });
+    if (!trunk.acquire('in')) return this.#refuse(tx, 503, `Service Unavailable (${trunk.busyReason?.() ?? `all channels of trunk ${trunk.name} in use`})`, { 'retry-after': '5' });
     const from: Caller = { number: callerId ?? 'anonymous', name, withheld, trunk };
     let made: Ended | undefined;
     try {
@@ -134,6 +137,25 @@ export class CallEdge {
       if (made) made.onEnd(() => trunk.release());
       else trunk.release();
     }
+  }
+
+  /**
+   * An INVITE from another node of the solution over its link: the link's credentials, then what
+   * the call asks of this node (link-messages.ts), for the caller as that node presents them.
+   */
+  #fromLink(req: SipRequest, tx: InviteServerTransaction, link: CallLink): void {
+    const refused = link.authenticate(req, tx.source);
+    if (refused) return this.#h.options.stack.respond(tx, refused);
+    const asked = parseLinkRequest(req);
+    if (!asked) return this.#refuse(tx, 400, `Bad Request (no valid ${LINK_HEADER} from node ${link.peer})`);
+    const { request, number } = asked;
+    if (request.hops >= MAX_LINK_HOPS) return this.#refuse(tx, 482, `Loop Detected (the call crossed ${request.hops + 1} node links)`);
+    if (!this.#admit(req, tx)) return;
+    const caller = linkCaller(req);
+    const from: Caller = { ...caller, link: { node: link.peer, origin: request.origin, hops: request.hops } };
+    const ctx: RouteContext = { from, dialled: number, causer: undefined, callId: req.callId };
+    this.#h.log.info(`call from node ${link.peer}: ${caller.number} -> ${number || '(none)'} (${request.service.kind})`, { callId: req.callId });
+    this.#act(req, tx, ctx, this.#h.destinations.linked(ctx, number, request.service));
   }
 
   /** Acts on a decision: the one place a new call is refused, answered by a service, or rung. */

@@ -15,7 +15,7 @@ import type { ForkMaker, ForkSource } from './ring/ringing.js';
 import type { TrunkRoute } from './ring/strategy.js';
 import { OfferAnswer, type Fork } from './session.js';
 import { trunkInvite } from './trunk-messages.js';
-import type { CallTrunks, CallUser, RegisteredContact } from './types.js';
+import type { CallSolution, CallTrunks, CallUser, RegisteredContact } from './types.js';
 
 export interface ForkFactoryOptions {
   stack: SipStack;
@@ -24,6 +24,8 @@ export interface ForkFactoryOptions {
   users: Map<string, CallUser>;
   locate: (extension: string) => RegisteredContact[];
   trunks: CallTrunks | undefined;
+  /** The other nodes of a solution: a hunt group's member served elsewhere is rung over a link. */
+  solution?: CallSolution | undefined;
   /** A phone was rung (who is busy changes). */
   onRing?: () => void;
 }
@@ -44,7 +46,7 @@ export class ForkFactory implements ForkMaker {
   toExtension(src: ForkSource, extension: string): Fork[] {
     const o = this.#o;
     const callee = o.users.get(extension);
-    if (!callee) return [];
+    if (!callee) return this.#remotePhones(src, extension);
     o.onRing?.();
     const info = src.info;
     const forks: Fork[] = [];
@@ -93,6 +95,38 @@ export class ForkFactory implements ForkMaker {
     const leg = new OutboundLeg(o.stack, req, target, `trunk ${t.name}`, o.logger, { credentials: t.digest, ackLater: body === undefined });
     o.logger.info(`call out on trunk ${t.name} to ${route.number}`, { call: info.id, leg: req.callId });
     return { leg, side: made.side, contact: `trunk ${t.name}`, oa: made.oa };
+  }
+
+  /**
+   * The phones of a user another node serves (a hunt group's member): one INVITE over the link
+   * to that node, which rings them; the fork's party is the member, so who is busy here knows.
+   */
+  #remotePhones(src: ForkSource, extension: string): Fork[] {
+    const o = this.#o;
+    const node = o.solution?.servedElsewhere(extension);
+    if (node === undefined) return [];
+    const info = src.info;
+    const route = o.solution!.routes(node, { service: { kind: 'phones' }, origin: info.direction === 'incoming' ? 'trunk' : 'user', hops: 0 }).find((r) => r.acquire());
+    if (!route) return [];
+    const made = this.#side(src, info.id);
+    if (!made) {
+      route.release();
+      return [];
+    }
+    o.onRing?.();
+    const body = src.offer(made.side, made.oa);
+    const req = trunkInvite(o.stack, {
+      trunk: route, number: extension, callerId: {}, caller: { number: info.callerNumber, name: info.callerName, withheld: info.withheld },
+      contact: this.contact(route.destination.protocol), maxForwards: src.maxForwards, body,
+    });
+    const leg = new OutboundLeg(o.stack, req, route.destination, extension, o.logger, { credentials: route.digest, ackLater: body === undefined });
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      route.release();
+    };
+    return [{ leg, side: made.side, contact: `${extension} on node ${node}`, oa: made.oa, release }];
   }
 
   watchRoutes(cb: () => void): () => void {

@@ -6,6 +6,7 @@
  */
 import type { Logger } from '../../core/logger.js';
 import type { Destination } from '../routing/index.js';
+import type { LinkService } from './link-messages.js';
 import type { LocalService } from './local.js';
 import { forbidden, type RouteContext } from './routing.js';
 import type { FeatureCode, PhoneSettings } from './settings.js';
@@ -17,6 +18,8 @@ export interface FeatureHost {
   readonly options: CallsOptions;
   decide(ctx: RouteContext, dest: Destination): Decision;
   dial(number: string, causer: string | undefined, callerNumber: string): Destination;
+  /** A call for `number`, served by another node of the solution, over the node links. */
+  remote(ctx: RouteContext, node: string, number: string, service: LinkService): Decision;
 }
 
 export class PhoneFeatures {
@@ -34,6 +37,9 @@ export class PhoneFeatures {
     const setting = (patch: Partial<PhoneSettings>): Decision => (user === undefined ? refusal(403, 'Forbidden (phone features are for users)') : this.#apply(ctx, user, patch));
     switch (feature) {
       case 'meetMe': {
+        // a room is one room in the whole solution: it runs on one node
+        const node = o.solution?.meetMeNode;
+        if (node !== undefined) return this.#h.remote(ctx, node, number, { kind: 'meetme' });
         const svc = o.services?.meetMe;
         if (!svc) return refusal(480, 'Temporarily Unavailable (conferencing is not available on this node)');
         return { kind: 'local', service: svc, info: { caller: from.number, callerName: from.name, dialled, target: number } };
@@ -63,7 +69,7 @@ export class PhoneFeatures {
       case 'nightServiceOff':
         return this.#huntFeature(ctx, user, feature, number);
       case 'dialExtn':
-        if (!o.users.has(number)) return refusal(404, `Not Found (${number} is not an extension)`);
+        if (!o.users.has(number) && o.solution?.servedElsewhere(number) === undefined) return refusal(404, `Not Found (${number} is not an extension)`);
         return this.#h.decide(ctx, { kind: 'extension', extension: number });
       default:
         return refusal(501, `Not Implemented (feature ${feature})`);
@@ -78,6 +84,11 @@ export class PhoneFeatures {
     const o = this.#h.options;
     const vm = o.services?.voicemail;
     const { from } = ctx;
+    const node = vm ? undefined : o.solution?.voicemailNode;
+    if (node !== undefined) {
+      if (what === 'deposit' && !o.solution!.hasMailbox(mailbox)) return refusal(404, `Not Found (no mailbox ${mailbox || '(none given)'})`);
+      return this.#h.remote(ctx, node, mailbox, { kind: what === 'deposit' ? 'voicemail' : 'collect' });
+    }
     if (!vm) return refusal(480, 'Temporarily Unavailable (no voicemail on this node)');
     if (what === 'deposit' && !vm.has(mailbox)) return refusal(404, `Not Found (no mailbox ${mailbox || '(none given)'})`);
     if (!vm.available) {
@@ -95,6 +106,8 @@ export class PhoneFeatures {
     const o = this.#h.options;
     const hg = o.huntGroups?.groups;
     if (user === undefined) return refusal(403, 'Forbidden (hunt group features are for users)');
+    const node = o.solution?.huntGroupNode;
+    if (node !== undefined) return this.#h.remote(ctx, node, group, { kind: 'feature', feature: feature as 'huntGroupLogin' });
     if (!hg) return refusal(404, 'Not Found (no hunt groups)');
     if (feature === 'huntGroupLogin' || feature === 'huntGroupLogout') {
       const groups = group === '' ? hg.groupsOf(user) : [group];
@@ -116,6 +129,7 @@ export class PhoneFeatures {
     if (code.target !== undefined && !o.users.has(code.target)) {
       // forwarding outside: only to a number the dial plan routes and this user may call
       const d = this.#h.dial(code.target, user, user);
+      if (d.kind === 'extension' && o.solution?.servedElsewhere(d.extension) !== undefined) return this.#apply(ctx, user, code.patch);
       const routed = d.kind === 'ars' || d.kind === 'lineGroup';
       if (!routed) return refusal(404, `Not Found (${code.target} is not an extension or a number the dial plan routes)`);
       if (!d.barring.allowed) return refusal(403, forbidden(d.barring.reason));

@@ -5,11 +5,13 @@ import type { Authenticator } from '../../core/security/authenticator.js';
 import type { CallLimits } from '../../core/security/call-limits.js';
 import type { SessionTimerPolicy } from '../../sip/dialog/session-timer.js';
 import type { MediaEngine, PlayerSource } from '../../media/index.js';
-import type { SipRequest } from '../../sip/message/message.js';
+import type { SipRequest, SipResponse } from '../../sip/message/message.js';
+import type { Source, Target } from '../../sip/transport/types.js';
 import type { SipStack } from '../../sip/stack.js';
 import type { Router } from '../routing/index.js';
 import type { Clock } from '../../core/clock.js';
 import type { NatMode } from '../../sip/routing.js';
+import type { LinkOrigin, LinkRequest } from './link-messages.js';
 import type { LocalCall, LocalCallInfo, LocalService } from './local.js';
 import type { RouteTrunk } from './outbound.js';
 import type { HuntDriver, RingStrategy } from './ring/strategy.js';
@@ -125,6 +127,8 @@ export interface CallsOptions {
   serving?: () => boolean;
   /** In a solution: users whose phones hold standby registrations here but whom this node does not serve now. */
   standby?: (extension: string) => boolean;
+  /** The other nodes of the solution this node is part of; none for a node on its own. */
+  solution?: CallSolution;
   /** Calls at once per user (src/core/security/call-limits.ts); none: unlimited. */
   callLimits?: CallLimits;
   /** An answered anchored party silent this long (not holding) ends its call (ms); 0 or none: never. */
@@ -133,12 +137,56 @@ export interface CallsOptions {
   sessionTimer?: SessionTimerPolicy;
 }
 
+/** A route over a node link: a trunk whose far end is another node of the solution. */
+export interface LinkRoute extends RouteTrunk {
+  /** The node at the far end of the link. */
+  readonly peer: string;
+  /** Where the link's requests go (a node's SIP address: known without a lookup). */
+  readonly destination: Target;
+}
+
+/**
+ * The other nodes of a solution as calls reach them (src/solution fits). Numbers of the
+ * solution are served by one node each (users at home, hunt groups, meet-me and voicemail on the
+ * primary); a call for a number served elsewhere goes there over a node link.
+ */
+export interface CallSolution {
+  /** The node serving `number` (a user or hunt group of the solution) when that is another node. */
+  servedElsewhere(number: string): string | undefined;
+  /** A user served by another node has a phone registered there (a hunt group's member can be rung). */
+  registeredElsewhere(user: string): boolean;
+  /** The node that keeps the mailboxes of this node's users, when it is another one. */
+  readonly voicemailNode: string | undefined;
+  /** The solution has a mailbox `mailbox` (on the voicemail node). */
+  hasMailbox(mailbox: string): boolean;
+  /** The node meet-me rooms run on, when it is another one. */
+  readonly meetMeNode: string | undefined;
+  /** The node hunt groups run on, when it is another one. */
+  readonly huntGroupNode: string | undefined;
+  /** Other nodes with trunks in `lineGroup`. */
+  lineGroupNodes(lineGroup: number): string[];
+  /** Routes to `node` for `request`, best first (its direct link, else through a core); [] when none can be tried. */
+  routes(node: string, request: LinkRequest): LinkRoute[];
+  /** The link a request comes from (its source is a linked node's SIP address). */
+  linkOf(source: Source): CallLink | undefined;
+}
+
+/** A node link as the edge sees an INVITE come in over it. */
+export interface CallLink {
+  /** The node at the far end. */
+  readonly peer: string;
+  /** Checks the link's credentials on `req`: undefined when they hold, else the response to send (407, 403). */
+  authenticate(req: SipRequest, source: Source): SipResponse | undefined;
+}
+
 /** A trunk as the B2BUA sees it: a route out, and a source of incoming calls. */
 export interface CallTrunk extends RouteTrunk {
   readonly lineGroup: number;
   readonly config: RouteTrunk['config'] & { readonly username?: string; readonly rights?: string };
   /** Takes a channel; 'in' for a call the trunk delivers (its service state does not matter then). */
   acquire(direction?: 'out' | 'in'): boolean;
+  /** Why acquire() failed: the trunk's own channels or the node's trunk channels all in use. */
+  busyReason?(): string;
   incomingNumber(number: string): string;
 }
 
@@ -178,5 +226,7 @@ export interface Caller {
   withheld: boolean;
   /** The trunk an incoming call came in on. */
   trunk?: CallTrunk;
+  /** The node link a call came in on: the node, how the call began there, links crossed before. */
+  link?: { node: string; origin: LinkOrigin; hops: number };
 }
 

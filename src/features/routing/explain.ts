@@ -20,8 +20,17 @@ export interface ExplainTrunk {
   sent(number: string): string;
 }
 
+/** What a node of a solution adds: where numbers and line groups served by other nodes are, and the link a call takes. */
+export interface ExplainSolution {
+  /** How a call to `number` leaves this node when another node serves it ("served by node pri, over link pri (up)"); undefined when served here. */
+  served(number: string): string | undefined;
+  /** The other nodes with trunks in `lineGroup` and the links to them; undefined when none has. */
+  lineGroup(lineGroup: number): string | undefined;
+}
+
 interface Context {
   router: Router;
+  solution: ExplainSolution | undefined;
   user: string | undefined;
   /** An incoming call's line: its rights route and bar what it reaches, as for the live call. */
   line?: { name: string; rights?: string };
@@ -56,12 +65,17 @@ function follow(c: Context, number: string, lines: TraceLine[]): Explanation {
 /** The trunks that carry a route of line group `g`, each with the number it sends. */
 function carriers(c: Context, g: number, number: string): string {
   const out = c.trunks.filter((t) => t.lineGroup === g && (c.incoming === undefined || t.allowTrunkToTrunk));
-  return out.length ? out.map((t) => `trunk ${t.name} sends ${t.sent(number)}`).join('; ') : 'no trunk';
+  if (out.length) return out.map((t) => `trunk ${t.name} sends ${t.sent(number)}`).join('; ');
+  // no trunk of our own in the group: a call goes to the nodes that have one (central trunks)
+  return c.solution?.lineGroup(g) ?? 'no trunk';
 }
 
 function settle(c: Context, d: Destination, lines: TraceLine[]): Explanation {
   if (d.kind === 'busy' || d.kind === 'incomplete' || d.kind === 'notFound') return finish(lines, describeDestination(d), false);
-  if (d.kind !== 'ars' && d.kind !== 'lineGroup') return finish(lines, describeDestination(d), true);
+  if (d.kind !== 'ars' && d.kind !== 'lineGroup') {
+    const elsewhere = d.kind === 'extension' ? c.solution?.served(d.extension) : undefined;
+    return finish(lines, elsewhere ? `${describeDestination(d)}, ${elsewhere}` : describeDestination(d), true);
+  }
   if (!d.barring.allowed) return finish(lines, `barred: ${d.barring.reason}`, false);
   if (c.incoming !== undefined) {
     const inbound = c.trunks.filter((t) => t.lineGroup === c.incoming);
@@ -80,15 +94,16 @@ function settle(c: Context, d: Destination, lines: TraceLine[]): Explanation {
   return finish(lines, `${s.routes[0]!.number} via ARS form ${s.form} (class ${d.barring.class}): ${routes.join(', then ')}`, true);
 }
 
-export function explainOutgoing(router: Router, from: string, number: string, at: Date, trunks: readonly ExplainTrunk[] = []): Explanation {
+export function explainOutgoing(router: Router, from: string, number: string, at: Date, trunks: readonly ExplainTrunk[] = [], solution?: ExplainSolution): Explanation {
   const lines: TraceLine[] = [{ step: 'dial', text: `${number} dialled by ${from} at ${at.toISOString()}` }];
-  return follow({ router, user: from, at, trunks, incoming: undefined }, number, lines);
+  return follow({ router, solution, user: from, at, trunks, incoming: undefined }, number, lines);
 }
 
 export function explainIncoming(
   router: Router,
   call: { lineGroup: number; number: string; callerId: string | undefined; withheld: boolean; at: Date },
   trunks: readonly ExplainTrunk[] = [],
+  solution?: ExplainSolution,
 ): Explanation {
   const decision = router.incoming(call);
   const lines = steps(decision.trace);
@@ -99,5 +114,5 @@ export function explainIncoming(
   const line = trunk ? { name: trunk.name, rights: trunk.rights } : undefined;
   const by = trunk ? `trunk ${trunk.name}'s line${trunk.rights === undefined ? '' : ` (rights ${trunk.rights})`}` : 'the line';
   lines.push({ step: 'dial', text: `${decision.destination}${fallback} dialled by ${by}` });
-  return follow({ router, user: undefined, line, at: call.at, trunks, incoming: call.lineGroup }, decision.destination, lines);
+  return follow({ router, solution, user: undefined, line, at: call.at, trunks, incoming: call.lineGroup }, decision.destination, lines);
 }

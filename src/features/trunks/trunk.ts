@@ -37,6 +37,9 @@ export interface TrunkContext {
   contactUser: string | undefined;
   onState(trunk: Trunk, state: TrunkState): void;
   onChannelFree(trunk: Trunk): void;
+  /** Whether the node's cap on trunk channels (all trunks together) leaves one free, and why not. */
+  nodeChannels(): { free: boolean; reason: string };
+  onChannelTaken(trunk: Trunk): void;
 }
 
 /** "host", "host:port", "[v6]:port" or a bare IPv6 address. */
@@ -104,14 +107,26 @@ export class Trunk {
   }
 
   get hasFreeChannel(): boolean {
-    return this.#channels < this.config.maxChannels;
+    return this.#channels < this.config.maxChannels && this.#ctx.nodeChannels().free;
   }
 
-  /** Takes a channel for a call; false when the trunk is full or out of service. */
+  /** Why the trunk has no free channel now: its own limit or the node's (the refusal's reason). */
+  busyReason(): string {
+    if (this.#channels >= this.config.maxChannels) return `all ${this.config.maxChannels} channels of trunk ${this.name} in use`;
+    return this.#ctx.nodeChannels().reason || `trunk ${this.name} is out of service`;
+  }
+
+  /** Takes a channel for a call; false when the trunk is full or out of service, or the node's trunk channels are all in use. */
   acquire(direction: 'out' | 'in' = 'out'): boolean {
     // a call coming in proves the carrier is there, whatever the keepalive last saw
-    if (this.#closed || (direction === 'out' && !this.#inService) || !this.hasFreeChannel) return false;
+    if (this.#closed || (direction === 'out' && !this.#inService) || this.#channels >= this.config.maxChannels) return false;
+    const node = this.#ctx.nodeChannels();
+    if (!node.free) {
+      this.#log.warn('trunk call refused: node trunk channel limit reached', { direction, reason: node.reason });
+      return false;
+    }
     this.#channels++;
+    this.#ctx.onChannelTaken(this);
     return true;
   }
 

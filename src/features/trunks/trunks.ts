@@ -1,6 +1,8 @@
 /**
  * The trunks of this node: builds one Trunk per configured trunk, starts and stops them, tells
- * which trunk an incoming request comes from and which can take an outgoing call.
+ * which trunk an incoming request comes from and which can take an outgoing call. The node's
+ * profile caps the SIP trunk channels of all its trunks together (each trunk's maxChannels can
+ * add up to more: a carrier's contract is not the node's capacity).
  */
 import { EventEmitter } from 'node:events';
 import type { TrunkConfig } from '../../core/config/index.js';
@@ -19,6 +21,8 @@ export interface TrunksOptions {
   resolver?: SipResolver;
   /** User part of our Contact in REGISTER (default: each trunk's username). */
   contactUser?: string;
+  /** SIP trunk channels of the node, all trunks together (the profile's); default: no node cap. */
+  nodeChannels?: number;
 }
 
 /** Peer host names are resolved again this often, so a carrier moving its addresses is followed. */
@@ -30,6 +34,9 @@ export class Trunks extends EventEmitter<{ 'channel-free': [Trunk]; state: [Trun
   readonly #resolver: SipResolver;
   readonly #ownResolver: boolean;
   #refresh: NodeJS.Timeout | undefined;
+  /** Channels taken on all trunks together, against the node's cap. */
+  #inUse = 0;
+  readonly #nodeChannels: number;
   #started = false;
   #closed: Promise<void> | undefined;
 
@@ -42,6 +49,10 @@ export class Trunks extends EventEmitter<{ 'channel-free': [Trunk]; state: [Trun
     if (opts.contactUser !== undefined && (typeof opts.contactUser !== 'string' || opts.contactUser === '')) {
       throw new TypeError('contactUser: must be a non-empty string');
     }
+    if (opts.nodeChannels !== undefined && (!Number.isInteger(opts.nodeChannels) || opts.nodeChannels < 0)) {
+      throw new TypeError('nodeChannels: must be an integer >= 0');
+    }
+    this.#nodeChannels = opts.nodeChannels ?? Infinity;
     this.#log = opts.logger;
     this.#ownResolver = opts.resolver === undefined;
     this.#resolver = opts.resolver ?? new SipResolver();
@@ -51,7 +62,12 @@ export class Trunks extends EventEmitter<{ 'channel-free': [Trunk]; state: [Trun
       resolver: this.#resolver,
       contactUser: opts.contactUser,
       onState: (t: Trunk, s: TrunkState) => this.emit('state', t, s),
-      onChannelFree: (t: Trunk) => this.emit('channel-free', t),
+      onChannelFree: (t: Trunk) => {
+        this.#inUse--;
+        this.emit('channel-free', t);
+      },
+      nodeChannels: () => this.#nodeFree(),
+      onChannelTaken: () => void this.#inUse++,
     };
     opts.trunks.forEach((cfg, i) => {
       if (cfg === null || typeof cfg !== 'object' || typeof cfg.name !== 'string') throw new TypeError(`trunks[${i}]: must be a trunk configuration`);
@@ -110,6 +126,17 @@ export class Trunks extends EventEmitter<{ 'channel-free': [Trunk]; state: [Trun
       if (t.lineGroup === lineGroup && t.inService && t.hasFreeChannel) return t;
     }
     return undefined;
+  }
+
+  /** Trunk channels in use on the node and its cap (the profile's SIP trunk channels). */
+  get channels(): { used: number; limit: number } {
+    return { used: this.#inUse, limit: this.#nodeChannels };
+  }
+
+  /** Whether the node's cap leaves a trunk channel free, and the refusal's reason when not. */
+  #nodeFree(): { free: boolean; reason: string } {
+    if (this.#inUse < this.#nodeChannels) return { free: true, reason: '' };
+    return { free: false, reason: `all ${this.#nodeChannels} SIP trunk channels of this node in use` };
   }
 
   get(name: string): Trunk | undefined {

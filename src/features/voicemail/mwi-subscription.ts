@@ -31,6 +31,14 @@ export function summaryBody(account: string, counts: MailboxCounts): Buffer {
   );
 }
 
+/** The counts of an RFC 3842 body (its Voice-Message line; none: no messages); undefined when malformed. */
+export function parseSummaryBody(body: Buffer | string): MailboxCounts | undefined {
+  const text = typeof body === 'string' ? body : body.toString('utf8');
+  if (!/^messages-waiting\s*:\s*(yes|no)\s*$/im.test(text)) return undefined;
+  const m = /^voice-message\s*:\s*(\d{1,9})\/(\d{1,9})/im.exec(text);
+  return m ? { new: Number(m[1]), saved: Number(m[2]) } : { new: 0, saved: 0 };
+}
+
 /** Fills in the event headers and the body of a NOTIFY (in a dialog or unsolicited). */
 export function fillNotify(req: SipRequest, state: string, body: Buffer | undefined): void {
   req.set('event', EVENT);

@@ -15,7 +15,7 @@ import type { ServerTransaction } from '../../sip/transaction/server.js';
 import type { Target, TransportProtocol } from '../../sip/transport/types.js';
 import { CONTENT_TYPE, EVENT, fillNotify, Subscription, summaryBody, type MailboxCounts } from './mwi-subscription.js';
 
-export { CONTENT_TYPE, EVENT, summaryBody, type MailboxCounts } from './mwi-subscription.js';
+export { CONTENT_TYPE, EVENT, fillNotify, parseSummaryBody, summaryBody, type MailboxCounts } from './mwi-subscription.js';
 
 /** A registered phone, as the location service gives it (registrar Bindings fit). */
 export interface RegisteredContact {

@@ -25,8 +25,11 @@ export interface ContactsPlan {
   busy?: Forward;
   /** Not answered within `ms`, or refused otherwise, or no phone registered. */
   noAnswer?: { ms: number; forward: Forward };
-  /** Unanswered after `afterMs`, refused, or no phone: the caller leaves a message here. */
-  voicemail?: { mailbox: string; afterMs: number };
+  /**
+   * Unanswered after `afterMs`, refused, or no phone: the caller leaves a message here; `remote`:
+   * the mailbox is on another node (the voicemail node of a solution), reached this way.
+   */
+  voicemail?: { mailbox: string; afterMs: number; remote?: () => RingStrategy | Refusal };
 }
 
 /** RFC 3261 16.7: 6xx beats all, then busy, then the lowest class. */
@@ -56,13 +59,13 @@ export class ContactsStrategy implements RingStrategy {
     this.#r = r;
     const plan = this.#plan;
     if (r.ringExtensions([plan.extension]) === 0) {
-      if (this.#forward(plan.noAnswer?.forward, 'not registered') || r.divert(plan.voicemail?.mailbox ?? '', 'no phone registered')) return;
+      if (this.#forward(plan.noAnswer?.forward, 'not registered') || this.#voicemail('no phone registered')) return;
       return r.fail({ status: 480, reason: 'Temporarily Unavailable (no registered contact)', disposition: 'failed', cause: '480', why: 'no registered contact' });
     }
     const na = plan.noAnswer;
     const vm = plan.voicemail;
     if (na) r.timers.set('no-answer', na.ms, () => this.#forward(na.forward, 'no answer'));
-    else if (vm) r.timers.set('no-answer', vm.afterMs, () => r.divert(vm.mailbox, 'no answer'));
+    else if (vm) r.timers.set('no-answer', vm.afterMs, () => this.#voicemail('no answer'));
   }
 
   forkFailed(_f: Fork, status: number, pending: number): void {
@@ -72,7 +75,7 @@ export class ContactsStrategy implements RingStrategy {
     const all = this.#failures;
     if (all.every((s) => s === 486 || s === 600 || s === 603) && this.#forward(this.#plan.busy, 'busy')) return;
     if (this.#forward(this.#plan.noAnswer?.forward, `answered ${status}`)) return;
-    if (this.#plan.voicemail && r.divert(this.#plan.voicemail.mailbox, `answered ${status}`)) return;
+    if (this.#voicemail(`answered ${status}`)) return;
     const best = bestFailure(all);
     r.fail({ status: best === 408 ? 480 : best, disposition: dispositionOf(best), cause: String(best), why: `callee answered ${best}` });
   }
@@ -83,6 +86,20 @@ export class ContactsStrategy implements RingStrategy {
 
   stop(): void {
     this.#r?.timers.clear('no-answer');
+  }
+
+  /** The caller goes on to the user's mailbox (here, or over a node link); false when there is none. */
+  #voicemail(why: string): boolean {
+    const r = this.#r!;
+    const vm = this.#plan.voicemail;
+    if (!vm) return false;
+    if (!vm.remote) return r.divert(vm.mailbox, why);
+    r.timers.clear('no-answer');
+    const next = vm.remote();
+    if ('status' in next) return false;
+    r.log.info(`call to ${vm.mailbox} goes to its mailbox on another node (${why})`, { call: r.info.id });
+    r.switchTo(next);
+    return true;
   }
 
   #forward(fw: Forward | undefined, why: string): boolean {

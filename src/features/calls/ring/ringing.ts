@@ -215,7 +215,7 @@ export class Ringing implements Ringer {
     const g = this.#owner.guard;
     f.leg.outbound.on('progress', (res) => g('progress', () => this.#progress(f, res)));
     f.leg.outbound.on('answered', (res) => g('answer', () => this.#answered(f, res)));
-    f.leg.outbound.on('failed', (status) => g('fork failure', () => this.#failed(f, status)));
+    f.leg.outbound.on('failed', (status, res) => g('fork failure', () => this.#failed(f, status, res?.reason)));
   }
 
   #progress(f: Fork, res: SipResponse): void {
@@ -254,13 +254,13 @@ export class Ringing implements Ringer {
     this.#owner.answered(f, res);
   }
 
-  #failed(f: Fork, status: number): void {
+  #failed(f: Fork, status: number, reason?: string): void {
     if (this.#done || !this.#forks.includes(f)) return;
     this.#forks = this.#forks.filter((x) => x !== f);
     if (this.#early === f) this.#early = undefined;
     f.release?.();
     if (f.side && !f.side.endpoint.closed) f.side.endpoint.close();
-    this.#strategy.forkFailed(f, status, this.#forks.length);
+    this.#strategy.forkFailed(f, status, this.#forks.length, reason);
     this.#updatePhase();
   }
 

@@ -83,8 +83,8 @@ export interface RingStrategy {
   start(r: Ringer): void;
   /** A fork sent a provisional response (a trunk's setup time is met). */
   progress?(f: Fork): void;
-  /** A fork failed with `status`; `pending` forks of this strategy still ring. */
-  forkFailed(f: Fork, status: number, pending: number): void;
+  /** A fork failed with `status` (`reason`: its response's phrase); `pending` forks of this strategy still ring. */
+  forkFailed(f: Fork, status: number, pending: number, reason?: string): void;
   /** A fork answered (the call is connected to it). */
   answered(f: Fork): void;
   /** Ringing stops (answered, caller gone, call ended, switched): release channels, queue places. */
