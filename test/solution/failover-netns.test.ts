@@ -76,7 +76,7 @@ function phone(ext: string, node: string, n: number, freq: number): Promise<Bare
   });
 }
 
-/** 201 calls `to` (202, or a hunt group 202 answers) through `node`: the call connects, and each hears the other. */
+/** `a` (201, or 301 on the expansion) calls `to` (202, or a hunt group 202 answers) through `node`: the call connects, and each hears the other. */
 async function call(t: { true(v: boolean, m?: string): void }, a: Baresip, b: Baresip, node: string, to = '202'): Promise<void> {
   fresh(a, b);
   a.command('dial', `sip:${to}@${net.addr(node)}:5060`);
@@ -85,8 +85,8 @@ async function call(t: { true(v: boolean, m?: string): void }, a: Baresip, b: Ba
   a.command('hangup');
   await b.waitEvent((e) => e.type === 'CALL_CLOSED', 10_000);
   await sleep(300);
-  t.true(hasTone(await lastHeard(a), 440, 0.3), '201 hears 202');
-  t.true(hasTone(await lastHeard(b), 1000, 0.3), '202 hears 201');
+  t.true(hasTone(await lastHeard(a), 440, 0.3), 'the caller hears 202');
+  t.true(hasTone(await lastHeard(b), 1000, 0.3), '202 hears the caller');
 }
 
 const phones: Baresip[] = [];
@@ -183,7 +183,7 @@ test.serial('the path between primary and secondary cut while the expansion stil
   await sec.waitFor('failover: watched nodes seen here changed', (l) => (l.found as string[]).includes('pri') && sec.lines.indexOf(l) > from, 20_000);
 });
 
-test.serial("kill -9 of the primary's machine during a recording: the secondary declares it down and serves its users, who call and are heard", async (t) => {
+test.serial("kill -9 of the primary's machine during a recording: the secondary declares it down and serves its users, who call and are heard, from the expansion too", async (t) => {
   const sec = nodes.get('sec')!;
   const pri = nodes.get('pri')!;
   // a caller is leaving a message on the primary when its machine dies
@@ -205,6 +205,13 @@ test.serial("kill -9 of the primary's machine during a recording: the secondary 
   await call(t, a, b, 'sec');
   // it runs the primary's hunt groups: a call to the group is answered by its member
   await call(t, a, b, 'sec', '600');
+  // the expansion sends calls for the primary's users and hunt groups over its link to the
+  // secondary, which serves them now (the group has no phone registered anywhere: it follows the primary)
+  const far = await phone('301', 'exp1', 3, 1000);
+  phones.push(far);
+  await far.waitRegistered();
+  await call(t, far, b, 'exp1');
+  await call(t, far, b, 'exp1', '600');
   // the secondary is the voicemail server now: a message left there
   await leaveMessage(a, 'sec');
   t.is(mailbox203('sec').size, 2, 'the message from before the failure and the new one');
