@@ -122,6 +122,8 @@ export interface LiveState {
   readonly conferences: Conferences;
   readonly voicemail: Voicemail | undefined;
   readonly location: LocationStore;
+  /** In a solution: users this node backs up (extension -> password); their phones stay registered when they leave the users. */
+  readonly standby?: ReadonlyMap<string, string>;
   /** Swaps the hunt groups' queue announcements. */
   setAnnouncer(a: ReturnType<typeof loadAnnouncements>): void;
   /** Swaps the node's channel limit. */
@@ -156,7 +158,8 @@ export function applyLive(live: LiveState, next: Config, applied: readonly strin
     replace(live.callUsers, next.users.map((u) => [u.extension, callUserOf(u)]));
     replace(live.settings, next.users.map((u) => [u.extension, settingsOf(u)]));
     // a removed user's phones can no longer reach anyone: forget them now, not at their expiry
-    for (const ext of gone) for (const b of live.location.lookup(ext)) live.location.remove(ext, b.key);
+    // (a user handed back to its home node stays registered here in standby)
+    for (const ext of gone) if (!live.standby?.has(ext)) for (const b of live.location.lookup(ext)) live.location.remove(ext, b.key);
   }
   if (groups) {
     live.groupNumbers.clear();

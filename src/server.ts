@@ -32,6 +32,11 @@ import { BackupSchedule } from './admin/backup-schedule.js';
 import type { PbxNode } from './node.js';
 import { advertisedAddress, isWildcard } from './core/advertise.js';
 import { SolutionNode } from './solution/node.js';
+import { peerCoreOf } from './solution/backup.js';
+import type { HomeState } from './solution/directory.js';
+import type { ReplicaTargets } from './solution/replication.js';
+import { Journal } from './core/journal.js';
+import type { UserConfig } from './core/config/index.js';
 import { buildVoicemail, type VoicemailParts } from './voicemail-parts.js';
 import type { NodeBoot } from './solution/boot.js';
 
@@ -52,6 +57,15 @@ export interface ServerOptions {
 
 /** Methods this node answers; the stack refuses the rest with 405/501. */
 const METHODS = ['REGISTER', 'OPTIONS', 'INVITE', 'ACK', 'BYE', 'CANCEL', 'INFO', 'UPDATE', 'REFER', 'NOTIFY', 'SUBSCRIBE'];
+
+/** What the node's part in a solution is made with (before the features; `targets` filled in after them). */
+interface SolutionParts {
+  store: Store;
+  stack: SipStack;
+  location: LocationStore;
+  journal: Journal;
+  targets: ReplicaTargets;
+}
 
 /** What a started node is made of; built together in `start()`, so nothing here is optional. */
 interface Parts {
@@ -93,6 +107,10 @@ export class Server implements PbxNode {
   readonly #recordListeners = new Set<(r: CallRecord) => void>();
   #startedAt: Date | undefined;
   #closed = false;
+  /** In a solution: users this node backs up (extension -> password), registered here in standby. */
+  readonly #standby = new Map<string, string>();
+  /** Whether this node serves its own users (in a solution its backup may, for a while). */
+  #home: HomeState = 'serving';
   readonly #boot: NodeBoot | undefined;
   #solution: SolutionNode | undefined;
 
@@ -275,6 +293,8 @@ export class Server implements PbxNode {
     const store = life.add('store', Store.open(c.storage.path), { close: (s) => s.close() });
     alarmOnStore(store, alarms);
     const revisions = new ConfigRevisions(store);
+    // what the other core replays (voicemail, phone settings, hunt groups): kept only where there is one
+    const replicaJournal = new Journal(store, this.#boot !== undefined && peerCoreOf(this.#boot.document.config, this.#boot.node) !== undefined);
     // which installation a store (and so a backup of it) belongs to: a restore refuses a foreign one
     store.getOrCreateMeta('installation.id', () => randomBytes(16).toString('hex'));
     const secret = c.security.secret !== null
@@ -326,7 +346,8 @@ export class Server implements PbxNode {
 
     const domains = new Set<string>([c.sip.domain.toLowerCase(), 'localhost']);
     for (const l of c.sip.listen) domains.add(l.address.toLowerCase());
-    const auth = new Authenticator({ stack, digest, lockout: sec.lockout, sourceLimit: sec.sourceLimit, userLimit: sec.userLimit, alarms, logger: log, password: (u) => this.#users.get(u) });
+    // standby users (this node backs up their home node) register here too, before it serves them
+    const auth = new Authenticator({ stack, digest, lockout: sec.lockout, sourceLimit: sec.sourceLimit, userLimit: sec.userLimit, alarms, logger: log, password: (u) => this.#users.get(u) ?? this.#standby.get(u) });
     const registrar = new Registrar({
       stack,
       location,
@@ -338,12 +359,16 @@ export class Server implements PbxNode {
       defaultExpires: c.registrar.defaultExpires,
       maxContactsPerUser: c.registrar.maxContactsPerUser,
       userCapacity: profile.users,
-      isUser: (ext) => this.#users.has(ext),
+      isUser: (ext) => this.#users.has(ext) || this.#standby.has(ext),
+      isStandby: (ext) => !this.#users.has(ext) && this.#standby.has(ext),
+      standbyCapacity: profile.users,
     });
     dispatcher.on('REGISTER', (req, tx) => registrar.handle(req, tx));
     // made now (started last): the calls and voicemail below reach the other nodes through it
     let voicemail: VoicemailParts | undefined;
-    solution = this.#boot ? this.#solutionNode(this.#boot, store, stack, location, () => voicemail) : undefined;
+    // where the other core's journal entries are applied: filled in once the features are made
+    const targets: ReplicaTargets = {};
+    solution = this.#boot ? this.#solutionNode(this.#boot, { store, stack, location, journal: replicaJournal, targets }, () => voicemail) : undefined;
     // a phone registered or went: the other nodes hear it now, not at the next heartbeat
     if (solution) location.onPresence = () => solution?.presenceChanged();
 
@@ -351,7 +376,7 @@ export class Server implements PbxNode {
     const records = life.add('cdr', await openCallRecords(c.cdr, store, log), { close: (r) => r.close() });
     const users = new Map<string, CallUser>(c.users.map((u) => [u.extension, callUserOf(u)]));
     const settingsBase = new Map<string, PhoneSettings>(c.users.map((u) => [u.extension, settingsOf(u)]));
-    const settings = new SettingsStore(store, settingsBase);
+    const settings = new SettingsStore(store, settingsBase, replicaJournal);
     const conferences = life.add('conference', new Conferences({
       engine, logger: log, config: c.conference,
       channels: profile.conferenceChannels, maxParties: profile.conferenceChannelsPerConference,
@@ -364,11 +389,14 @@ export class Server implements PbxNode {
     const router = buildRouter(c, (n) => users.has(n) || groupNumbers.has(n) || (otherNumbers?.(n) ?? false));
     const moh = c.calls.musicOnHold ? { wav: readFileSync(c.calls.musicOnHold) } : musicOnHold();
     const hunt = life.add('huntgroups', new HuntCalls({
-      groups: new HuntGroups({ groups: c.huntGroups, store, inTimeProfile: (p, at) => router.timeProfileActive(p, at) }),
+      groups: new HuntGroups({ groups: c.huntGroups, store, journal: replicaJournal, inTimeProfile: (p, at) => router.timeProfileActive(p, at) }),
       // late-bound: a reconfiguration swaps the announcements
       logger: log, music: moh, announcement: (g, which) => this.#announcer!(g, which),
     }), { close: (h) => h.close() });
-    voicemail = buildVoicemail({ config: () => this.config, life, log, store, stack, location, auth, alarms: this.alarms, solution });
+    voicemail = buildVoicemail({ config: () => this.config, life, log, store, stack, location, auth, alarms: this.alarms, journal: replicaJournal, solution });
+    targets.mailboxes = voicemail?.voicemail?.store;
+    targets.settings = settings;
+    targets.hunt = hunt.groups;
     // message waiting is the one event package (RFC 6665): other SUBSCRIBEs get 489
     const subscribe: RequestHandler = (req, tx) => {
       if (!voicemail?.mwi.handle(req, tx)) stack.refuse(tx, 489, 'Bad Event');
@@ -416,6 +444,8 @@ export class Server implements PbxNode {
       router,
       trunks,
       huntGroups: hunt,
+      serving: () => this.#home === 'serving',
+      standby: (ext) => this.#standby.has(ext),
       solution: solution?.calls,
       callLimits: sec.callLimits,
       // getters: a reconfiguration changes them for the calls that follow
@@ -444,7 +474,7 @@ export class Server implements PbxNode {
     });
     const live: LiveState = {
       passwords: this.#users, callUsers: users, settings: settingsBase, groupNumbers, router, hunt, conferences,
-      voicemail: voicemail?.voicemail, location,
+      voicemail: voicemail?.voicemail, location, standby: this.#standby,
       setAnnouncer: (a) => (this.#announcer = a),
       setMaxCalls: (n) => (this.#maxCalls = n),
       otherNumbers,
@@ -468,20 +498,37 @@ export class Server implements PbxNode {
   }
 
   /** The node's part in a solution: made before the features (they reach other nodes through it), started last. */
-  #solutionNode(boot: NodeBoot, store: Store, stack: SipStack, location: LocationStore, vm: () => VoicemailParts | undefined): SolutionNode {
+  #solutionNode(boot: NodeBoot, x: SolutionParts, vm: () => VoicemailParts | undefined): SolutionNode {
     const c = this.config;
+    const { store, stack, location } = x;
     return new SolutionNode({
       document: boot.document, view: c, revision: boot.revision, source: boot.source, publishedAtLeast: boot.storedRevision, node: boot.node, file: boot.file,
       store, stack, logger: this.#log,
       // The bus's revision is the solution's; the node keeps its own history of what it applied
       // (reconfigure numbers it), so the two counters never have to agree.
-      apply: async (cfg) => {
-        const r = await this.reconfigure(cfg, { actor: 'bus' });
+      apply: async (cfg, _revision, actor) => {
+        const r = await this.reconfigure(cfg, { actor });
         return { applied: r.applied, pending: r.pending };
       },
       registered: () => [...this.#users.keys()].filter((u) => location.hasAor(u)),
+      host: {
+        journal: x.journal,
+        targets: x.targets,
+        standby: (users) => this.#setStandby(users, location),
+        home: (state) => {
+          const was = this.#home;
+          this.#home = state;
+          // back to serving its own users: their lights as this node has them now
+          if (state === 'serving' && was !== 'serving') for (const u of this.#users.keys()) vm()?.mwi.update(u);
+        },
+        served: (users) => {
+          for (const u of users) vm()?.mwi.update(u);
+        },
+      },
+      // counts are sent only from where voicemail runs now (the secondary's replica waits until it serves)
       mailboxCounts: (mailbox) => {
         const v = vm()?.voicemail;
+        if (this.#solution?.calls.voicemailNode !== undefined) return undefined;
         return v?.has(mailbox) ? v.store.counts(mailbox) : undefined;
       },
       onMailboxCounts: (mailbox) => vm()?.mwi.update(mailbox),
@@ -512,6 +559,19 @@ export class Server implements PbxNode {
       sip: p ? { ...p.stack.stats, transactions: p.stack.transactions.serverCount + p.stack.transactions.clientCount } : undefined,
       media: p && e ? { endpoints: p.engine.endpoints.length, rxPackets: e.rxPackets, txPackets: e.txPackets, lateP99Ms: e.lateP99Ms } : undefined,
     };
+  }
+
+  /**
+   * The users whose phones may register here in standby now. A user leaving the set (removed
+   * from the document, or no longer backed up here) and not served here loses its registrations.
+   */
+  #setStandby(users: UserConfig[], location: LocationStore): void {
+    const next = new Map(users.map((u) => [u.extension, u.password]));
+    for (const ext of this.#standby.keys()) {
+      if (!next.has(ext) && !this.#users.has(ext)) for (const b of location.lookup(ext)) location.remove(ext, b.key);
+    }
+    this.#standby.clear();
+    for (const [k, v] of next) this.#standby.set(k, v);
   }
 
   /** Closes every part in the reverse order of start; idempotent. */

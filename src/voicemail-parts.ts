@@ -2,8 +2,10 @@
  * A node's voicemail, as the composition root builds it: mailboxes for every user and hunt group,
  * the voicemail ports of the profile, message waiting to phones (SUBSCRIBE and unsolicited
  * NOTIFY), email forwarding when SMTP is set. In a solution, voicemail runs on the primary for
- * every user of every node; the other nodes keep only message waiting for their users' phones,
- * fed with the counts the primary sends over the node links.
+ * every user of every node; expansions keep only message waiting for their users' phones, fed
+ * with the counts the primary sends over the node links. The secondary keeps every mailbox too,
+ * as the replica of the primary's (issue 17), and runs voicemail while it serves the primary's
+ * users; until then its phones' lights follow the primary's counts like an expansion's.
  */
 import { join } from 'node:path';
 import type { Config } from './core/config/index.js';
@@ -11,6 +13,7 @@ import type { Lifecycle } from './core/lifecycle.js';
 import type { Logger } from './core/logger.js';
 import { getProfile } from './core/profiles.js';
 import type { Alarms } from './core/alarms.js';
+import type { Journal } from './core/journal.js';
 import type { Authenticator } from './core/security/authenticator.js';
 import type { Store } from './core/store.js';
 import type { LocationStore } from './features/registrar/location.js';
@@ -40,6 +43,8 @@ export interface VoicemailContext {
   auth: Authenticator;
   /** The node's alarms (voicemail PIN lockouts raise one). */
   alarms: Alarms;
+  /** What the other core replays (voicemail changes are appended in their transaction). */
+  journal: Journal;
   solution: SolutionNode | undefined;
 }
 
@@ -47,7 +52,7 @@ export interface VoicemailContext {
 export function buildVoicemail(x: VoicemailContext): VoicemailParts | undefined {
   const c = x.config();
   const channels = c.voicemail.channels ?? getProfile(c.node.profile).voicemailChannels;
-  const central = x.solution !== undefined && c.node.role !== 'primary';
+  const central = x.solution !== undefined && c.node.role === 'expansion';
   if (channels === 0 || central) {
     if (x.solution) {
       x.log.info('voicemail: on the primary; message waiting for this node\'s phones only', { profile: c.node.profile });
@@ -62,7 +67,7 @@ export function buildVoicemail(x: VoicemailContext): VoicemailParts | undefined 
     ? x.life.add('voicemail-email', new EmailForwarder({ store: x.store, smtp, dir: join(c.voicemail.dir, 'outbox'), logger: x.log }), { close: (e) => e.close() })
     : undefined;
   const vm = x.life.add('voicemail', new Voicemail({
-    db: x.store, logger: x.log, config: c.voicemail, mailboxes: [...mailboxesOf(c), ...remote], channels, alarms: x.alarms,
+    db: x.store, logger: x.log, config: c.voicemail, mailboxes: [...mailboxesOf(c), ...remote], channels, journal: x.journal, alarms: x.alarms,
     onMessage: (m, box) => {
       if (!email || !box.email) return;
       try {
@@ -73,10 +78,15 @@ export function buildVoicemail(x: VoicemailContext): VoicemailParts | undefined 
       }
     },
   }), { close: (v) => v.close() });
-  const mwi = messageWaiting(x, (mailbox) => (vm.has(mailbox) ? vm.store.counts(mailbox) : undefined));
+  // voicemail runs here now: always on the primary or alone, on the secondary while it serves the primary's users
+  const runsHere = () => x.solution === undefined || x.solution.calls.voicemailNode === undefined;
+  const mwi = messageWaiting(x, (mailbox) => {
+    if (!runsHere()) return x.solution!.mwi.counts(mailbox);
+    return vm.has(mailbox) ? vm.store.counts(mailbox) : undefined;
+  });
   vm.store.on('change', (mailbox) => {
     mwi.update(mailbox);
-    x.solution?.mwi.changed(mailbox);
+    if (runsHere()) x.solution?.mwi.changed(mailbox);
   });
   return { voicemail: vm, mwi, email };
 }

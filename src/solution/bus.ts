@@ -2,7 +2,7 @@
  * This node's connection to the solution bus (NATS). Connecting never holds up the node: a
  * node that cannot reach the bus starts and runs on its last applied configuration, and this
  * keeps trying in the background. Once connected, the NATS client reconnects by itself (to
- * either core); the state is named, logged on each change, and shown in the node's status.
+ * either core), and a fresh connection replaces it when it does not soon; the state is named, logged on each change, and shown in the node's status.
  * Features never see this: they see the directory (directory.ts).
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -62,6 +62,11 @@ export class Bus {
     this.#stateListeners.add(fn);
   }
 
+  /** Since when the connection is up (ms since the epoch); undefined while it is not. */
+  get connectedSince(): number | undefined {
+    return this.#state === 'connected' ? this.#since : undefined;
+  }
+
   status(): { state: BusState; since: string; server: string | undefined } {
     return { state: this.#state, since: new Date(this.#since).toISOString(), server: this.#state === 'connected' ? this.#nc?.getServer() : undefined };
   }
@@ -110,16 +115,25 @@ export class Bus {
       this.#nc = nc;
       this.#set('connected');
       for (const fn of this.#listeners) fn(nc);
+      // The client drops from its list every server that failed its first connection (a core
+      // still starting then), and reconnects only to the ones left: a connection not back soon
+      // is closed, and the next one starts from the whole list again.
+      let stale: NodeJS.Timeout | undefined;
       const watch = (async () => {
         for await (const s of nc.status()) {
-          if (s.type === 'disconnect') this.#set('unreachable', { server: s.server });
-          else if (s.type === 'reconnect') {
+          if (s.type === 'disconnect') {
+            this.#set('unreachable', { server: s.server });
+            clearTimeout(stale);
+            stale = setTimeout(() => void nc.close().catch(() => {}), 2 * (o.retryMs ?? 500));
+          } else if (s.type === 'reconnect') {
+            clearTimeout(stale);
             this.#set('connected');
             for (const fn of this.#listeners) fn(nc);
           }
         }
       })();
       await nc.closed();
+      clearTimeout(stale);
       await watch.catch(() => {});
       this.#nc = undefined;
       if (!this.#closed) this.#set('unreachable');

@@ -37,9 +37,13 @@ export class SolutionCalls implements CallSolution, ExplainSolution {
     return this.#o.directory.whereIs(user).some((n) => n !== this.#o.self);
   }
 
-  /** The node running what runs once in the solution, when that is not this one. */
+  /**
+   * The node running what runs once in the solution, when that is not this one: the primary, or
+   * its backup while that serves the primary's users (failover).
+   */
   get #central(): string | undefined {
-    return this.#o.role === 'primary' ? undefined : this.#o.numbering().primary;
+    const at = this.#o.directory.servedBy(this.#o.numbering().primary);
+    return at === this.#o.self ? undefined : at;
   }
 
   get voicemailNode(): string | undefined {

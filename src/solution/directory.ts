@@ -1,9 +1,10 @@
 /**
- * Liveness and presence across the solution, behind a small interface: "is node N up" and
- * "where is user X registered". Every node announces itself on the bus every heartbeat (its
- * role, applied revision and the users registered on it), and again at once when its
- * registrations change; a node not heard for the hold-down time is down. Features and the
- * failover logic to come read the Directory; only this file knows the subjects.
+ * Liveness and presence across the solution, behind a small interface: "is node N up", "where
+ * is user X registered" and "which node serves user X now". Every node announces itself on the
+ * bus every heartbeat (its role, applied revision, the users registered on it, and for failover:
+ * the watched nodes it sees, the nodes whose users it serves, the state of its own users), and
+ * again at once when any of that changes; a node not heard for the hold-down time is down.
+ * Features and the failover logic read the Directory; only this file knows the subjects.
  */
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../core/logger.js';
@@ -16,13 +17,30 @@ export interface Directory {
   /** The nodes on which `user` has a registered phone now (as last announced). */
   whereIs(user: string): string[];
   /**
-   * The node that serves `number` now: a user's home node, or the node their phone is registered
-   * on when that is elsewhere; the primary for a hunt group. undefined: no number of the solution.
-   * (The seam with failover: a backup serving a down node's users answers here.)
+   * The node that serves `number` now: the backup of its owner's node while that backup serves
+   * the node's users (failover); else for a user the node their phone is registered on when that
+   * is not their home node, else the home node; for a hunt group the primary (so it follows the
+   * primary's backup). undefined: no number of the solution.
    */
   servingNode(number: string): string | undefined;
+  /** The node that serves node `name`'s users now: its backup while that serves them, else `name` itself. */
+  servedBy(name: string): string;
   /** Every node heard of, with what it last announced. */
   nodes(): NodeState[];
+}
+
+/** The state of a node's own users: waiting to learn whether its backup serves them, served here, or served by the backup. */
+export type HomeState = 'starting' | 'serving' | 'displaced';
+
+/** What a node says about failover in its heartbeats. */
+export interface FailoverAnnouncement {
+  /** Watched nodes it sees now (heard on the bus, or answering OPTIONS). */
+  sees: string[];
+  /** Nodes whose users it serves now, besides its own. */
+  serving: string[];
+  home: HomeState;
+  /** Replication with the other core has settled (a returning node is ready to get its users back). */
+  caughtUp: boolean;
 }
 
 export interface NodeState {
@@ -35,6 +53,8 @@ export interface NodeState {
   revision: number;
   /** Users with a registered phone on it. */
   registered: number;
+  /** What it last said about failover. */
+  failover?: FailoverAnnouncement;
 }
 
 interface Heartbeat {
@@ -42,6 +62,24 @@ interface Heartbeat {
   role: string;
   revision: number;
   users: string[];
+  failover?: FailoverAnnouncement;
+}
+
+/** A node's last heartbeat as this node heard it. */
+export interface Heard {
+  /** When it was heard (ms since the epoch). */
+  at: number;
+  failover: FailoverAnnouncement | undefined;
+}
+
+const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+
+/** A heartbeat's failover part as it came over the bus, or undefined when it has none we can read. */
+function announcementOf(v: unknown): FailoverAnnouncement | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const f = v as Record<string, unknown>;
+  const home = f.home === 'starting' || f.home === 'displaced' ? f.home : 'serving';
+  return { sees: strings(f.sees), serving: strings(f.serving), home, caughtUp: f.caughtUp === true };
 }
 
 /** Subject of node `name`'s heartbeats. */
@@ -56,6 +94,8 @@ export interface BusDirectoryOptions {
   registered: () => string[];
   /** This node's applied revision. */
   revision: () => number;
+  /** What this node says about failover (absent: nothing). */
+  failover?: () => FailoverAnnouncement;
   /** Where a number of the solution belongs (its home node) and what it is. */
   owner: (number: string) => { node: string; kind: 'user' | 'huntGroup' } | undefined;
   logger: Logger;
@@ -89,7 +129,7 @@ export class BusDirectory implements Directory {
           const hb = msg.json<Heartbeat>();
           if (typeof hb.node !== 'string' || hb.node === this.#o.self.name || !Array.isArray(hb.users)) return;
           const before = this.#heard.get(hb.node);
-          this.#heard.set(hb.node, { ...hb, at: Date.now(), up: true });
+          this.#heard.set(hb.node, { ...hb, failover: announcementOf(hb.failover), at: Date.now(), up: true });
           if (!before?.up) this.#o.logger.info('solution: node up', { node: hb.node, role: hb.role, revision: hb.revision });
         } catch {
           // not a heartbeat of ours: ignored
@@ -113,7 +153,7 @@ export class BusDirectory implements Directory {
   #beat(): void {
     const nc = this.#o.bus.connection;
     if (!nc || this.#o.bus.state !== 'connected') return;
-    const hb: Heartbeat = { node: this.#o.self.name, role: this.#o.self.role, revision: this.#o.revision(), users: this.#o.registered() };
+    const hb: Heartbeat = { node: this.#o.self.name, role: this.#o.self.role, revision: this.#o.revision(), users: this.#o.registered(), failover: this.#o.failover?.() };
     try {
       nc.publish(heartbeatSubject(this.#o.self.name), JSON.stringify(hb));
     } catch {
@@ -121,7 +161,7 @@ export class BusDirectory implements Directory {
     }
   }
 
-  /** Registrations changed here: tell the others now rather than at the next heartbeat. */
+  /** Registrations or the failover state changed here: tell the others now rather than at the next heartbeat. */
   presenceChanged(): void {
     if (this.#soon || this.#closed) return;
     this.#soon = setTimeout(() => {
@@ -145,6 +185,8 @@ export class BusDirectory implements Directory {
   servingNode(number: string): string | undefined {
     const owner = this.#o.owner(number);
     if (!owner) return undefined;
+    const backup = this.servedBy(owner.node);
+    if (backup !== owner.node) return backup;
     if (owner.kind === 'user') {
       const at = this.whereIs(number);
       if (at.length > 0 && !at.includes(owner.node)) return at[0];
@@ -154,8 +196,20 @@ export class BusDirectory implements Directory {
 
   nodes(): NodeState[] {
     return [...this.#heard.values()].map((h) => ({
-      name: h.node, role: h.role, up: this.isUp(h.node), lastSeen: h.at, revision: h.revision, registered: h.users.length,
+      name: h.node, role: h.role, up: this.isUp(h.node), lastSeen: h.at, revision: h.revision, registered: h.users.length, failover: h.failover,
     }));
+  }
+
+  /** Node `name`'s last heartbeat (whenever it was), or undefined when never heard. */
+  heard(name: string): Heard | undefined {
+    const h = this.#heard.get(name);
+    return h && { at: h.at, failover: h.failover };
+  }
+
+  servedBy(name: string): string {
+    if (this.#o.failover?.().serving.includes(name)) return this.#o.self.name;
+    for (const [node, h] of this.#heard) if (this.isUp(node) && h.failover?.serving.includes(name)) return node;
+    return name;
   }
 
   close(): void {

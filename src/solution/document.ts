@@ -140,6 +140,7 @@ export function nodeView(doc: SolutionDocument, name?: string): Config {
   view.dialPlan = c.dialPlan;
   view.nodes = c.nodes;
   view.bus = c.bus;
+  view.failover = c.failover;
   view.links = c.links;
   return freeze(ConfigSchema.parse(view));
 }

@@ -6,7 +6,7 @@
  * The process is started on a configuration file written here and stopped by close().
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Logger } from '../core/logger.js';
 
@@ -43,6 +43,8 @@ export function natsServerConfig(o: NatsServerOptions): string {
     `listen: ${q(hostPort(o.address, o.port))}`,
     // one JetStream domain per core: each writes its own streams, the other mirrors them
     `jetstream { store_dir: ${q(resolve(o.dir, 'jetstream'))}, domain: ${q(o.name)}, max_memory_store: 64MB, max_file_store: 1GB }`,
+    // a node killed outright leaves its server running: its next start finds it here and stops it
+    `pid_file: ${q(resolve(o.dir, 'nats-server.pid'))}`,
     auth,
   ];
   if (o.leafListen) {
@@ -80,6 +82,7 @@ export class NatsServer {
     const o = this.#o;
     mkdirSync(o.dir, { recursive: true });
     const file = join(o.dir, 'nats-server.conf');
+    await stopOrphan(o.dir, resolve(file), o.logger);
     // the file holds the bus password: readable by this user only
     writeFileSync(file, natsServerConfig(o), { mode: 0o600 });
     const proc = spawn(o.command ?? 'nats-server', ['-c', file], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -141,4 +144,33 @@ export class NatsServer {
     })();
     return this.#closing;
   }
+}
+
+/**
+ * A nats-server left running by an earlier run of this node (the node was killed and its child
+ * lived on, holding the ports and the store): stopped before a new one starts. Only a process
+ * whose command line names this node's configuration file is touched.
+ */
+async function stopOrphan(dir: string, conf: string, logger: Logger): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(join(dir, 'nats-server.pid'), 'utf8').trim());
+  } catch {
+    return;
+  }
+  const ours = () => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(conf);
+    } catch {
+      return false;
+    }
+  };
+  if (!Number.isInteger(pid) || pid <= 0 || !ours()) return;
+  logger.warn('bus: a nats-server of an earlier run of this node still runs; stopping it', { pid });
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 100 && ours(); i++) await new Promise((r) => setTimeout(r, 20));
 }

@@ -1,7 +1,9 @@
 /**
  * This node's part in the solution (one lifecycle part of the server): the nats-server it
  * runs if it is a core, its bus connection, the configuration it follows and applies, the
- * document it publishes if it is the primary, and the directory of the other nodes.
+ * document it publishes if it is the primary, the directory of the other nodes, OPTIONS to the
+ * watched nodes, failover (failover.ts: which nodes' users it serves, and whether it serves its
+ * own) and, on a core, replication with the other core (replication.ts).
  *
  * Applying a revision: the document is assembled from the bus, validated here again (the
  * node's own code decides what it accepts), turned into this node's view, handed to `apply`
@@ -12,21 +14,26 @@ import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { ConfigError, type Config, type UserConfig } from '../core/config/index.js';
 import type { Raw } from '../core/config/fields.js';
+import type { Journal } from '../core/journal.js';
 import type { Logger } from '../core/logger.js';
 import type { Store } from '../core/store.js';
+import type { SipStack } from '../sip/stack.js';
 import { AppliedStore } from './applied.js';
+import { backedUpBy, servingView, standbyUsersOf, watchedNodes } from './backup.js';
 import { Bus } from './bus.js';
 import { ConfigFollower, ensureMirror, publishDocument } from './config-sync.js';
-import type { SipStack } from '../sip/stack.js';
 import { SolutionCalls } from './calls.js';
-import { BusDirectory, type Directory } from './directory.js';
+import { BusDirectory, type Directory, type HomeState } from './directory.js';
 import { dataDirOf, homeOf, nodeEntry, nodeView, primaryOf, solutionFromRaw, type SolutionDocument, type UserCache } from './document.js';
 import type { Manifest } from './entries.js';
+import { Failover } from './failover.js';
 import { NodeLinks, type LinkStatus } from './links.js';
 import { MwiRelay } from './mwi-relay.js';
 import type { MailboxCounts } from '../features/voicemail/mwi.js';
 import { NatsServer } from './nats-server.js';
 import { Numbering } from './numbering.js';
+import { NodeProbe } from './probe.js';
+import { Replication, type ReplicaTargets } from './replication.js';
 
 /** What applying a configuration did: sections live now, and sections that wait for a restart. */
 export interface ApplyResult {
@@ -34,8 +41,22 @@ export interface ApplyResult {
   pending: string[];
 }
 
-/** Applies a node view to the running node (Server.reconfigure). */
-export type Applier = (config: Config, revision: number) => Promise<ApplyResult>;
+/** Applies a node view to the running node (Server.reconfigure); `actor`: 'bus' (a revision) or 'failover'. */
+export type Applier = (config: Config, revision: number, actor: 'bus' | 'failover') => Promise<ApplyResult>;
+
+/** What the solution asks of the node beyond applying views (Server implements it). */
+export interface SolutionHost {
+  /** The node's journal (enabled on a core that has a peer core): replicated to the other core. */
+  journal: Journal;
+  /** Where the other core's journal entries are applied. */
+  targets: ReplicaTargets;
+  /** The users whose phones may hold standby registrations here now (their home's backup is this node, and it does not serve them). */
+  standby(users: UserConfig[]): void;
+  /** Whether this node serves its own users now (else new calls are refused: its backup serves them). */
+  home(state: HomeState): void;
+  /** This node started or stopped serving these users: their message-waiting lights may have to change. */
+  served(users: string[]): void;
+}
 
 export interface SolutionNodeOptions {
   /** The node's view of `document`: what it runs on now. */
@@ -57,7 +78,9 @@ export interface SolutionNodeOptions {
   apply: Applier;
   /** Users with a registered phone on this node now. */
   registered: () => string[];
-  /** The node's SIP stack: the node links are trunks on it. */
+  /** Failover and replication; absent: the node only follows the configuration (and links). */
+  host?: SolutionHost;
+  /** The node's SIP stack: the node links are trunks on it; OPTIONS to the watched nodes. */
   stack: SipStack;
   /** The solution's numbers changed (a user added on any node, a user moved). */
   onNumbering?: () => void;
@@ -74,6 +97,11 @@ export class SolutionNode {
   readonly #server: NatsServer | undefined;
   readonly #follower: ConfigFollower;
   readonly #directory: BusDirectory;
+  readonly #probe: NodeProbe | undefined;
+  readonly #failover: Failover | undefined;
+  readonly #replication: Replication | undefined;
+  /** Nodes whose users this node serves now, besides its own. */
+  #serving: readonly string[] = [];
   readonly #links: NodeLinks;
   readonly #calls: SolutionCalls;
   readonly #mwi: MwiRelay;
@@ -151,10 +179,38 @@ export class SolutionNode {
         this.#queue = this.#queue.then(() => this.#onDocument(m, raw, mine)).catch((e: unknown) => o.logger.error(`solution: applying revision ${m.revision} failed: ${(e as Error).message}`));
       },
     });
+    const host = o.host;
+    const peer = me.role === 'primary' ? secondary : me.role === 'secondary' ? primary : undefined;
+    if (host && peer && host.journal.enabled) {
+      this.#replication = new Replication({ bus: this.#bus, self: me.name, peer: peer.name, journal: host.journal, store: o.store, targets: host.targets, logger: o.logger });
+    }
+    if (host) {
+      this.#probe = new NodeProbe({
+        stack: o.stack, domain: o.view.sip.domain, self: me.name,
+        intervalMs: Math.min(1000, Math.max(100, (c.bus.holdDownSeconds * 1000) / 4)),
+        targets: () => {
+          const cfg = this.#doc.config;
+          return watchedNodes(cfg).filter((n) => n !== me.name).map((n) => nodeEntry(cfg, n)).map((n) => ({ name: n.name, address: n.sip.address ?? n.address, port: n.sip.port }));
+        },
+      });
+      this.#failover = new Failover({
+        self: me.name, config: () => this.#doc.config, logger: o.logger,
+        inputs: {
+          heard: (n) => this.#directory.heard(n),
+          lastAnswer: (n) => this.#probe!.lastAnswer(n),
+          busConnectedSince: () => this.#bus.connectedSince,
+          caughtUp: () => this.#replication?.caughtUp ?? true,
+        },
+        serve: (nodes) => this.#serve(nodes),
+        home: (state) => host.home(state),
+        announce: () => this.#directory.presenceChanged(),
+      });
+    }
     this.#directory = new BusDirectory({
       bus: this.#bus, self: { name: me.name, role: me.role },
       heartbeatMs: c.bus.heartbeatSeconds * 1000, holdDownMs: c.bus.holdDownSeconds * 1000,
       registered: o.registered, revision: () => this.#revision, logger: o.logger,
+      failover: this.#failover && (() => this.#failover!.announcement()),
       owner: (n) => this.#numbering.owner(n),
     });
     this.#calls = new SolutionCalls({ self: me.name, role: me.role, numbering: () => this.#numbering, directory: this.#directory, links: this.#links });
@@ -186,6 +242,31 @@ export class SolutionNode {
   remoteUsers(): UserConfig[] {
     const c = this.#doc.config;
     return c.users.filter((u) => homeOf(c, u) !== this.#o.node);
+  }
+
+  /**
+   * Serves the users of `nodes` (nodes this node backs up) besides its own from now on, or
+   * again only its own: the node's view with their users (and hunt groups) applied like a
+   * revision, in the queue revisions go through; their message-waiting lights refreshed.
+   */
+  #serve(nodes: string[]): Promise<void> {
+    const run = async () => {
+      const before = this.#serving;
+      const view = servingView(this.#doc, this.#o.node, nodes);
+      const host = this.#o.host!;
+      const cfg = this.#doc.config;
+      // every user it backs up is a standby user while the view changes: no phone is forgotten on the way
+      host.standby(standbyUsersOf(cfg, this.#o.node, []));
+      if (!isDeepStrictEqual(view, this.#view)) await this.#o.apply(view, this.#revision, 'failover');
+      this.#view = view;
+      this.#serving = nodes;
+      host.standby(standbyUsersOf(cfg, this.#o.node, nodes));
+      const moved = [...before.filter((n) => !nodes.includes(n)), ...nodes.filter((n) => !before.includes(n))];
+      host.served(cfg.users.filter((u) => moved.includes(homeOf(cfg, u))).map((u) => u.extension));
+    };
+    const done = this.#queue.then(run);
+    this.#queue = done.catch(() => {});
+    return done;
   }
 
   /** "Is node N up", "where is user X": for features and failover. */
@@ -250,10 +331,24 @@ export class SolutionNode {
       });
     }
     if (this.#role === 'primary') this.#bus.onConnected(() => void this.publish(this.#published));
+    this.#o.host?.standby(standbyUsersOf(this.#doc.config, o.node, []));
     this.#follower.start();
     this.#directory.start();
     this.#links.start();
+    this.#replication?.start();
+    this.#probe?.start();
+    this.#failover?.start();
     this.#bus.start();
+  }
+
+  /** Failover decisions (for tests and status). */
+  get failover(): Failover | undefined {
+    return this.#failover;
+  }
+
+  /** Replication with the other core; undefined on an expansion or without a peer core. */
+  get replication(): Replication | undefined {
+    return this.#replication;
   }
 
   /**
@@ -298,16 +393,19 @@ export class SolutionNode {
     };
     const changed = last ? [...new Set([...m.order, ...last.order])].filter((k) => m.digests[k] !== last.digests[k]) : m.order;
     let mine = last === undefined;
+    // users of the nodes it backs up hold standby registrations here, and are served here at times
+    const here = new Set([this.#o.node, ...backedUpBy(this.#doc.config, this.#o.node)]);
     for (const key of changed) {
       const top = key.slice(0, key.indexOf('.') >>> 0);
       if (top === 'users' || top === 'trunks') {
         const now = key in m.digests ? homeIn(key) : undefined;
-        if (now === this.#o.node || this.#homes.get(key) === this.#o.node) mine = true;
-        // the primary keeps every user's mailbox
-        if (top === 'users' && this.#role === 'primary') mine = true;
+        const before = this.#homes.get(key);
+        if ((now !== undefined && here.has(now)) || (before !== undefined && here.has(before))) mine = true;
+        // the primary keeps every user's mailbox, and the secondary their replicas
+        if (top === 'users' && this.#role !== 'expansion') mine = true;
         if (now === undefined) this.#homes.delete(key);
         else this.#homes.set(key, now);
-      } else if (top !== 'huntGroups' || this.#role === 'primary') {
+      } else if (top !== 'huntGroups' || this.#role === 'primary' || here.has(primary ?? '')) {
         mine = true;
       }
     }
@@ -334,9 +432,12 @@ export class SolutionNode {
         this.#lastOk = false;
         return;
       }
+      // while this node serves other nodes' users, its view has them too
+      if (this.#serving.length > 0) view = servingView(doc, this.#o.node, this.#serving);
+      this.#o.host?.standby(standbyUsersOf(doc.config, this.#o.node, this.#serving));
       // another node's users or trunks changed: nothing to do here
       if (!isDeepStrictEqual(view, this.#view)) {
-        result = await this.#o.apply(view, m.revision);
+        result = await this.#o.apply(view, m.revision, 'bus');
         // the applier compares with what runs: its pending list is the whole of it
         this.#pending = result.pending;
       }
@@ -368,6 +469,8 @@ export class SolutionNode {
       pendingRestart: this.#pending,
       bus: { ...this.#bus.status(), following: this.#follower.source, server: this.#server ? { pid: this.#server.pid } : undefined },
       nodes: this.#directory.nodes(),
+      failover: this.#failover && { ...this.#failover.status(), serving: this.#serving },
+      replication: this.#replication?.status(),
       links: this.#links.status(),
     };
   }
@@ -383,9 +486,12 @@ export class SolutionNode {
     this.#closed = true;
     for (const fns of this.#waiters.values()) for (const fn of fns) fn(undefined);
     this.#waiters.clear();
+    this.#failover?.close();
+    this.#probe?.close();
     this.#follower.close();
     this.#directory.close();
     this.#links.close();
+    await this.#replication?.close();
     await this.#bus.close();
     await this.#queue;
     await this.#server?.close();

@@ -84,6 +84,34 @@ export class TestNet {
     ip('-n', this.ns(node), 'link', 'set', 'bus0', up ? 'up' : 'down');
   }
 
+  /**
+   * Cuts (or restores) every path between two nodes, lan and bus, while each still reaches the
+   * others: a blackhole route to the other's addresses in each namespace.
+   */
+  setPath(a: string, b: string, up: boolean): void {
+    for (const [from, to] of [[a, b], [b, a]]) {
+      for (const net of ['lan', 'bus'] as const) ip('-n', this.ns(from), 'route', up ? 'del' : 'add', 'blackhole', `${this.addr(to, net)}/32`);
+    }
+  }
+
+  /** Takes both of a node's interfaces down (its machine off the network) or up again. */
+  setLinks(node: string, up: boolean): void {
+    for (const dev of ['lan0', 'bus0']) ip('-n', this.ns(node), 'link', 'set', dev, up ? 'up' : 'down');
+  }
+
+  /** Kills every process in a node's namespace at once (SIGKILL, or SIGSTOP/SIGCONT): the machine dies or hangs. */
+  signalAll(node: string, signal: NodeJS.Signals = 'SIGKILL'): number {
+    const pids = ip('netns', 'pids', this.ns(node)).split('\n').filter((p) => /^\d+$/.test(p));
+    for (const pid of pids) {
+      try {
+        process.kill(Number(pid), signal);
+      } catch {
+        // already gone
+      }
+    }
+    return pids.length;
+  }
+
   /** Kills what still runs in the namespaces (processes these tests started) and removes them. */
   down(nodes: string[] = this.#nodes): void {
     const all = [...nodes.map((n) => this.ns(n)), this.switch];

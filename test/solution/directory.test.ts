@@ -57,6 +57,11 @@ users:
   t.true(directory.isUp('exp1'));
   t.deepEqual(directory.whereIs('201'), []);
   t.like(statusOf(pri).nodes.find((n) => n.name === 'exp1'), { up: true });
+  // no node is down: each user is served by its home node
+  t.is(directory.servingNode('201'), 'pri');
+  t.is(directory.servingNode('301'), 'exp1');
+  t.is(directory.servingNode('999'), undefined);
+  t.like((pri.status().solution as { failover: unknown }).failover, { home: 'serving', backupFor: [], serving: [] });
 
   const serverPid = (statusOf(pri).bus as unknown as { server: { pid: number } }).server.pid;
   await exp.close();

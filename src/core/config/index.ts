@@ -23,6 +23,7 @@ export {
   type UserConfig,
   type SolutionNodeConfig,
   type BusConfig,
+  type FailoverConfig,
   type LinksConfig,
   type TrunkConfig,
   type NumberingConfig,

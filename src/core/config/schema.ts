@@ -13,7 +13,7 @@ import { ConferenceSchema } from './conference-schema.js';
 import { MailboxSchema, VoicemailSchema } from './voicemail-schema.js';
 import { HuntGroupSchema } from './huntgroup-schema.js';
 import { AdminSchema } from './admin-schema.js';
-import { BusSchema, LinksSchema, SolutionNodeSchema } from './solution-schema.js';
+import { BusSchema, FailoverSchema, LinksSchema, SolutionNodeSchema } from './solution-schema.js';
 
 const ipAddress = z
   .string({ error: need('must be an IPv4 or IPv6 address') })
@@ -338,6 +338,8 @@ export const ConfigSchema = z.strictObject({
   nodes: z.array(SolutionNodeSchema, { error: 'must be a list of nodes' }).default(() => []),
   /** The solution's bus (NATS): credentials, heartbeat and hold-down; unused without nodes. */
   bus: BusSchema.prefault({}),
+  /** Backups taking over a failed node's users and handing them back (solution-schema.ts); unused without nodes. */
+  failover: FailoverSchema.prefault({}),
   /** The node links of a solution (solution-schema.ts): keepalive and setup times; unused without nodes. */
   links: LinksSchema.prefault({}),
 });
@@ -357,7 +359,7 @@ export type MediaConfig = Config['media'];
 export type CdrConfig = Config['cdr'];
 export type UserConfig = Config['users'][number];
 export type LogLevel = LogConfig['level'];
-export type { SolutionNodeConfig, BusConfig, OverridesConfig, LinksConfig } from './solution-schema.js';
+export type { SolutionNodeConfig, BusConfig, FailoverConfig, OverridesConfig, LinksConfig } from './solution-schema.js';
 export type { TrunkConfig, NumberingConfig } from './trunk-schema.js';
 export type { AdminConfig } from './admin-schema.js';
 export type { HuntGroupConfig, HuntMemberConfig, RingMode, ServiceState } from './huntgroup-schema.js';

@@ -12,7 +12,7 @@ import { CallsSchema, CdrSchema, LogSchema, MediaSchema, RegistrarSchema, Securi
 import { ConferenceSchema } from './conference-schema.js';
 import { VoicemailSchema } from './voicemail-schema.js';
 import { AdminSchema } from './admin-schema.js';
-import { NODE_SECTIONS, SOLUTION_WIDE_KEYS, SolutionNodeSchema, type NodeSection, type SolutionNodeConfig } from './solution-schema.js';
+import { backupOf, NODE_SECTIONS, SOLUTION_WIDE_KEYS, SolutionNodeSchema, type NodeSection, type SolutionNodeConfig } from './solution-schema.js';
 import { isDemoPassword, isLoopback } from './fields.js';
 
 const SECTION_SCHEMAS: Record<NodeSection, z.ZodType> = {
@@ -50,7 +50,7 @@ export function checkSolution(doc: Raw): string[] {
   for (const { path, instead } of PER_NODE_ONLY) {
     if (path.reduce<unknown>((v, k) => field(v, k), doc) !== undefined) problems.push(`${path.join('.')}: ${instead}`);
   }
-  problems.push(...checkNodes(doc), ...checkHomes(doc), ...checkOverrides(doc), ...checkExposure(doc));
+  problems.push(...checkNodes(doc), ...checkHomes(doc), ...checkBackups(doc), ...checkOverrides(doc), ...checkExposure(doc));
   return problems;
 }
 
@@ -176,6 +176,41 @@ function checkHomes(doc: Raw): string[] {
   for (const [i, count] of homed) {
     const p = profileOf(field(nodes[i], 'profile'));
     if (p && count > p.users) problems.push(`nodes[${i}]: ${count} users have their home here, the ${p.name} profile allows ${p.users}`);
+  }
+  return problems;
+}
+
+/**
+ * Backups: a node's backup is the primary or the secondary (never itself), and a backup holds
+ * the standby registrations of every user homed on the nodes it backs up within its profile's
+ * user capacity (its backup capacity: 500 on a DL360).
+ */
+function checkBackups(doc: Raw): string[] {
+  const problems: string[] = [];
+  const parsed = parsedNodes(doc);
+  const nodes = parsed.map(({ n }) => n);
+  const byName = new Map(parsed.map(({ i, n }) => [n.name, { i, n }]));
+  for (const { i, n } of parsed) {
+    if (n.backup === undefined) continue;
+    const b = byName.get(n.backup);
+    if (!b) problems.push(`nodes[${i}].backup: no node named ${n.backup} (nodes: ${nodes.map((x) => x.name).join(', ')})`);
+    else if (b.n.name === n.name) problems.push(`nodes[${i}].backup: a node cannot back itself up`);
+    else if (b.n.role === 'expansion') problems.push(`nodes[${i}].backup: must be the primary or the secondary (${b.n.name} is an expansion)`);
+    else if (n.role !== 'expansion' && b.n.role === n.role) problems.push(`nodes[${i}].backup: must be the primary or the secondary`);
+  }
+  const primary = nodes.find((n) => n.role === 'primary')?.name;
+  const standby = new Map<string, number>();
+  for (const u of list(doc.users)) {
+    const home = field(u, 'node');
+    const backup = backupOf(nodes, typeof home === 'string' ? home : primary ?? '');
+    if (backup !== undefined) standby.set(backup, (standby.get(backup) ?? 0) + 1);
+  }
+  for (const [name, count] of standby) {
+    const b = byName.get(name);
+    const p = b && profileOf(b.n.profile);
+    if (b && p && count > p.users) {
+      problems.push(`nodes[${b.i}]: it backs up ${count} users, the ${p.name} profile holds ${p.users} standby registrations`);
+    }
   }
   return problems;
 }

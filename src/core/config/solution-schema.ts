@@ -9,6 +9,12 @@ import { z } from 'zod';
 import { PROFILE_NAMES } from '../profiles.js';
 import { int, name, need, nonEmpty } from './fields.js';
 
+/** A number of seconds in min..max (fractions allowed: tests and fast detection use them). */
+function seconds(min: number, max: number) {
+  const error = need(`must be a number of seconds ${min}..${max}`);
+  return z.number({ error }).min(min, { error }).max(max, { error });
+}
+
 const ipAddress = z
   .string({ error: need('must be an IPv4 or IPv6 address') })
   .refine((s) => isIP(s) !== 0, { error: 'must be an IPv4 or IPv6 address' });
@@ -73,6 +79,12 @@ export const SolutionNodeSchema = z.strictObject({
   dataDir: nonEmpty.optional(),
   /** This node's own settings, merged over the top-level sections (log, sip, media, calls, ...). */
   overrides: OverridesSchema.prefault({}),
+  /**
+   * The node that serves this node's users while it is down (it holds their phones' standby
+   * registrations): the primary or the secondary. Default: the secondary for the primary, the
+   * primary for the secondary, none for an expansion.
+   */
+  backup: name.optional(),
 });
 
 export const BusSchema = z.strictObject({
@@ -81,9 +93,28 @@ export const BusSchema = z.strictObject({
   /** Password of the bus; null: no authentication (only for a solution on loopback or a closed lab network). */
   password: z.string({ error: need('must be a string of at least 8 characters, or null') }).min(8, { error: 'must be a string of at least 8 characters, or null' }).nullable().default(null),
   /** Each node announces itself this often (seconds). */
-  heartbeatSeconds: int(1, 60).default(1),
-  /** A node not heard for this long is down (seconds). */
-  holdDownSeconds: int(2, 600).default(3),
+  heartbeatSeconds: seconds(0.1, 60).default(0.5),
+  /**
+   * A node neither heard on the bus nor answering OPTIONS for this long is down (seconds); its
+   * backup takes over then, if the other nodes that still reach the bus agree.
+   */
+  holdDownSeconds: seconds(0.5, 600).default(2),
+});
+
+/** Failover between a node and its backup (src/solution/failover.ts). */
+export const FailoverSchema = z.strictObject({
+  /** Backups take over the users of a node declared down; false: standby registrations only. */
+  enabled: z.boolean({ error: need('must be true or false') }).default(true),
+  /**
+   * A node that is back (and has caught up with its backup) gets its users back after it has
+   * been up this long without a break (seconds): no flapping on a node that comes and goes.
+   */
+  stableSeconds: seconds(0, 3600).default(60),
+  /**
+   * A node never heard since this node started is declared down only after this long
+   * (seconds): the nodes of a solution starting together are not taken over while they boot.
+   */
+  startGraceSeconds: seconds(0, 3600).default(20),
 });
 
 /**
@@ -104,4 +135,18 @@ export const LinksSchema = z.strictObject({
 export type SolutionNodeConfig = z.output<typeof SolutionNodeSchema>;
 export type LinksConfig = z.output<typeof LinksSchema>;
 export type BusConfig = z.output<typeof BusSchema>;
+export type FailoverConfig = z.output<typeof FailoverSchema>;
 export type OverridesConfig = z.output<typeof OverridesSchema>;
+
+/**
+ * The node that backs up node `name` (serves its users while it is down): its `backup`, else
+ * the secondary for the primary and the primary for the secondary; undefined when it has none.
+ */
+export function backupOf(nodes: readonly Pick<SolutionNodeConfig, 'name' | 'role' | 'backup'>[], name: string): string | undefined {
+  const n = nodes.find((x) => x.name === name);
+  if (!n) return undefined;
+  if (n.backup !== undefined) return n.backup;
+  if (n.role === 'primary') return nodes.find((x) => x.role === 'secondary')?.name;
+  if (n.role === 'secondary') return nodes.find((x) => x.role === 'primary')?.name;
+  return undefined;
+}

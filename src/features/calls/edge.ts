@@ -20,6 +20,8 @@ import { refusal, type Caller, type CallLink, type CallsOptions, type CallTrunk,
 
 /** Phones and trunks told to try again later while the node shuts down (seconds). */
 export const RETRY_AFTER_SHUTDOWN = '30';
+/** ... while another node serves the users (seconds): a phone tries its other registration meanwhile. */
+export const RETRY_AFTER_NOT_SERVING = '5';
 
 /** What the edge needs of the B2BUA. */
 export interface EdgeHost {
@@ -76,6 +78,10 @@ export class CallEdge {
     const auth = o.auth.authenticate(req, tx.source, callerExt);
     if (!auth.ok) return o.stack.respond(tx, auth.response);
     const caller = o.users.get(callerExt);
+    if (auth.user === callerExt && !caller && o.standby?.(callerExt)) {
+      // a phone calling through its standby registration before this node serves its user
+      return this.#refuse(tx, 503, 'Service Unavailable (this user is served by its home node)', { 'retry-after': RETRY_AFTER_NOT_SERVING });
+    }
     if (auth.user !== callerExt || !caller) {
       this.#h.log.warn('security: INVITE refused: credentials do not match the caller', {
         callId: req.callId, source: `${tx.source.protocol}:${tx.source.address}:${tx.source.port}`, from: req.from.uri.toString(), user: auth.user,
@@ -182,6 +188,11 @@ export class CallEdge {
     if (this.#h.draining) {
       this.#h.stats.refusedDraining++;
       this.#refuse(tx, 503, 'Service Unavailable (node shutting down)', { 'retry-after': RETRY_AFTER_SHUTDOWN });
+      return false;
+    }
+    if (o.serving && !o.serving()) {
+      this.#h.log.info('call refused: the backup node serves this node\'s users now', { callId: req.callId });
+      this.#refuse(tx, 503, 'Service Unavailable (this node\'s users are served by its backup node now)', { 'retry-after': RETRY_AFTER_NOT_SERVING });
       return false;
     }
     if (this.#h.active >= o.maxCalls) {

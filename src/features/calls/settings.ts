@@ -1,3 +1,4 @@
+import type { Journal } from '../../core/journal.js';
 import type { Store } from '../../core/store.js';
 
 /** The phone features of one user: configured, and switched by the user with feature codes. */
@@ -18,28 +19,47 @@ const MIGRATIONS = [
   `CREATE TABLE phone_settings (extension TEXT PRIMARY KEY, data TEXT NOT NULL, updated_at INTEGER NOT NULL)`,
 ];
 
+/** A user's changes as stored and replicated: "off" is null (JSON has no undefined). */
+type StoredChanges = Record<string, string | number | boolean | null>;
+
+const KEYS: readonly (keyof PhoneSettings)[] = ['forwardAll', 'forwardBusy', 'forwardNoAnswer', 'noAnswerSeconds', 'doNotDisturb', 'callWaiting', 'withholdCallerId'];
+
+/** Changes read back from their stored form: only known keys of the right type, null as off. */
+function readChanges(data: unknown): Partial<PhoneSettings> {
+  const out: Record<string, unknown> = {};
+  if (typeof data !== 'object' || data === null) return out;
+  for (const k of KEYS) {
+    if (!(k in data)) continue;
+    const v = (data as Record<string, unknown>)[k];
+    if (v === null) out[k] = undefined;
+    else if (typeof v === (k === 'noAnswerSeconds' ? 'number' : k.startsWith('forward') ? 'string' : 'boolean')) out[k] = v;
+  }
+  return out as Partial<PhoneSettings>;
+}
+
 /**
  * Per-user phone settings: the configuration gives each user's starting point, and what the
- * user changes from the phone is kept in the store and wins over it after a restart.
+ * user changes from the phone is kept in the store and wins over it after a restart. Changes
+ * are journalled for the node that serves the user while this one is down, and that node's
+ * changes come back through applyCopy(); a node keeps the changes of users it does not serve
+ * (yet), so they are in force the moment it does.
  */
 export class SettingsStore {
   readonly #configured: Map<string, PhoneSettings>;
   readonly #changed = new Map<string, Partial<PhoneSettings>>();
   readonly #store: Store | undefined;
+  readonly #journal: Journal | undefined;
   readonly #upsert;
 
-  constructor(store: Store | undefined, configured: Map<string, PhoneSettings>) {
+  constructor(store: Store | undefined, configured: Map<string, PhoneSettings>, journal?: Journal) {
     this.#configured = configured;
     this.#store = store;
+    this.#journal = journal;
     if (store) {
       store.migrate('phone-settings', MIGRATIONS);
       this.#upsert = store.prepare('INSERT OR REPLACE INTO phone_settings (extension, data, updated_at) VALUES (?, ?, ?)');
       for (const row of store.prepare('SELECT extension, data FROM phone_settings').all() as { extension: string; data: string }[]) {
-        if (!configured.has(row.extension)) continue;
-        // "off" was stored as null (JSON has no undefined): read it back as undefined
-        const data = JSON.parse(row.data) as Record<string, unknown>;
-        for (const k of Object.keys(data)) if (data[k] === null) data[k] = undefined;
-        this.#changed.set(row.extension, data as Partial<PhoneSettings>);
+        this.#changed.set(row.extension, readChanges(JSON.parse(row.data)));
       }
     }
   }
@@ -55,11 +75,28 @@ export class SettingsStore {
   update(extension: string, patch: Partial<PhoneSettings>): PhoneSettings {
     const merged = { ...(this.#changed.get(extension) ?? {}), ...patch };
     // JSON drops undefined: store "off" as null so it survives a restart
-    const stored = Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, v === undefined ? null : v]));
-    // stored first: a change the store refuses (a full disk) throws and changes nothing
-    this.#upsert?.run(extension, JSON.stringify(stored), Date.now());
+    const stored: StoredChanges = Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, v === undefined ? null : v]));
+    // stored first (with its journal entry): a change the store refuses (a full disk) throws and changes nothing
+    const keep = () => {
+      this.#upsert?.run(extension, JSON.stringify(stored), Date.now());
+      this.#journal?.append('settings', { extension, changes: stored });
+    };
+    if (this.#store) this.#store.transaction(keep)();
+    else keep();
     this.#changed.set(extension, merged);
     return this.get(extension)!;
+  }
+
+  /**
+   * The user's changes as another node has them now (it served the user): they replace this
+   * node's. Kept whether or not the user is configured here. Journals nothing (no echo).
+   */
+  applyCopy(extension: string, changes: unknown): void {
+    if (typeof extension !== 'string' || !/^[0-9]{2,15}$/.test(extension)) throw new TypeError('extension: must be an extension');
+    const read = readChanges(changes);
+    this.#changed.set(extension, read);
+    const stored = Object.fromEntries(Object.entries(read).map(([k, v]) => [k, v === undefined ? null : v]));
+    this.#upsert?.run(extension, JSON.stringify(stored), Date.now());
   }
 }
 

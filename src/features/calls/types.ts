@@ -120,6 +120,13 @@ export interface CallsOptions {
   trunks?: CallTrunks;
   /** Hunt groups: calls to their numbers ring their members. */
   huntGroups?: CallHuntGroups;
+  /**
+   * In a solution: whether this node serves its users now; while it does not (its backup serves
+   * them), new calls get 503 with Retry-After. Default: always.
+   */
+  serving?: () => boolean;
+  /** In a solution: users whose phones hold standby registrations here but whom this node does not serve now. */
+  standby?: (extension: string) => boolean;
   /** The other nodes of the solution this node is part of; none for a node on its own. */
   solution?: CallSolution;
   /** Calls at once per user (src/core/security/call-limits.ts); none: unlimited. */

@@ -7,13 +7,17 @@
  * Members start logged in. Log-ins and service states set by feature code are kept in the
  * store; a service state changed in the configuration wins over the kept one at the next start.
  */
+import type { Journal } from '../../core/journal.js';
 import type { Store } from '../../core/store.js';
 import { SERVICE_STATES } from '../../core/config/huntgroup-schema.js';
 import { huntRound } from './order.js';
 import { HuntGroupPersistence } from './persist.js';
 import { HuntQueue } from './queue.js';
 import { serviceFallback } from './rules.js';
-import type { EnqueueResult, HuntGroupConfig, HuntGroupStatus, HuntRound, HuntTarget, MemberAvailability, ServiceState } from './types.js';
+import type { EnqueueResult, HuntGroupConfig, HuntGroupSnapshot, HuntGroupStatus, HuntRound, HuntTarget, MemberAvailability, ServiceState } from './types.js';
+
+/** Changed groups are journalled together at most this often (a rotary group moves on every call). */
+const JOURNAL_EVERY_MS = 200;
 
 export interface HuntGroupsOptions {
   /** The validated hunt groups (config.huntGroups). */
@@ -24,6 +28,8 @@ export interface HuntGroupsOptions {
   now?: () => number;
   /** Whether a dial-plan time profile is active at an instant (Router.timeProfileActive fits); required when a group names one. */
   inTimeProfile?: (profile: string, at: Date) => boolean;
+  /** Where the groups' state is journalled for the node that takes them over (needs `store`). */
+  journal?: Journal;
 }
 
 interface GroupState {
@@ -62,6 +68,10 @@ export class HuntGroups {
   readonly #persist: HuntGroupPersistence | undefined;
   /** Groups removed by reconfigure(): no new calls, but the calls still in them can finish. */
   readonly #retired = new Map<string, GroupState>();
+  readonly #journal: Journal | undefined;
+  /** Groups whose state changed since it was last kept: rotary position and journal entry. */
+  readonly #dirty = new Set<string>();
+  #flushTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(opts: HuntGroupsOptions) {
@@ -76,9 +86,12 @@ export class HuntGroups {
     this.#inTimeProfile = opts.inTimeProfile;
     this.#startedAt = this.#now();
     this.#persist = opts.store ? new HuntGroupPersistence(opts.store) : undefined;
+    this.#journal = this.#persist ? opts.journal : undefined;
     const built = this.#compile(opts.groups, 'opts.groups', undefined);
     for (const [k, v] of built.groups) this.#groups.set(k, v);
     for (const [k, v] of built.byUser) this.#byUser.set(k, v);
+    // what a crash may have kept from the journal is journalled again
+    for (const g of this.#groups.keys()) this.#touch(g);
   }
 
   /**
@@ -91,6 +104,7 @@ export class HuntGroups {
   reconfigure(groups: readonly HuntGroupConfig[]): void {
     this.#open();
     if (!Array.isArray(groups)) throw new TypeError('groups: must be an array of hunt groups (config.huntGroups)');
+    this.#flush();
     const built = this.#compile(groups, 'groups', this.#groups);
     for (const [ext, g] of this.#groups) {
       if (built.groups.has(ext)) continue;
@@ -107,6 +121,7 @@ export class HuntGroups {
   #compile(list: readonly HuntGroupConfig[], field: string, previous: Map<string, GroupState> | undefined): { groups: Map<string, GroupState>; byUser: Map<string, string[]> } {
     const logins = this.#persist?.logins() ?? new Map<string, Map<string, boolean>>();
     const services = this.#persist?.services() ?? new Map();
+    const rotary = this.#persist?.rotary() ?? new Map<string, string>();
     const groups = new Map<string, GroupState>();
     const byUser = new Map<string, string[]>();
     list.forEach((cfg, i) => {
@@ -138,7 +153,8 @@ export class HuntGroups {
       }
       const queue = was?.queue ?? new HuntQueue(cfg.queue);
       if (was) queue.setLimits(cfg.queue);
-      const lastOffered = was?.lastOffered !== undefined && loggedIn.has(was.lastOffered) ? was.lastOffered : undefined;
+      const last = was ? was.lastOffered : rotary.get(ext);
+      const lastOffered = last !== undefined && loggedIn.has(last) ? last : undefined;
       groups.set(ext, { cfg, loggedIn, state, lastOffered, queue });
     });
     return { groups, byUser };
@@ -179,6 +195,7 @@ export class HuntGroups {
     // stored first: a change the store refuses (a full disk) is not made at all, and the error tells the caller
     this.#persist?.saveLogin(group, user, on);
     g.loggedIn.set(user, on);
+    this.#touch(group);
     return true;
   }
 
@@ -197,6 +214,7 @@ export class HuntGroups {
     if (!g) return false;
     this.#persist?.saveService(group, { state, configured: g.cfg.service.state });
     g.state = state;
+    this.#touch(group);
     return true;
   }
 
@@ -237,6 +255,7 @@ export class HuntGroups {
     checkExtension(user, 'user');
     if (!g.loggedIn.has(user)) return false;
     g.lastOffered = user;
+    this.#touch(group);
     return true;
   }
 
@@ -302,9 +321,62 @@ export class HuntGroups {
     return this.#closed;
   }
 
+  /** The group's state as it moves to another node (undefined for an unknown group). */
+  snapshot(group: string): HuntGroupSnapshot | undefined {
+    const g = this.#groups.get(group);
+    if (!g) return undefined;
+    return { group, loggedIn: Object.fromEntries(g.loggedIn), state: g.state, configured: g.cfg.service.state, lastOffered: g.lastOffered ?? null };
+  }
+
+  /**
+   * A group's state as another node has it now (it ran the group): kept in the store, and in
+   * force at once if the group runs here too. Journals nothing (no echo).
+   */
+  applyCopy(s: HuntGroupSnapshot): void {
+    if (typeof s?.group !== 'string' || typeof s.loggedIn !== 'object' || s.loggedIn === null) throw new TypeError('snapshot: a hunt group snapshot expected');
+    if (!SERVICE_STATES.includes(s.state) || !SERVICE_STATES.includes(s.configured)) throw new TypeError('snapshot.state: not a service state');
+    const persist = this.#persist;
+    const members = Object.entries(s.loggedIn).filter(([, v]) => typeof v === 'boolean');
+    persist?.atomically(() => {
+      for (const [m, on] of members) persist.saveLogin(s.group, m, on);
+      persist.saveService(s.group, { state: s.state, configured: s.configured });
+      persist.saveRotary(s.group, typeof s.lastOffered === 'string' ? s.lastOffered : undefined);
+    });
+    const g = this.#groups.get(s.group);
+    if (!g) return;
+    for (const [m, on] of members) if (g.loggedIn.has(m)) g.loggedIn.set(m, on);
+    if (s.configured === g.cfg.service.state) g.state = s.state;
+    g.lastOffered = typeof s.lastOffered === 'string' && g.loggedIn.has(s.lastOffered) ? s.lastOffered : undefined;
+  }
+
+  /** Notes a group's change: its rotary position and journal entry are kept shortly, together with others. */
+  #touch(group: string): void {
+    if (!this.#persist || this.#closed) return;
+    this.#dirty.add(group);
+    this.#flushTimer ??= setTimeout(() => this.#flush(), JOURNAL_EVERY_MS);
+  }
+
+  #flush(): void {
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    const persist = this.#persist;
+    if (!persist || this.#dirty.size === 0) return;
+    const groups = [...this.#dirty];
+    this.#dirty.clear();
+    persist.atomically(() => {
+      for (const group of groups) {
+        const snap = this.snapshot(group);
+        if (!snap) continue;
+        persist.saveRotary(group, snap.lastOffered ?? undefined);
+        this.#journal?.append('hunt', snap);
+      }
+    });
+  }
+
   /** Empties the queues (their callers belong to the B2BUA, which ends them); the store stays open (it is not ours). */
   close(): void {
     if (this.#closed) return;
+    this.#flush();
     this.#closed = true;
     for (const g of this.#groups.values()) g.queue.clear();
     for (const g of this.#retired.values()) g.queue.clear();

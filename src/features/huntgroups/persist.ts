@@ -1,7 +1,8 @@
 /**
- * What of the hunt groups survives a restart: members' log-ins and the service state set by
- * feature code. Rotary positions and idle times are not kept: after a restart every member is
- * equally idle, which is also what a fresh start would assume.
+ * What of the hunt groups survives a restart (and moves to the node that takes the groups over):
+ * members' log-ins, the service state set by feature code, and each rotary group's position.
+ * Idle times are not kept: after a restart every member is equally idle, which is also what a
+ * fresh start would assume.
  */
 import type { Store } from '../../core/store.js';
 import type { ServiceState } from './types.js';
@@ -18,6 +19,7 @@ const MIGRATIONS = [
      state TEXT NOT NULL CHECK (state IN ('in', 'night', 'out')),
      configured TEXT NOT NULL,
      updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))) WITHOUT ROWID;`,
+  `CREATE TABLE huntgroup_rotary (grp TEXT PRIMARY KEY, member TEXT NOT NULL) WITHOUT ROWID;`,
 ];
 
 export interface StoredService {
@@ -69,5 +71,21 @@ export class HuntGroupPersistence {
            updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`,
       )
       .run(group, s.state, s.configured);
+  }
+
+  /** group -> the member offered its last call (rotary groups continue after them). */
+  rotary(): Map<string, string> {
+    const rows = this.#store.prepare<[], { grp: string; member: string }>('SELECT grp, member FROM huntgroup_rotary').all();
+    return new Map(rows.map((r) => [r.grp, r.member]));
+  }
+
+  saveRotary(group: string, member: string | undefined): void {
+    if (member === undefined) this.#store.prepare('DELETE FROM huntgroup_rotary WHERE grp = ?').run(group);
+    else this.#store.prepare('INSERT OR REPLACE INTO huntgroup_rotary (grp, member) VALUES (?, ?)').run(group, member);
+  }
+
+  /** Runs `fn` in one transaction of the store. */
+  atomically(fn: () => void): void {
+    this.#store.transaction(fn)();
   }
 }

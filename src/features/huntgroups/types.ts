@@ -67,3 +67,16 @@ export interface HuntGroupStatus {
   /** Callers waiting in the queue. */
   readonly queued: number;
 }
+
+/**
+ * A group's state as it moves between nodes (journalled by the node that runs the group, applied
+ * by the node that may take it over): log-ins, the service state set (with the configured state
+ * it was set against), and the rotary position.
+ */
+export interface HuntGroupSnapshot {
+  group: string;
+  loggedIn: Record<string, boolean>;
+  state: ServiceState;
+  configured: ServiceState;
+  lastOffered: string | null;
+}

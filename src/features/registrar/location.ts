@@ -90,6 +90,11 @@ export class LocationStore {
     return this.#byAor.size;
   }
 
+  /** The extensions with at least one binding. */
+  aors(): IterableIterator<string> {
+    return this.#byAor.keys();
+  }
+
   hasAor(aor: string): boolean {
     return this.#byAor.has(aor);
   }

@@ -21,6 +21,13 @@ export interface RegistrarOptions {
   userCapacity: number;
   /** True when the extension is a user of the solution. */
   isUser: (extension: string) => boolean;
+  /**
+   * In a solution: true for a user this node backs up (standby registrations), not one it serves
+   * now. Those count against standbyCapacity, not userCapacity.
+   */
+  isStandby?: (extension: string) => boolean;
+  /** Standby users registered at once (the backup capacity: the profile's users); default userCapacity. */
+  standbyCapacity?: number;
 }
 
 /**
@@ -133,9 +140,17 @@ export class Registrar {
     if (current.size > o.maxContactsPerUser) {
       return refuse(403, `Forbidden (at most ${o.maxContactsPerUser} contacts per user)`);
     }
-    if (current.size > 0 && !o.location.hasAor(aor) && o.location.aorCount >= o.userCapacity) {
-      log.warn('registration refused: node user capacity reached', { callId, aor, capacity: o.userCapacity });
-      return refuse(403, `Forbidden (user capacity of this node reached: ${o.userCapacity})`);
+    if (current.size > 0 && !o.location.hasAor(aor)) {
+      const standby = o.isStandby?.(aor) ?? false;
+      const capacity = standby ? o.standbyCapacity ?? o.userCapacity : o.userCapacity;
+      let used = 0;
+      if (!o.isStandby) used = o.location.aorCount;
+      else for (const a of o.location.aors()) if (o.isStandby(a) === standby) used++;
+      if (used >= capacity) {
+        const what = standby ? 'backup capacity' : 'user capacity';
+        log.warn(`registration refused: node ${what} reached`, { callId, aor, capacity });
+        return refuse(403, `Forbidden (${what} of this node reached: ${capacity})`);
+      }
     }
     for (const ch of changes) {
       if (ch.binding) o.location.save(ch.binding);

@@ -134,9 +134,16 @@ export class PinStore {
     return configured !== undefined && sameSecret(pin, configured);
   }
 
-  /** Stores the owner's choice (already checked against the policy). */
-  set(mailbox: string, pin: string): void {
-    this.#set.run(mailbox, hashPin(pin), Date.now());
+  /** Stores the owner's choice (already checked against the policy); returns what is kept (the hash). */
+  set(mailbox: string, pin: string): string {
+    const hash = hashPin(pin);
+    this.#set.run(mailbox, hash, Date.now());
+    return hash;
+  }
+
+  /** Keeps a PIN chosen on another node, as that node keeps it (its hash). */
+  setHash(mailbox: string, hash: string): void {
+    this.#set.run(mailbox, hash, Date.now());
   }
 
   reset(mailbox: string): void {

@@ -1,5 +1,6 @@
 /** The message store's public types and the validation of its options (store.ts is the store). */
 import { closeSync, fsyncSync, openSync } from 'node:fs';
+import type { Journal } from '../../core/journal.js';
 import type { Logger } from '../../core/logger.js';
 import type { Store } from '../../core/store.js';
 
@@ -34,10 +35,63 @@ export interface MailboxStoreOptions {
   maxMessageMs?: number;
   /** Shorter recordings are discarded by finish(keep) and crash recovery; default 1 ms. */
   minMessageMs?: number;
+  /** Where changes other nodes must replay are recorded (messages, saved, deleted, greetings, PINs). */
+  journal?: Journal;
+}
+
+/**
+ * A change made on another node, to apply here (the journal entries of MailboxStore, as the
+ * solution's replication carries them). Messages are named by their uid on every node.
+ */
+export type MailboxCopy =
+  | { kind: 'vm.message'; uid: string; mailbox: string; caller: string; callerName: string; receivedAt: number; durationMs: number; state: 'new' | 'saved' }
+  | { kind: 'vm.state'; uid: string; state: 'saved' }
+  | { kind: 'vm.delete'; uid: string }
+  | { kind: 'vm.greeting'; mailbox: string }
+  | { kind: 'vm.greeting-removed'; mailbox: string }
+  | { kind: 'vm.pin'; mailbox: string; hash: string | null };
+
+const MAILBOX_ID = /^[0-9A-Za-z][0-9A-Za-z_-]{0,63}$/; // also a folder name: no '/', no '..'
+const UID = /^[0-9a-f]{32}$/;
+
+/** `data` of journal entry `kind` as a MailboxCopy; a TypeError names what is wrong (it came over the network). */
+export function mailboxCopyOf(kind: string, data: unknown): MailboxCopy {
+  const d = (typeof data === 'object' && data !== null ? data : {}) as Record<string, unknown>;
+  const str = (k: string, re?: RegExp): string => {
+    const v = d[k];
+    if (typeof v !== 'string' || (re && !re.test(v))) throw new TypeError(`${kind}.${k}: not valid`);
+    return v;
+  };
+  const num = (k: string): number => {
+    const v = d[k];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new TypeError(`${kind}.${k}: not valid`);
+    return v;
+  };
+  switch (kind) {
+    case 'vm.message': {
+      const state = str('state');
+      if (state !== 'new' && state !== 'saved') throw new TypeError(`${kind}.state: not valid`);
+      return { kind, uid: str('uid', UID), mailbox: str('mailbox', MAILBOX_ID), caller: str('caller'), callerName: str('callerName'), receivedAt: num('receivedAt'), durationMs: num('durationMs'), state };
+    }
+    case 'vm.state':
+      if (d.state !== 'saved') throw new TypeError(`${kind}.state: not valid`);
+      return { kind, uid: str('uid', UID), state: 'saved' };
+    case 'vm.delete':
+      return { kind, uid: str('uid', UID) };
+    case 'vm.greeting':
+    case 'vm.greeting-removed':
+      return { kind, mailbox: str('mailbox', MAILBOX_ID) };
+    case 'vm.pin':
+      return { kind, mailbox: str('mailbox', MAILBOX_ID), hash: d.hash === null ? null : str('hash', /^scrypt\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/) };
+    default:
+      throw new TypeError(`kind: ${kind} is not a mailbox change`);
+  }
 }
 
 export interface MessageInfo {
   id: number;
+  /** The message's name on every node (32 hex digits). */
+  uid: string;
   mailbox: string;
   /** Caller's number ('' when withheld). */
   caller: string;
@@ -71,7 +125,6 @@ export class MailboxError extends Error {
   }
 }
 
-const MAILBOX_ID = /^[0-9A-Za-z][0-9A-Za-z_-]{0,63}$/; // also a folder name: no '/', no '..'
 const int = (v: unknown, min: number): v is number => Number.isInteger(v) && (v as number) >= min;
 
 export function validate(o: MailboxStoreOptions): MailboxStoreOptions {

@@ -8,58 +8,55 @@
  *    crash the file is repaired and the row becomes a new message, or goes when there is no audio.
  *  - Deleting removes the row first, then the file: a crash in between leaves an orphan file
  *    (wasted space, never listed), never a listed message without audio.
- *  - A greeting is recorded to greeting.tmp and renamed over greeting.wav, so a caller hears the
- *    old greeting or the new one, never half of one.
+ *  - Greetings: see greetings.ts.
  */
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statfsSync } from 'node:fs';
+import { mkdirSync, rmSync, statfsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { Journal } from '../../core/journal.js';
 import type { Logger } from '../../core/logger.js';
 import type { Store } from '../../core/store.js';
 import { RECORDING_BYTES_PER_MS, repairWav } from '../../media/wav-repair.js';
+import { messageIndex, newUid, type MessageIndex, type MessageRow } from './message-index.js';
 import { checkPinPolicy, PinStore, type PinPolicy } from './pin.js';
-import { fsyncDir, MailboxError, validate, type CanRecord, type MailboxCounts, type MailboxDef, type MailboxStoreOptions, type MessageInfo } from './store-types.js';
+import { Greetings } from './greetings.js';
+import { recoverRecordings, removeStaleTemps } from './recovery.js';
+import { writeFileDurably } from './replica-files.js';
+import {
+  fsyncDir, MailboxError, validate, type CanRecord, type MailboxCopy, type MailboxCounts, type MailboxDef, type MailboxStoreOptions, type MessageInfo,
+} from './store-types.js';
 
-export { MailboxError, type CanRecord, type MailboxCounts, type MailboxDef, type MailboxStoreOptions, type MessageInfo } from './store-types.js';
+export {
+  MailboxError, type CanRecord, type MailboxCopy, type MailboxCounts, type MailboxDef, type MailboxStoreOptions, type MessageInfo,
+} from './store-types.js';
 
-type Row = { id: number; mailbox: string; caller: string; caller_name: string; received_at: number; duration_ms: number;
-  reserved_ms: number; state: 'recording' | 'new' | 'saved'; file: string };
 /** storedMs: audio of new and saved messages; reservedMs: reservations of recordings in progress. */
 type Usage = { new: number; saved: number; storedMs: number; reservedMs: number };
+type Row = MessageRow;
 
-const MIGRATIONS = [
-  `CREATE TABLE voicemail_messages (id INTEGER PRIMARY KEY, mailbox TEXT NOT NULL, caller TEXT NOT NULL,
-     caller_name TEXT NOT NULL, received_at INTEGER NOT NULL, duration_ms INTEGER NOT NULL DEFAULT 0,
-     reserved_ms INTEGER NOT NULL DEFAULT 0, file TEXT NOT NULL,
-     state TEXT NOT NULL CHECK (state IN ('recording', 'new', 'saved')));
-   CREATE INDEX voicemail_messages_by_mailbox ON voicemail_messages (mailbox, state, received_at);`,
-];
-
-const GREETING = 'greeting.wav';
-const GREETING_TMP = 'greeting.tmp';
 const MINUTE_MS = 60_000;
 /** Less than this left is full: nothing a caller could say fits. */
 const MIN_RECORD_MS = 1000;
 const EMPTY_USAGE: Readonly<Usage> = { new: 0, saved: 0, storedMs: 0, reservedMs: 0 };
 
 /**
- * Messages, PINs (see PinStore) and greetings of the node's mailboxes. Whether a mailbox has its
- * own greeting is the existence of its greeting.wav, read once at start and then kept in memory.
+ * Messages, PINs (see PinStore) and greetings (see Greetings) of the node's mailboxes.
  */
 export class MailboxStore extends EventEmitter<{ change: [mailbox: string, counts: MailboxCounts] }> {
   readonly #store: Store;
   readonly #dir: string;
   readonly #defs: Map<string, MailboxDef>;
-  readonly #opts: Required<Omit<MailboxStoreOptions, 'store' | 'mailboxes' | 'logger' | 'dir'>>;
+  readonly #opts: Required<Omit<MailboxStoreOptions, 'store' | 'mailboxes' | 'logger' | 'dir' | 'journal'>>;
   readonly #pins: PinStore;
   readonly #log: Logger;
   readonly #usage = new Map<string, Usage>();
-  readonly #greetings = new Set<string>();
+  readonly #greetings: Greetings;
+  readonly #journal: Journal | undefined;
   #closed = false;
   /** Messages found in state 'recording' at start and kept as new ones. */
   readonly recovered: readonly MessageInfo[];
 
-  readonly #sql;
+  readonly #sql: MessageIndex;
 
   constructor(opts: MailboxStoreOptions) {
     super();
@@ -75,33 +72,23 @@ export class MailboxStore extends EventEmitter<{ change: [mailbox: string, count
       minMessageMs: o.minMessageMs ?? 1,
     };
     this.#log = o.logger;
-    this.#store.migrate('voicemail', MIGRATIONS);
+    this.#journal = o.journal;
     const s = this.#store;
-    this.#sql = {
-      get: s.prepare<[number], Row>('SELECT * FROM voicemail_messages WHERE id = ?'),
-      list: s.prepare<[string], Row>(
-        `SELECT * FROM voicemail_messages WHERE mailbox = ? AND state IN ('new', 'saved')
-         ORDER BY state = 'saved', received_at, id`,
-      ),
-      recording: s.prepare<[], Row>(`SELECT * FROM voicemail_messages WHERE state = 'recording' ORDER BY id`),
-      usage: s.prepare<[string], { state: Row['state']; n: number; ms: number }>(
-        `SELECT state, COUNT(*) AS n, SUM(CASE state WHEN 'recording' THEN reserved_ms ELSE duration_ms END) AS ms
-         FROM voicemail_messages WHERE mailbox = ? GROUP BY state`,
-      ),
-      mailboxesWithMessages: s.prepare<[], { mailbox: string }>('SELECT DISTINCT mailbox FROM voicemail_messages'),
-      insert: s.prepare<[string, string, string, number, number], { id: number }>(
-        `INSERT INTO voicemail_messages (mailbox, caller, caller_name, received_at, reserved_ms, state, file)
-         VALUES (?, ?, ?, ?, ?, 'recording', '') RETURNING id`,
-      ),
-      setFile: s.prepare<[string, number]>('UPDATE voicemail_messages SET file = ? WHERE id = ?'),
-      setState: s.prepare<[Row['state'], number, number]>('UPDATE voicemail_messages SET state = ?, duration_ms = ? WHERE id = ?'),
-      remove: s.prepare<[number]>('DELETE FROM voicemail_messages WHERE id = ?'),
-    };
+    this.#sql = messageIndex(s);
     this.#pins = new PinStore(s);
     mkdirSync(this.#dir, { recursive: true });
-    this.#removeStaleTemps();
-    this.recovered = Object.freeze(this.#recover());
-    for (const id of this.#defs.keys()) if (existsSync(join(this.#folder(id), GREETING))) this.#greetings.add(id);
+    removeStaleTemps(this.#dir, this.#log);
+    this.recovered = Object.freeze(recoverRecordings({
+      rows: this.#sql.recording.all(), folderOf: (m) => this.#folder(m), minMessageMs: this.#opts.minMessageMs, log: this.#log,
+      keep: (row, durationMs) => this.#store.transaction(() => {
+        this.#sql.setState.run('new', durationMs, row.id);
+        this.#journalMessage({ ...row, state: 'new', duration_ms: durationMs });
+      })(),
+      drop: (row, path) => this.#discard(row, path),
+      forget: (row) => this.#sql.remove.run(row.id),
+    }).map((r) => this.#info(r)));
+    this.#greetings = new Greetings((m) => this.#folder(m), this.#journal);
+    this.#greetings.scan(this.#defs.keys());
     for (const { mailbox } of this.#sql.mailboxesWithMessages.all()) this.#refresh(mailbox);
   }
 
@@ -122,10 +109,8 @@ export class MailboxStore extends EventEmitter<{ change: [mailbox: string, count
     if (!Array.isArray(mailboxes)) throw new TypeError('mailboxes: array expected');
     const next = new Map(mailboxes.map((m) => [m.id, Object.freeze({ ...m })]));
     this.#defs.clear();
-    for (const [id, def] of next) {
-      this.#defs.set(id, def);
-      if (!this.#greetings.has(id) && existsSync(join(this.#folder(id), GREETING))) this.#greetings.add(id);
-    }
+    for (const [id, def] of next) this.#defs.set(id, def);
+    this.#greetings.scan(next.keys());
   }
 
   /** New and saved messages of `mailbox` (from memory: cheap enough for every MWI check). */
@@ -189,7 +174,7 @@ export class MailboxStore extends EventEmitter<{ change: [mailbox: string, count
       const can = this.canRecord(mailbox);
       if (!can.ok) throw new MailboxError(mailbox, can.reason);
       const reserved = Math.min(can.maxMs, maxMs ?? this.#opts.maxMessageMs);
-      const { id } = this.#sql.insert.get(mailbox, caller, callerName, Date.now(), reserved)!;
+      const { id } = this.#sql.insert.get(newUid(), mailbox, caller, callerName, Date.now(), reserved)!;
       const file = `msg-${id}.wav`;
       this.#sql.setFile.run(file, id);
       return { id, path: join(folder, file), maxMs: reserved };
@@ -216,10 +201,14 @@ export class MailboxStore extends EventEmitter<{ change: [mailbox: string, count
       if (Math.abs(audioMs - durationMs) > 1000) {
         this.#log.warn('voicemail recording length differs from the recorder count', { id, fileMs: audioMs, durationMs });
       }
-      this.#sql.setState.run('new', audioMs, id);
+      const kept: Row = { ...row, state: 'new', duration_ms: audioMs };
+      this.#store.transaction(() => {
+        this.#sql.setState.run('new', audioMs, id);
+        this.#journalMessage(kept);
+      })();
       this.#refresh(row.mailbox);
       this.#emitChange(row.mailbox);
-      return this.#info({ ...row, state: 'new', duration_ms: audioMs });
+      return this.#info(kept);
     }
     this.#discard(row, path);
     this.#refresh(row.mailbox);
@@ -231,7 +220,10 @@ export class MailboxStore extends EventEmitter<{ change: [mailbox: string, count
     if (!Number.isInteger(id)) throw new TypeError('id: must be an integer');
     const row = this.#sql.get.get(id);
     if (!row || row.state !== 'new') return false;
-    this.#sql.setState.run('saved', row.duration_ms, id);
+    this.#store.transaction(() => {
+      this.#sql.setState.run('saved', row.duration_ms, id);
+      this.#journal?.append('vm.state', { uid: row.uid, state: 'saved' });
+    })();
     this.#refresh(row.mailbox);
     this.#emitChange(row.mailbox);
     return true;
@@ -242,7 +234,7 @@ export class MailboxStore extends EventEmitter<{ change: [mailbox: string, count
     if (!Number.isInteger(id)) throw new TypeError('id: must be an integer');
     const row = this.#sql.get.get(id);
     if (!row || row.state === 'recording') return false;
-    this.#discard(row, join(this.#folder(row.mailbox), row.file));
+    this.#discard(row, join(this.#folder(row.mailbox), row.file), true);
     this.#refresh(row.mailbox);
     this.#emitChange(row.mailbox);
     return true;
@@ -250,15 +242,13 @@ export class MailboxStore extends EventEmitter<{ change: [mailbox: string, count
 
   /** The mailbox's own greeting, or undefined when callers hear the default one. */
   greetingPath(mailbox: string): string | undefined {
-    return this.#greetings.has(mailbox) ? join(this.#folder(mailbox), GREETING) : undefined;
+    return this.#greetings.path(mailbox);
   }
 
   /** Where to record a new greeting (its folder is created); commitGreeting() puts it in force. */
   greetingTempPath(mailbox: string): string {
     this.#known(mailbox);
-    const folder = this.#folder(mailbox);
-    mkdirSync(folder, { recursive: true });
-    return join(folder, GREETING_TMP);
+    return this.#greetings.tempPath(mailbox);
   }
 
   /**
@@ -268,25 +258,13 @@ export class MailboxStore extends EventEmitter<{ change: [mailbox: string, count
    */
   commitGreeting(mailbox: string): { durationMs: number } {
     this.#known(mailbox);
-    const folder = this.#folder(mailbox);
-    const tmp = join(folder, GREETING_TMP);
-    const { durationMs } = repairWav(tmp); // validates and fsyncs the audio before the rename
-    if (durationMs === 0) {
-      rmSync(tmp, { force: true });
-      throw new Error(`mailbox ${mailbox}: the greeting recording ${tmp} holds no audio`);
-    }
-    renameSync(tmp, join(folder, GREETING));
-    fsyncDir(folder);
-    this.#greetings.add(mailbox);
-    return { durationMs };
+    return this.#greetings.commit(mailbox);
   }
 
   /** Back to the default greeting; false when the mailbox had none of its own. */
   removeGreeting(mailbox: string): boolean {
     this.#known(mailbox);
-    const had = this.#greetings.delete(mailbox);
-    rmSync(join(this.#folder(mailbox), GREETING), { force: true });
-    return had;
+    return this.#greetings.remove(mailbox);
   }
 
   /** set: a PIN is in force (the owner's or the configured one); mustChange: it is the configured one. */
@@ -307,7 +285,10 @@ export class MailboxStore extends EventEmitter<{ change: [mailbox: string, count
     const refused = checkPinPolicy(pin, { ...policy, mailbox });
     if (refused) return refused;
     if (def.pin !== undefined && pin === def.pin) return 'must differ from the starting PIN';
-    this.#pins.set(mailbox, pin);
+    this.#store.transaction(() => {
+      const hash = this.#pins.set(mailbox, pin);
+      this.#journal?.append('vm.pin', { mailbox, hash });
+    })();
     this.#log.info('voicemail PIN changed', { mailbox });
     return undefined;
   }
@@ -315,8 +296,81 @@ export class MailboxStore extends EventEmitter<{ change: [mailbox: string, count
   /** Forgets the owner's PIN: the configured one (to be changed) is in force again, or none. */
   resetPin(mailbox: string): void {
     this.#known(mailbox);
-    this.#pins.reset(mailbox);
+    this.#store.transaction(() => {
+      this.#pins.reset(mailbox);
+      this.#journal?.append('vm.pin', { mailbox, hash: null });
+    })();
     this.#log.info('voicemail PIN reset', { mailbox });
+  }
+
+  /**
+   * Applies a change made on another node (the solution's replication): a message copied with
+   * its audio (`audio`: the file's bytes, kept byte for byte; a message whose audio is gone,
+   * because it was deleted there since, is skipped), its new state, its deletion, a greeting
+   * (`audio`) or its removal, a PIN. Idempotent: a message is known by its uid, so a change
+   * applied twice changes nothing the second time. Mailboxes need not be configured here: this
+   * node keeps copies of the mailboxes it may serve later. Journals nothing (no echo). Returns
+   * whether anything changed.
+   */
+  applyCopy(c: MailboxCopy, audio?: Uint8Array): boolean {
+    const changed = this.#applyCopy(c, audio);
+    if (changed && 'mailbox' in c) this.#refresh(c.mailbox);
+    return changed;
+  }
+
+  #applyCopy(c: MailboxCopy, audio: Uint8Array | undefined): boolean {
+    switch (c.kind) {
+      case 'vm.message': {
+        if (this.#sql.byUid.get(c.uid) || !audio) return false;
+        const folder = this.#folder(c.mailbox);
+        mkdirSync(folder, { recursive: true });
+        const file = `msg-${c.uid}.wav`;
+        // the audio first: no row is ever listed without its file
+        writeFileDurably(join(folder, file), audio);
+        this.#sql.insertCopy.run(c.uid, c.mailbox, c.caller, c.callerName, c.receivedAt, c.durationMs, c.state, file);
+        this.#refresh(c.mailbox);
+        this.#emitChange(c.mailbox);
+        return true;
+      }
+      case 'vm.state': {
+        const row = this.#sql.byUid.get(c.uid);
+        if (!row || row.state !== 'new') return false;
+        this.#sql.setState.run('saved', row.duration_ms, row.id);
+        this.#refresh(row.mailbox);
+        this.#emitChange(row.mailbox);
+        return true;
+      }
+      case 'vm.delete': {
+        const row = this.#sql.byUid.get(c.uid);
+        if (!row || row.state === 'recording') return false;
+        this.#discard(row, join(this.#folder(row.mailbox), row.file));
+        this.#refresh(row.mailbox);
+        this.#emitChange(row.mailbox);
+        return true;
+      }
+      case 'vm.greeting':
+        if (!audio) return false;
+        this.#greetings.applyCopy(c.mailbox, audio, this.#defs.has(c.mailbox));
+        return true;
+      case 'vm.greeting-removed':
+        this.#greetings.applyCopy(c.mailbox, undefined, false);
+        return true;
+      case 'vm.pin':
+        if (c.hash === null) this.#pins.reset(c.mailbox);
+        else this.#pins.setHash(c.mailbox, c.hash);
+        return true;
+    }
+  }
+
+  /** The audio file of the message named `uid` while it is kept (replication reads it), else undefined. */
+  messageFile(uid: string): string | undefined {
+    const row = this.#sql.byUid.get(uid);
+    return row && row.state !== 'recording' ? join(this.#folder(row.mailbox), row.file) : undefined;
+  }
+
+  /** The greeting file of `mailbox` if there is one, configured here or not (replication reads it). */
+  greetingFile(mailbox: string): string | undefined {
+    return this.#greetings.file(mailbox);
   }
 
   /** For status: stored messages and their minutes on this node (recordings in progress excluded). */
@@ -351,6 +405,7 @@ export class MailboxStore extends EventEmitter<{ change: [mailbox: string, count
   #info(r: Row): MessageInfo {
     return {
       id: r.id,
+      uid: r.uid,
       mailbox: r.mailbox,
       caller: r.caller,
       callerName: r.caller_name,
@@ -389,10 +444,19 @@ export class MailboxStore extends EventEmitter<{ change: [mailbox: string, count
     }
   }
 
-  /** Row first, then the file (see the rule at the top). */
-  #discard(row: Row, path: string): void {
-    this.#sql.remove.run(row.id);
+  /** Row first, then the file (see the rule at the top); `journal`: a message other nodes hold too. */
+  #discard(row: Row, path: string, journal = false): void {
+    this.#store.transaction(() => {
+      this.#sql.remove.run(row.id);
+      if (journal) this.#journal?.append('vm.delete', { uid: row.uid });
+    })();
     rmSync(path, { force: true });
+  }
+
+  #journalMessage(r: Row): void {
+    this.#journal?.append('vm.message', {
+      uid: r.uid, mailbox: r.mailbox, caller: r.caller, callerName: r.caller_name, receivedAt: r.received_at, durationMs: r.duration_ms, state: r.state,
+    });
   }
 
   #freeBytes(): number {
@@ -402,48 +466,6 @@ export class MailboxStore extends EventEmitter<{ change: [mailbox: string, count
     } catch (err) {
       this.#log.error('voicemail: cannot read the free space of the message folder', { dir: this.#dir, error: (err as Error).message });
       return 0;
-    }
-  }
-
-  /** Rows left in state 'recording' by a crash: repaired and kept, or removed without audio. */
-  #recover(): MessageInfo[] {
-    const kept: MessageInfo[] = [];
-    for (const row of this.#sql.recording.all()) {
-      const path = join(this.#folder(row.mailbox), row.file);
-      let durationMs = 0;
-      if (row.file !== '' && existsSync(path)) {
-        try {
-          durationMs = repairWav(path).durationMs;
-        } catch (err) {
-          // A header we cannot trust: the row goes, the file stays for someone to look at.
-          this.#log.warn('voicemail recording left by a crash is not a valid WAV', { id: row.id, path, error: (err as Error).message });
-          this.#sql.remove.run(row.id);
-          continue;
-        }
-      }
-      if (durationMs >= this.#opts.minMessageMs) {
-        this.#sql.setState.run('new', durationMs, row.id);
-        const info = this.#info({ ...row, state: 'new', duration_ms: durationMs });
-        kept.push(info);
-        this.#log.info('voicemail: recovered message left by a crash', { id: row.id, mailbox: row.mailbox, durationMs, path });
-      } else {
-        this.#discard(row, path);
-        this.#log.info('voicemail: removed empty recording left by a crash', { id: row.id, mailbox: row.mailbox });
-      }
-    }
-    return kept;
-  }
-
-  /** Greeting recordings cut short by a crash are of no use; greeting.tmp is the only temp we write. */
-  #removeStaleTemps(): void {
-    for (const entry of readdirSync(this.#dir, { withFileTypes: true })) {
-      if (!entry.isDirectory()) continue;
-      const folder = join(this.#dir, entry.name);
-      for (const name of readdirSync(folder)) {
-        if (!name.endsWith('.tmp')) continue;
-        rmSync(join(folder, name), { force: true });
-        this.#log.info('voicemail: removed stale temporary file', { path: join(folder, name) });
-      }
     }
   }
 }

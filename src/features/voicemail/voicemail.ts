@@ -9,6 +9,7 @@
  * onMessage, so this module knows nothing of SUBSCRIBE or SMTP.
  */
 import type { VoicemailConfig } from '../../core/config/voicemail-schema.js';
+import type { Journal } from '../../core/journal.js';
 import type { Logger } from '../../core/logger.js';
 import type { Store } from '../../core/store.js';
 import type { LocalCall, LocalService } from '../calls/index.js';
@@ -31,6 +32,8 @@ export interface VoicemailOptions {
   channels: number;
   /** A new message was kept (email forwarding). */
   onMessage?: (m: MessageInfo, mailbox: MailboxDef) => void;
+  /** Where changes other nodes must replay are recorded (see MailboxStore). */
+  journal?: Journal;
   /** PIN lockouts are raised here. */
   alarms?: Alarms;
 }
@@ -62,6 +65,7 @@ export class Voicemail {
       mailboxQuotaMinutes: c.mailboxQuotaMinutes, nodeQuotaMinutes: c.nodeQuotaMinutes,
       minFreeBytes: c.minFreeMegabytes * 1024 * 1024,
       maxMessageMs: c.maxMessageSeconds * 1000,
+      journal: opts.journal,
     });
     const store = this.store;
     const lock = c.pin.lockout;
