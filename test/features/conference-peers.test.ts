@@ -60,11 +60,7 @@ test('three phones (PCMU, PCMA, both) dial 8001: each hears the other two and no
 });
 
 /** The best ratio of `freq` over 200 ms windows of `s` between the two sample offsets. */
-function peak(s: Int16Array, freq: number, from: number, to: number): number {
-  let best = 0;
-  for (let at = Math.max(0, from); at + 1600 <= Math.min(s.length, to); at += 400) best = Math.max(best, toneRatio(s.subarray(at, at + 1600), freq));
-  return best;
-}
+const peak = (s: Int16Array, freq: number, from: number, to: number): number => bestRatio(s.subarray(Math.max(0, from), Math.max(0, to)), freq, 1600, 400);
 
 test('a lone participant hears that it is alone; then the entry tone when a second joins and the exit tone when it leaves', async (t) => {
   const node = await startServer({ udp: port(1), yaml: MEET_ME_YAML });
