@@ -9,7 +9,10 @@
  * a number reaches the PSTN; meet-me room 8000 on the primary mixes 201, 301 (dialling on the
  * expansion) and a PSTN caller (who dials 01632 960180); a message left for 202 is heard again
  * at *17 and its file is in the primary's data volume; a node is healthy only while its SIP
- * answers. Everything is torn down afterwards, also on failure.
+ * answers. Last, failover: the primary's container stopped, the secondary declares it down and
+ * serves its users (301 reaches 201 through 201's standby registration) and its number (the
+ * carrier's second route); the primary started again gets its users back after the stable time
+ * and calls go through it again. Everything is torn down afterwards, also on failure.
  */
 import test from 'ava';
 import { hasTone, lacksTone, toneRatio } from '../helpers/tone.js';
