@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { cli, problemsOf } from '../helpers/config.js';
 import { ConfigError } from '../../src/core/config/index.js';
 import { nodeView, solutionFromRaw, solutionFromText } from '../../src/solution/document.js';
+import { DocumentValidator } from '../../src/solution/validator.js';
 import { assembleDocument, digest, splitDocument, type Manifest } from '../../src/solution/entries.js';
 
 /** A solution document: `nodes` YAML lines and users/extra sections. */
@@ -187,18 +188,17 @@ test('pbx check validates a solution and prints each node against its profile; a
 
 test('a document from the bus validates the same with the users of the last revision reused', (t) => {
   const sol = solutionFromText(doc({ users: users(200, 'exp1') }), 'sol.yaml');
-  const cache = new Map();
-  const first = solutionFromRaw(structuredClone(sol.raw), 'rev 1', { users: cache });
+  const validator = new DocumentValidator();
+  const first = solutionFromRaw(structuredClone(sol.raw), 'rev 1', { validator });
   t.deepEqual(first.config, sol.config);
-  t.is(cache.size, 200);
   const raw = structuredClone(sol.raw) as { users: Record<string, unknown>[] };
   raw.users[5] = { ...raw.users[5], password: 'changed-5' };
-  const second = solutionFromRaw(raw, 'rev 2', { users: cache });
+  const second = solutionFromRaw(raw, 'rev 2', { validator });
   t.is(second.config.users[5]!.password, 'changed-5');
   t.is(second.config.users[6], first.config.users[6], 'an unchanged user is the parsed object of the last revision');
   const bad = structuredClone(sol.raw) as { users: Record<string, unknown>[] };
   bad.users[7] = { ...bad.users[7], password: 'x' };
   bad.users[8] = { ...bad.users[8], node: 'nowhere' };
-  const err = t.throws(() => solutionFromRaw(bad, 'rev 3', { users: cache }), { instanceOf: ConfigError });
+  const err = t.throws(() => solutionFromRaw(bad, 'rev 3', { validator }), { instanceOf: ConfigError });
   t.deepEqual(err.problems, ['users[7].password: must be a string of 4..64 characters', 'users[8].node: no node named nowhere (nodes: pri, sec, exp1)']);
 });
