@@ -431,7 +431,8 @@ export class SolutionNode {
     if (this.#closed || m.revision <= this.#revision) return;
     const log = this.#o.logger;
     // every node dials every number: the numbering follows each revision, whoever it concerns
-    this.#numbering = new Numbering(raw, this.#numbering.primary);
+    // (again only when what it is made of changed: unchanged entries are the same objects)
+    if (!['users', 'huntGroups', 'trunks'].every((k) => isDeepStrictEqual(raw[k], this.#doc.raw[k]))) this.#numbering = new Numbering(raw, this.#numbering.primary);
     let result: ApplyResult = { applied: [], pending: [] };
     if (!concernsMe && this.#lastOk && this.#source === 'bus') {
       this.#doc = { raw, config: this.#doc.config, hash: m.hash };
