@@ -6,6 +6,7 @@
 import test from 'ava';
 import { parse } from 'yaml';
 import { ConfigError, validateConfig } from '../../src/core/config/index.js';
+import { CROSS_CHECKS } from '../../src/core/config/checks.js';
 import type { Raw } from '../../src/core/config/fields.js';
 import { solutionFromRaw } from '../../src/solution/document.js';
 import { assembleDocument, digest, splitDocument, type EntryCache, type Manifest } from '../../src/solution/entries.js';
@@ -116,4 +117,29 @@ test('a node raising a channel count above its profile is refused live with the 
   // at the profile's figure it is accepted
   const atProfile = NODES.map((n) => n.replace('address: 127.0.0.13 }', 'address: 127.0.0.13, overrides: { conference: { maxChannels: 128 }, voicemail: { channels: 40 } } }'));
   t.notThrows(() => solutionFromRaw(doc({ nodes: atProfile }), 'bus revision 3', { validator: v }));
+});
+
+test('each check across fields reads only the top-level keys it names (what lets a node skip it)', (t) => {
+  const docs = [
+    doc({ nodes: NODES.map((n) => n.replace(' }', ', overrides: { calls: { maxChannels: 5 }, conference: { maxParties: 8 }, voicemail: { channels: 2 }, media: { portMin: 41000 } } }')), extra: 'trunks:\n  - { name: c1, lineGroup: 1, type: peer, host: 192.0.2.1, node: e1, maxChannels: 4 }\ndialPlan:\n  shortCodes:\n    - { code: "9N", feature: dial, number: N, lineGroup: 1 }' }),
+    parse('users:\n  - { extension: "201", password: demo201 }\nsip: { listen: [{ transport: udp, address: 192.0.2.5, port: 5060 }] }\ncdr: { smdr: { enabled: true, port: 5060 } }\nnode: { profile: IP500V2 }\nvoicemail: { channels: 2 }\n') as Raw,
+  ];
+  for (const raw of docs) {
+    for (const check of CROSS_CHECKS) {
+      const read = new Set<string>();
+      const watched = new Proxy(raw, {
+        get: (target, key) => {
+          if (typeof key === 'string') read.add(key);
+          return Reflect.get(target, key);
+        },
+        has: (target, key) => {
+          if (typeof key === 'string') read.add(key);
+          return Reflect.has(target, key);
+        },
+      });
+      check.run(watched);
+      const unnamed = [...read].filter((k) => !check.reads.includes(k));
+      t.deepEqual(unnamed, [], `check ${check.name} reads ${unnamed.join(', ')} without naming it`);
+    }
+  }
 });
