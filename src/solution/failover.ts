@@ -69,6 +69,11 @@ export class Failover {
   /** A serve() in progress: no decision is taken meanwhile. */
   #applying = false;
   #timer: NodeJS.Timeout | undefined;
+  #immediate: NodeJS.Immediate | undefined;
+  /** When the timer last ran (ms), to tell this node's own stalls. */
+  #lastRun = 0;
+  /** This node was stalled: the next round reads its input and decides nothing. */
+  #skip = false;
   #closed = false;
 
   constructor(o: FailoverOptions) {
@@ -87,7 +92,35 @@ export class Failover {
   start(): void {
     if (this.#timer || this.#closed) return;
     this.#o.home(this.#home);
-    this.#timer = setInterval(() => this.tick(), this.#o.tickMs ?? 100);
+    this.#lastRun = this.#now();
+    this.#timer = setInterval(() => this.#run(), this.#o.tickMs ?? 100);
+  }
+
+  /**
+   * A round of decisions, after the input this process has waiting. When it was itself stalled
+   * (event loop blocked, CPU starved), its timers fire before it reads the heartbeats and OPTIONS
+   * answers that came meanwhile, and every node would look silent: the round then waits for that
+   * input (setImmediate: after the loop's poll phase), and one more round, so that only silence
+   * while this node was listening counts against the others.
+   */
+  #run(): void {
+    const now = this.#now();
+    const gap = now - this.#lastRun;
+    this.#lastRun = now;
+    const tickMs = this.#o.tickMs ?? 100;
+    if (gap > 3 * tickMs) {
+      this.#o.logger.debug('failover: this node was stalled; decisions wait for the input that came meanwhile', { stalledMs: gap - tickMs });
+      this.#skip = true;
+    }
+    clearImmediate(this.#immediate);
+    this.#immediate = setImmediate(() => {
+      this.#immediate = undefined;
+      if (this.#skip) {
+        this.#skip = false;
+        return;
+      }
+      this.tick();
+    });
   }
 
   get homeState(): HomeState {
@@ -237,5 +270,6 @@ export class Failover {
   close(): void {
     this.#closed = true;
     clearInterval(this.#timer);
+    clearImmediate(this.#immediate);
   }
 }

@@ -27,6 +27,8 @@ const dir = mkdtempSync(join(tmpdir(), 'pbx-solution-'));
 const file = join(dir, 'solution.yaml');
 const expFile = join(dir, 'solution-exp1.yaml');
 const nodes = new Map<string, NodeProcess>();
+/** Every node process started, restarts included. */
+const started: NodeProcess[] = [];
 let sippPort = 5100;
 /** baresip's SIP ports (on the test's lan address) and ctrl_tcp ports (on loopback). */
 const ctrl = portBlock(116);
@@ -93,6 +95,7 @@ const tail = (x: Int16Array, s = 2) => x.subarray(Math.max(0, x.length - 8000 * 
 function start(name: string, config = file): NodeProcess {
   const n = new NodeProcess({ config, node: name, netns: net.ns(name) });
   nodes.set(name, n);
+  started.push(n);
   return n;
 }
 
@@ -112,6 +115,8 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
+  // every run of every node (a restarted node is a new process) its own file
+  if (process.env.PBX_KEEP_LOGS) started.forEach((n, i) => writeFileSync(join(process.env.PBX_KEEP_LOGS!, `${n.name}-${i}.log`), n.lines.map((l) => JSON.stringify(l)).join('\n')));
   await Promise.all([...nodes.values()].map((n) => n.stop()));
   net.down(NODES);
 });
