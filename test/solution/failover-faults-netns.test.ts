@@ -167,9 +167,14 @@ test.serial("total loss on the primary's link: the secondary serves its users, w
     });
     await sleep(500);
     await call(t, a, 1000, b, 440, 'sec', '202');
+    // silence takes the node links down too (after several keepalives in a row, each asked again)
+    const linkDown = () => said('exp1', from.get('exp1')!, 'solution: node link down', (l) => l.link === 'pri');
+    await until("the expansion's link to the primary to go down", () => linkDown().length > 0, 20_000);
+    t.regex(String(linkDown()[0]!.reason), /no answer to OPTIONS|timed out/);
   } finally {
     net.setLoss('pri', 0);
   }
+  await nodes.get('exp1')!.waitFor('solution: node link up', (l) => l.link === 'pri' && nodes.get('exp1')!.lines.indexOf(l) > from.get('exp1')!, 20_000);
   await until('the secondary to hand the users back', () => said('sec', from.get('sec')!, 'failover: node stable and caught up, its users returned to it', (l) => l.node === 'pri').length > 0, 30_000, { detail: () => nodes.get('sec')!.tail(20) });
   await until('the primary to serve its users', () => said('pri', from.get('pri')!, 'failover: this node serves its own users', (l) => l.from === 'displaced').length > 0, 15_000, { detail: () => nodes.get('pri')!.tail(20) });
   await Promise.all([a.stop(), b.stop()]);
