@@ -107,7 +107,8 @@ test.before(async () => {
   start('pri');
   start('sec');
   start('exp1', expFile);
-  for (const n of nodes.values()) await n.waitFor('solution: configuration applied', (l) => l.revision === 1);
+  // (a node's start takes long on a machine busy with other work: a wait, not a measurement)
+  for (const n of nodes.values()) await n.waitFor('solution: configuration applied', (l) => l.revision === 1, 60_000);
   // every node's links up: the expansion's to both cores, the primary's to the secondary
   await nodes.get('exp1')!.waitFor('solution: node link up', (l) => l.link === 'pri');
   await nodes.get('exp1')!.waitFor('solution: node link up', (l) => l.link === 'sec');
