@@ -60,7 +60,8 @@ interface Watch {
 
 export class Failover {
   readonly #o: FailoverOptions;
-  readonly #startedAt: number;
+  /** When this node began to listen for the others (start(); the constructor's time until then). */
+  #startedAt: number;
   readonly #watch = new Map<string, Watch>();
   #home: HomeState = 'starting';
   #homeSince: number;
@@ -91,6 +92,9 @@ export class Failover {
 
   start(): void {
     if (this.#timer || this.#closed) return;
+    // the start grace counts from here: building the node's parts takes long on a busy machine,
+    // and that time must not eat the grace of the nodes starting beside it
+    this.#startedAt = this.#now();
     this.#o.home(this.#home);
     this.#lastRun = this.#now();
     this.#timer = setInterval(() => this.#run(), this.#o.tickMs ?? 100);
@@ -181,11 +185,21 @@ export class Failover {
     const holdDownMs = c.bus.holdDownSeconds * 1000;
     if (this.#sees_(x, now, holdDownMs)) return false;
     const ever = this.#o.inputs.heard(x) !== undefined || this.#o.inputs.lastAnswer(x) !== undefined;
-    if (!ever && now - this.#startedAt < c.failover.startGraceSeconds * 1000) return false;
+    if (!ever && now - this.#listeningSince() < c.failover.startGraceSeconds * 1000) return false;
     const witnesses = c.nodes.map((n) => n.name).filter((n) => n !== x && n !== this.#o.self);
     if (witnesses.length === 0) return true;
     const up = witnesses.map((w) => this.#onBus(w, now, holdDownMs)).filter((h): h is Heard => h !== undefined);
     return up.length > 0 && up.every((h) => h.failover !== undefined && !h.failover.sees.includes(x));
+  }
+
+  /**
+   * Since when this node can hear the others: its start, or its bus connection when that came
+   * later (nothing is heard without it). A node never heard is not declared down before the
+   * start grace has passed since then: the nodes of a solution starting together on a busy
+   * machine take their time, and one taken over while it boots stays displaced for the stable time.
+   */
+  #listeningSince(): number {
+    return Math.max(this.#startedAt, this.#o.inputs.busConnectedSince() ?? this.#startedAt);
   }
 
   #backupDuty(c: Config, now: number, holdDownMs: number): void {

@@ -215,3 +215,40 @@ nodes:
   await new Promise((r) => setTimeout(r, 800));
   t.deepEqual(served, [['pri']]);
 });
+
+test('the start grace counts from when the node listens (started, bus connected), not from when its parts were built', async (t) => {
+  let now = 1_000_000;
+  let connected: number | undefined;
+  const heard = new Map<string, Heard>();
+  const served: string[][] = [];
+  const f = new Failover({
+    self: 'sec', config: () => config, logger: createTestLogger(), now: () => now,
+    inputs: { heard: (n) => heard.get(n), lastAnswer: () => undefined, busConnectedSince: () => connected, caughtUp: () => true },
+    serve: async (nodes) => {
+      served.push(nodes);
+    },
+    home: () => {},
+    announce: () => {},
+  });
+  t.teardown(() => f.close());
+  // building the node took 4 s on a busy machine, its bus came 2 s after its start
+  now += 4000;
+  f.start();
+  now += 2000;
+  connected = now;
+  // the primary is still booting; the expansion, just up, has not seen it either
+  const step = async (ms: number) => {
+    now += ms;
+    heard.set('exp1', { at: now, failover: { sees: ['sec'], serving: [], home: 'serving', caughtUp: true } });
+    f.tick();
+    await new Promise((r) => setImmediate(r));
+  };
+  await step(4000);
+  t.deepEqual(served, [], '10 s after the parts were built, 4 s after the bus: within the grace');
+  t.false(f.declaredDown('pri'));
+  await step(500);
+  t.deepEqual(served, [], 'the grace (5 s) has not passed since the bus connected');
+  // a primary that never comes up is taken over once the grace has passed since the bus connected
+  await step(1000);
+  t.deepEqual(served, [['pri']]);
+});
