@@ -125,6 +125,9 @@ test.after.always(async () => {
 test.serial('the primary publishes the document and every node applies it and serves its own users', async (t) => {
   const pri = nodes.get('pri')!;
   t.true(pri.has('solution: configuration published', (l) => l.revision === 1));
+  // nodes starting together are not taken over while they boot, however long that takes
+  t.false(nodes.get('sec')!.has('failover: node declared down, serving its users'), 'the secondary took nothing over');
+  t.false(pri.has("failover: this node's users are served by its backup; new calls refused until they return"), 'the primary serves its users');
   for (const n of nodes.values()) t.is(n.revision, 1, n.name);
   t.true(await registers('301', 'exp1'), '301 is at home on the expansion');
   t.true(await registers('201', 'pri'), '201 is at home on the primary');
