@@ -208,8 +208,17 @@ export class BusDirectory implements Directory {
 
   servedBy(name: string): string {
     if (this.#o.failover?.().serving.includes(name)) return this.#o.self.name;
-    for (const [node, h] of this.#heard) if (this.isUp(node) && h.failover?.serving.includes(name)) return node;
-    return name;
+    let late: string | undefined;
+    for (const [node, h] of this.#heard) {
+      if (!h.failover?.serving.includes(name)) continue;
+      if (this.isUp(node)) return node;
+      late ??= node;
+    }
+    // A backup whose last heartbeat said it serves them, late with the next one (busy applying
+    // the takeover, its bus slow or lossy), is a better way to them than their home node, when
+    // that is not heard either: calls sent home then fail for sure (the home node is seen again
+    // before its backup hands its users back, so a stale word never outlives the failure).
+    return late !== undefined && !this.isUp(name) ? late : name;
   }
 
   close(): void {

@@ -60,7 +60,8 @@ interface Watch {
 
 export class Failover {
   readonly #o: FailoverOptions;
-  readonly #startedAt: number;
+  /** When this node began to listen for the others (start(); the constructor's time until then). */
+  #startedAt: number;
   readonly #watch = new Map<string, Watch>();
   #home: HomeState = 'starting';
   #homeSince: number;
@@ -69,6 +70,11 @@ export class Failover {
   /** A serve() in progress: no decision is taken meanwhile. */
   #applying = false;
   #timer: NodeJS.Timeout | undefined;
+  #immediate: NodeJS.Immediate | undefined;
+  /** When the timer last ran (ms), to tell this node's own stalls. */
+  #lastRun = 0;
+  /** This node was stalled: the next round reads its input and decides nothing. */
+  #skip = false;
   #closed = false;
 
   constructor(o: FailoverOptions) {
@@ -86,8 +92,39 @@ export class Failover {
 
   start(): void {
     if (this.#timer || this.#closed) return;
+    // the start grace counts from here: building the node's parts takes long on a busy machine,
+    // and that time must not eat the grace of the nodes starting beside it
+    this.#startedAt = this.#now();
     this.#o.home(this.#home);
-    this.#timer = setInterval(() => this.tick(), this.#o.tickMs ?? 100);
+    this.#lastRun = this.#now();
+    this.#timer = setInterval(() => this.#run(), this.#o.tickMs ?? 100);
+  }
+
+  /**
+   * A round of decisions, after the input this process has waiting. When it was itself stalled
+   * (event loop blocked, CPU starved), its timers fire before it reads the heartbeats and OPTIONS
+   * answers that came meanwhile, and every node would look silent: the round then waits for that
+   * input (setImmediate: after the loop's poll phase), and one more round, so that only silence
+   * while this node was listening counts against the others.
+   */
+  #run(): void {
+    const now = this.#now();
+    const gap = now - this.#lastRun;
+    this.#lastRun = now;
+    const tickMs = this.#o.tickMs ?? 100;
+    if (gap > 3 * tickMs) {
+      this.#o.logger.debug('failover: this node was stalled; decisions wait for the input that came meanwhile', { stalledMs: gap - tickMs });
+      this.#skip = true;
+    }
+    clearImmediate(this.#immediate);
+    this.#immediate = setImmediate(() => {
+      this.#immediate = undefined;
+      if (this.#skip) {
+        this.#skip = false;
+        return;
+      }
+      this.tick();
+    });
   }
 
   get homeState(): HomeState {
@@ -148,11 +185,21 @@ export class Failover {
     const holdDownMs = c.bus.holdDownSeconds * 1000;
     if (this.#sees_(x, now, holdDownMs)) return false;
     const ever = this.#o.inputs.heard(x) !== undefined || this.#o.inputs.lastAnswer(x) !== undefined;
-    if (!ever && now - this.#startedAt < c.failover.startGraceSeconds * 1000) return false;
+    if (!ever && now - this.#listeningSince() < c.failover.startGraceSeconds * 1000) return false;
     const witnesses = c.nodes.map((n) => n.name).filter((n) => n !== x && n !== this.#o.self);
     if (witnesses.length === 0) return true;
     const up = witnesses.map((w) => this.#onBus(w, now, holdDownMs)).filter((h): h is Heard => h !== undefined);
     return up.length > 0 && up.every((h) => h.failover !== undefined && !h.failover.sees.includes(x));
+  }
+
+  /**
+   * Since when this node can hear the others: its start, or its bus connection when that came
+   * later (nothing is heard without it). A node never heard is not declared down before the
+   * start grace has passed since then: the nodes of a solution starting together on a busy
+   * machine take their time, and one taken over while it boots stays displaced for the stable time.
+   */
+  #listeningSince(): number {
+    return Math.max(this.#startedAt, this.#o.inputs.busConnectedSince() ?? this.#startedAt);
   }
 
   #backupDuty(c: Config, now: number, holdDownMs: number): void {
@@ -247,5 +294,6 @@ export class Failover {
   close(): void {
     this.#closed = true;
     clearInterval(this.#timer);
+    clearImmediate(this.#immediate);
   }
 }

@@ -2,7 +2,7 @@
  * One node link: a SIP trunk from this node to another node of the solution. It knows where the
  * peer listens, answers the peer's digest challenges with the link's credentials, and keeps
  * itself alive with OPTIONS: the link is up while the peer answers them (after checking our
- * credentials), down when it does not answer in time or refuses them. Its calls are counted.
+ * credentials), down when it refuses them or leaves several in a row unanswered. Its calls are counted.
  */
 import type { LinksConfig, SolutionNodeConfig } from '../core/config/index.js';
 import type { Logger } from '../core/logger.js';
@@ -14,6 +14,9 @@ import type { ClientCredentials } from '../sip/ua/challenge.js';
 import { ClientRequest } from '../sip/ua/client-request.js';
 import { encodeLinkRequest, LINK_HEADER, linkUser, type LinkRequest, type LinkRoute } from '../features/calls/index.js';
 import { quote } from '../sip/message/grammar.js';
+
+/** Keepalives unanswered in a row that take a link that is up down (each one asked again at once). */
+const MISSES_BEFORE_DOWN = 3;
 
 /** connecting: no keepalive answered yet; up: the peer answers and takes our credentials; down. */
 export type LinkState = 'connecting' | 'up' | 'down';
@@ -60,6 +63,8 @@ export class Link {
   #timer: NodeJS.Timeout | undefined;
   #answerTimer: NodeJS.Timeout | undefined;
   #probe: ClientRequest | undefined;
+  /** Probes unanswered in a row. */
+  #misses = 0;
   #closed = false;
 
   constructor(o: LinkOptions) {
@@ -146,40 +151,65 @@ export class Link {
   }
 
   /**
-   * One OPTIONS at a time: a probe still in its transaction is given up for the next one (the
-   * answer timer has already said what its silence means).
+   * One OPTIONS at a time: a probe waiting for its answer goes on (retransmitting) until it is
+   * answered or its answer time is over, and the keepalive that falls meanwhile sends nothing
+   * (it used to replace the probe and its answer timer, so a link whose keepalive is shorter
+   * than its answer time never went down). A link goes down on a refusal at once, but on
+   * silence only after MISSES_BEFORE_DOWN probes in a row went unanswered, each missed one asked
+   * again at once: on a lossy path (each probe needs two round trips, the challenge and the
+   * answer) one lost packet too many no longer takes the link down and refuses its calls.
    */
   #keepalive(): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#probe) return;
     const o = this.#o;
-    this.#probe?.abandon();
     const req = new SipRequest('OPTIONS', `sip:link@${this.destination.address.includes(':') ? `[${this.destination.address}]` : this.destination.address}:${this.destination.port}`);
     req.set('from', `<sip:link-${o.self}@${o.selfAddress}>;tag=${SipStack.tag()}`).set('to', `<sip:link-${this.peer.name}@${this.destination.address}>`);
     req.set('call-id', SipStack.callId()).set('cseq', '1 OPTIONS').set('max-forwards', '70');
-    clearTimeout(this.#answerTimer);
-    this.#answerTimer = setTimeout(() => this.#set('down', `no answer to OPTIONS within ${o.config.responseTimeoutSeconds} s`), o.config.responseTimeoutSeconds * 1000);
-    const probe = new ClientRequest(o.stack, req, {
+    const probe: ClientRequest = new ClientRequest(o.stack, req, {
       onFinal: (res, authFailure) => {
-        if (probe !== this.#probe) return;
-        clearTimeout(this.#answerTimer);
-        if (res.status >= 200 && res.status < 300) return this.#set('up');
+        if (!this.#settle(probe)) return;
+        if (res.status >= 200 && res.status < 300) {
+          this.#misses = 0;
+          return this.#set('up');
+        }
         const why = authFailure !== undefined || res.status === 403 || res.status === 401 || res.status === 407
           ? `node ${this.peer.name} refused the link's credentials (${res.status})` : `OPTIONS answered ${res.status}`;
         this.#set('down', why);
       },
       onFailure: (reason) => {
-        if (probe !== this.#probe) return;
-        clearTimeout(this.#answerTimer);
-        this.#set('down', reason === 'timeout' ? 'OPTIONS timed out' : 'transport error towards the node');
+        if (this.#settle(probe)) this.#missed(reason === 'timeout' ? 'OPTIONS timed out' : 'transport error towards the node');
       },
     }, { target: this.destination, credentials: this.credentials });
     this.#probe = probe;
+    this.#answerTimer = setTimeout(() => {
+      if (!this.#settle(probe)) return;
+      probe.abandon();
+      this.#missed(`no answer to OPTIONS within ${o.config.responseTimeoutSeconds} s`);
+    }, o.config.responseTimeoutSeconds * 1000);
     try {
       probe.start();
     } catch (e) {
-      clearTimeout(this.#answerTimer);
+      this.#settle(probe);
       this.#set('down', `OPTIONS not sent: ${(e as Error).message}`);
     }
+  }
+
+  /** `probe` is over (answered, failed or timed out); false when it was over already. */
+  #settle(probe: ClientRequest): boolean {
+    if (probe !== this.#probe) return false;
+    this.#probe = undefined;
+    clearTimeout(this.#answerTimer);
+    this.#answerTimer = undefined;
+    return true;
+  }
+
+  /** A probe went unanswered: down after MISSES_BEFORE_DOWN in a row (at once while not up), else asked again now. */
+  #missed(why: string): void {
+    this.#misses++;
+    if (this.#state !== 'up' || this.#misses >= MISSES_BEFORE_DOWN) return this.#set('down', why);
+    this.#lastError = why;
+    this.#o.logger.debug('solution: node link keepalive unanswered, asking again', { link: this.peer.name, misses: this.#misses, reason: why });
+    if (!this.#closed) this.#keepalive();
   }
 
   #set(state: LinkState, error?: string): void {

@@ -8,6 +8,13 @@
  * this process's pid, and the namespaces are removed when the process exits, however it ends.
  */
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+/**
+ * The system's nftables command: by its path, since under npm and npx `nft` on the PATH is
+ * node_modules/.bin/nft (@vercel/nft, a file tracer among the dev tools).
+ */
+const NFT = ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft'].find((p) => existsSync(p)) ?? '/usr/sbin/nft';
 
 function ip(...args: string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8' });
@@ -70,7 +77,7 @@ export class TestNet {
       ip('netns', 'add', ns);
       ip('-n', ns, 'link', 'set', 'lo', 'up');
       for (const [net, dev, br] of [['lan', 'lan0', 'brlan'], ['bus', 'bus0', 'brbus']] as const) {
-        const peer = `${net[0]}-${node}`.slice(0, 15);
+        const peer = this.#switchPorts(node)[net === 'lan' ? 0 : 1];
         ip('link', 'add', dev, 'netns', ns, 'type', 'veth', 'peer', 'name', peer, 'netns', sw);
         ip('-n', sw, 'link', 'set', peer, 'master', br, 'up');
         ip('-n', ns, 'addr', 'add', `${this.addr(node, net)}/24`, 'dev', dev);
@@ -97,6 +104,51 @@ export class TestNet {
   /** Takes both of a node's interfaces down (its machine off the network) or up again. */
   setLinks(node: string, up: boolean): void {
     for (const dev of ['lan0', 'bus0']) ip('-n', this.ns(node), 'link', 'set', dev, up ? 'up' : 'down');
+  }
+
+  /**
+   * Drops a random `percent` of the packets on a node's lan and bus, each way and each packet
+   * drawn on its own (`numgen random mod 100 < percent`), or with 0 drops nothing again: loss on
+   * the wire, not at the node. nftables ingress hooks at the receiving end of each cable: the
+   * node's own interfaces for what it receives, the switch's ports for what it sends (a drop on
+   * the node's output hook would fail its sends with EPERM, which no lossy link does). Needs
+   * nftables (scripts/peers.sh).
+   */
+  setLoss(node: string, percent: number): void {
+    if (!Number.isInteger(percent) || percent < 0 || percent > 100) throw new TypeError('percent: integer 0..100');
+    const drop = `${percent === 100 ? '' : `numgen random mod 100 < ${percent} `}counter drop`;
+    const table = (devices: string[]) => percent === 0 ? '' : `table netdev ${this.#lossTable(node)} {
+${devices.map((d, i) => `  chain c${i} { type filter hook ingress device "${d}" priority 0; ${drop}; }`).join('\n')}
+}`;
+    const [lan, bus] = this.#switchPorts(node);
+    for (const [ns, devices] of [[this.ns(node), ['lan0', 'bus0']], [this.switch, [lan, bus]]] as [string, string[]][]) {
+      // the table replaced whole, in one nft transaction (added first, so that the delete always finds one)
+      const name = this.#lossTable(node);
+      execFileSync('ip', ['netns', 'exec', ns, NFT, '-f', '-'], { input: `table netdev ${name} {}\ndelete table netdev ${name}\n${table(devices)}\n` });
+    }
+  }
+
+  /** The packets the loss rules of `node` dropped so far, both ways (0 without rules). */
+  dropped(node: string): number {
+    let n = 0;
+    for (const ns of [this.ns(node), this.switch]) {
+      try {
+        const out = execFileSync('ip', ['netns', 'exec', ns, NFT, 'list', 'table', 'netdev', this.#lossTable(node)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+        for (const m of out.matchAll(/counter packets (\d+)/g)) n += Number(m[1]);
+      } catch {
+        // no rules there
+      }
+    }
+    return n;
+  }
+
+  #lossTable(node: string): string {
+    return `pbxloss_${node.replace(/[^a-zA-Z0-9_]/g, '_')}`;
+  }
+
+  /** The switch's ports of a node's lan and bus cables. */
+  #switchPorts(node: string): [string, string] {
+    return [`l-${node}`.slice(0, 15), `b-${node}`.slice(0, 15)];
   }
 
   /** Kills every process in a node's namespace at once (SIGKILL, or SIGSTOP/SIGCONT): the machine dies or hangs. */

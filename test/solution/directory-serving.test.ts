@@ -37,10 +37,10 @@ const OWNERS: Record<string, { node: string; kind: 'user' | 'huntGroup' }> = {
   '600': { node: 'pri', kind: 'huntGroup' },
 };
 
-function directoryOn(self: string, role: string, mine: () => FailoverAnnouncement | undefined) {
+function directoryOn(self: string, role: string, mine: () => FailoverAnnouncement | undefined, holdDownMs = 5000) {
   const { bus, hear } = fakeBus();
   const d = new BusDirectory({
-    bus, self: { name: self, role }, heartbeatMs: 1000, holdDownMs: 5000,
+    bus, self: { name: self, role }, heartbeatMs: holdDownMs / 5, holdDownMs,
     registered: () => [], revision: () => 1, logger: createTestLogger('error'),
     failover: () => mine() ?? { sees: [], serving: [], home: 'serving', caughtUp: true },
     owner: (n) => OWNERS[n],
@@ -94,4 +94,24 @@ test('without failover: a phone registered away from its home node is served whe
   t.is(d.servingNode('301'), 'exp1');
   hear('exp1', 'expansion', []);
   t.is(d.servingNode('201'), 'pri');
+});
+
+test("a backup late with its heartbeat still serves the users of a home node not heard either; the home node heard again, they are served there", async (t) => {
+  const { d, hear } = directoryOn('pri', 'primary', () => undefined, 200);
+  t.teardown(() => d.close());
+  hear('exp1', 'expansion', ['301']);
+  hear('sec', 'secondary', [], serving(['exp1']));
+  t.is(d.servingNode('301'), 'sec');
+  // neither heard for longer than the hold-down: the backup's last word stands (exp1 is the one that failed)
+  await new Promise((r) => setTimeout(r, 300));
+  t.false(d.isUp('sec'));
+  t.is(d.servingNode('301'), 'sec');
+  // the home node heard again while the backup is still silent: home
+  hear('exp1', 'expansion', ['301']);
+  t.is(d.servingNode('301'), 'exp1');
+  // a backup that never said it serves them is no way to them
+  await new Promise((r) => setTimeout(r, 300));
+  hear('sec', 'secondary', [], serving([]));
+  await new Promise((r) => setTimeout(r, 300));
+  t.is(d.servingNode('301'), 'exp1');
 });

@@ -132,7 +132,8 @@ test.before(async () => {
   net.up(NODES);
   writeFileSync(file, document());
   for (const name of NODES) start(name);
-  for (const n of nodes.values()) await n.waitFor('solution: configuration applied', (l) => l.revision === 1);
+  // (a node's start takes long on a machine busy with other work: a wait, not a measurement)
+  for (const n of nodes.values()) await n.waitFor('solution: configuration applied', (l) => l.revision === 1, 60_000);
   await nodes.get('pri')!.waitFor("failover: this node serves its own users", () => true, 20_000);
 });
 

@@ -185,3 +185,93 @@ test('a restarted primary serves its users at once when no node heard on the bus
 test('bad options are refused by name', (t) => {
   t.throws(() => new Failover({ self: '' } as never), { instanceOf: TypeError, message: /^self:/ });
 });
+
+test("this node's own stall is not the others' silence: the answers that came meanwhile are read before it decides", async (t) => {
+  // a real clock and a real socket: a watched node's answer waits in the socket while this
+  // process is stalled longer than the hold-down; the timer fires before the answer is read
+  const { createSocket } = await import('node:dgram');
+  const sock = createSocket('udp4');
+  t.teardown(() => sock.close());
+  await new Promise<void>((done) => sock.bind(0, '127.0.0.1', () => done()));
+  const last = new Map<string, number>();
+  sock.on('message', (m) => last.set(String(m), Date.now()));
+  const cfg = parseConfig(`
+bus: { heartbeatSeconds: 0.1, holdDownSeconds: 0.5 }
+failover: { stableSeconds: 10, startGraceSeconds: 0 }
+nodes:
+  - { name: pri, role: primary, profile: DL360, address: 127.0.0.1 }
+  - { name: sec, role: secondary, profile: DL120, address: 127.0.0.2 }
+`);
+  const served: string[][] = [];
+  const logger = createTestLogger('debug');
+  const f = new Failover({
+    self: 'sec', config: () => cfg, logger, tickMs: 20,
+    inputs: { heard: () => undefined, lastAnswer: (n) => last.get(n), busConnectedSince: () => 0, caughtUp: () => true },
+    serve: async (nodes) => {
+      served.push(nodes);
+    },
+    home: () => {},
+    announce: () => {},
+  });
+  t.teardown(() => f.close());
+  const port = sock.address().port;
+  const send = () => new Promise<void>((done) => sock.send('pri', port, '127.0.0.1', () => done()));
+  await send();
+  await new Promise((r) => setTimeout(r, 50));
+  f.start();
+  for (let i = 0; i < 5; i++) {
+    await send();
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.deepEqual(f.announcement().sees, ['pri']);
+  // the answer is in the socket, then this process is stalled for twice the hold-down
+  await send();
+  const until = Date.now() + 1000;
+  while (Date.now() < until) {
+    // busy: the event loop is blocked
+  }
+  await new Promise((r) => setTimeout(r, 60));
+  t.deepEqual(served, [], 'nothing taken over');
+  t.false(logger.records.some((r) => r.message === 'failover: watched nodes seen here changed' && (r.lost as string[]).includes('pri')), 'pri never lost');
+  t.true(logger.records.some((r) => r.message === 'failover: this node was stalled; decisions wait for the input that came meanwhile'));
+  // real silence still counts: no more answers, pri is lost and (no witness) declared down
+  await new Promise((r) => setTimeout(r, 800));
+  t.deepEqual(served, [['pri']]);
+});
+
+test('the start grace counts from when the node listens (started, bus connected), not from when its parts were built', async (t) => {
+  let now = 1_000_000;
+  let connected: number | undefined;
+  const heard = new Map<string, Heard>();
+  const served: string[][] = [];
+  const f = new Failover({
+    self: 'sec', config: () => config, logger: createTestLogger(), now: () => now,
+    inputs: { heard: (n) => heard.get(n), lastAnswer: () => undefined, busConnectedSince: () => connected, caughtUp: () => true },
+    serve: async (nodes) => {
+      served.push(nodes);
+    },
+    home: () => {},
+    announce: () => {},
+  });
+  t.teardown(() => f.close());
+  // building the node took 4 s on a busy machine, its bus came 2 s after its start
+  now += 4000;
+  f.start();
+  now += 2000;
+  connected = now;
+  // the primary is still booting; the expansion, just up, has not seen it either
+  const step = async (ms: number) => {
+    now += ms;
+    heard.set('exp1', { at: now, failover: { sees: ['sec'], serving: [], home: 'serving', caughtUp: true } });
+    f.tick();
+    await new Promise((r) => setImmediate(r));
+  };
+  await step(4000);
+  t.deepEqual(served, [], '10 s after the parts were built, 4 s after the bus: within the grace');
+  t.false(f.declaredDown('pri'));
+  await step(500);
+  t.deepEqual(served, [], 'the grace (5 s) has not passed since the bus connected');
+  // a primary that never comes up is taken over once the grace has passed since the bus connected
+  await step(1000);
+  t.deepEqual(served, [['pri']]);
+});

@@ -27,6 +27,8 @@ const dir = mkdtempSync(join(tmpdir(), 'pbx-solution-'));
 const file = join(dir, 'solution.yaml');
 const expFile = join(dir, 'solution-exp1.yaml');
 const nodes = new Map<string, NodeProcess>();
+/** Every node process started, restarts included. */
+const started: NodeProcess[] = [];
 let sippPort = 5100;
 /** baresip's SIP ports (on the test's lan address) and ctrl_tcp ports (on loopback). */
 const ctrl = portBlock(116);
@@ -93,6 +95,7 @@ const tail = (x: Int16Array, s = 2) => x.subarray(Math.max(0, x.length - 8000 * 
 function start(name: string, config = file): NodeProcess {
   const n = new NodeProcess({ config, node: name, netns: net.ns(name) });
   nodes.set(name, n);
+  started.push(n);
   return n;
 }
 
@@ -104,7 +107,8 @@ test.before(async () => {
   start('pri');
   start('sec');
   start('exp1', expFile);
-  for (const n of nodes.values()) await n.waitFor('solution: configuration applied', (l) => l.revision === 1);
+  // (a node's start takes long on a machine busy with other work: a wait, not a measurement)
+  for (const n of nodes.values()) await n.waitFor('solution: configuration applied', (l) => l.revision === 1, 60_000);
   // every node's links up: the expansion's to both cores, the primary's to the secondary
   await nodes.get('exp1')!.waitFor('solution: node link up', (l) => l.link === 'pri');
   await nodes.get('exp1')!.waitFor('solution: node link up', (l) => l.link === 'sec');
@@ -112,6 +116,8 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
+  // every run of every node (a restarted node is a new process) its own file
+  if (process.env.PBX_KEEP_LOGS) started.forEach((n, i) => writeFileSync(join(process.env.PBX_KEEP_LOGS!, `${n.name}-${i}.log`), n.lines.map((l) => JSON.stringify(l)).join('\n')));
   await Promise.all([...nodes.values()].map((n) => n.stop()));
   net.down(NODES);
 });
@@ -119,6 +125,9 @@ test.after.always(async () => {
 test.serial('the primary publishes the document and every node applies it and serves its own users', async (t) => {
   const pri = nodes.get('pri')!;
   t.true(pri.has('solution: configuration published', (l) => l.revision === 1));
+  // nodes starting together are not taken over while they boot, however long that takes
+  t.false(nodes.get('sec')!.has('failover: node declared down, serving its users'), 'the secondary took nothing over');
+  t.false(pri.has("failover: this node's users are served by its backup; new calls refused until they return"), 'the primary serves its users');
   for (const n of nodes.values()) t.is(n.revision, 1, n.name);
   t.true(await registers('301', 'exp1'), '301 is at home on the expansion');
   t.true(await registers('201', 'pri'), '201 is at home on the primary');
