@@ -21,6 +21,7 @@ import { Baresip, lastHeard, makeToneWav } from '../helpers/baresip.js';
 import { TestDnsServer } from '../helpers/dns-server.js';
 import { hasTone } from '../helpers/tone.js';
 import { portBlock } from '../helpers/ports.js';
+import { runSipp, scenario } from '../helpers/sipp.js';
 import { sleep, until } from '../helpers/wait.js';
 
 const net = new TestNet('22ph', 122);
@@ -45,8 +46,6 @@ sip: { domain: ${DOMAIN} }
 bus: { password: bus-secret-22, heartbeatSeconds: 0.25, holdDownSeconds: ${HOLD_DOWN} }
 failover: { stableSeconds: 3, startGraceSeconds: 5 }
 registrar: { minExpires: 5 }
-# one nonce secret for the solution: the backup accepts the credentials a phone last used at home
-security: { secret: nonce-secret-for-test-22 }
 nodes:
 ${entry('pri', 'primary', 'DL360')}
 ${entry('sec', 'secondary', 'DL120')}
@@ -55,17 +54,18 @@ users:
   - { extension: "201", password: secret201, node: pri }
   - { extension: "202", password: secret202, node: pri }
   - { extension: "204", password: secret204, node: pri }
+  - { extension: "205", password: secret205, node: pri }
   - { extension: "301", password: secret301, node: exp1 }
 `;
 }
 
 /** A baresip phone of `ext` sending a tone of `freq` Hz, answering at once; `account` is what follows its AOR. */
-async function phone(ext: string, n: number, freq: number, account: string, extraConfig: string[] = []): Promise<Baresip> {
+async function phone(ext: string, n: number, freq: number, account: string, extraConfig: string[] = [], transport = ''): Promise<Baresip> {
   const p = await Baresip.start({
     listen: `${net.here}:${ports(20 + 10 * n)}`,
     ctrlPort: ports(n),
     source: makeToneWav(join(dir, `tone-${ext}-${n}.wav`), freq, 180),
-    account: `<sip:${ext}@${DOMAIN}>;auth_pass=secret${ext};answermode=auto;audio_codecs=PCMU;${account}`,
+    account: `<sip:${ext}@${DOMAIN}${transport}>;auth_pass=secret${ext};answermode=auto;audio_codecs=PCMU;${account}`,
     extraConfig,
   });
   phones.push(p);
@@ -102,6 +102,10 @@ test.before(async () => {
     { type: 'SRV', priority: 10, weight: 0, port: 5060, target: `pri.${DOMAIN}` },
     { type: 'SRV', priority: 20, weight: 0, port: 5060, target: `sec.${DOMAIN}` },
   ]);
+  dns.set(`_sip._tcp.${DOMAIN}`, [
+    { type: 'SRV', priority: 10, weight: 0, port: 5060, target: `pri.${DOMAIN}` },
+    { type: 'SRV', priority: 20, weight: 0, port: 5060, target: `sec.${DOMAIN}` },
+  ]);
   dns.set(`pri.${DOMAIN}`, [{ type: 'A', address: net.addr('pri') }]);
   dns.set(`sec.${DOMAIN}`, [{ type: 'A', address: net.addr('sec') }]);
   dns.set(DOMAIN, []);
@@ -124,6 +128,7 @@ const flows = () => `outbound="sip:${net.addr('pri')}:5060;transport=udp";outbou
 let a: Baresip;
 let b: Baresip;
 let d: Baresip;
+let e: Baresip;
 let far: Baresip;
 /** sec's log line count and the time when the primary was killed. */
 let killed: { from: number; at: number } | undefined;
@@ -134,7 +139,8 @@ const regLines = (name: string, aor: string) => nodes.get(name)!.lines.filter((l
 test.serial('one account with two RFC 5626 flows: reg-id 1 on the primary, reg-id 2 held in standby on the secondary; a DNS-only phone registers on the SRV target of priority 10', async (t) => {
   a = await phone('201', 0, 1000, flows());
   b = await phone('202', 1, 440, flows());
-  d = await phone('204', 2, 660, `regint=${DNS_REGINT}`, [`dns_server\t\t${net.here}:${DNS_PORT}`]);
+  d = await phone('204', 2, 660, `regint=${DNS_REGINT}`, [`dns_server\t\t${net.here}:${DNS_PORT}`], ';transport=udp');
+  e = await phone('205', 4, 550, `regint=${DNS_REGINT}`, [`dns_server\t\t${net.here}:${DNS_PORT}`], ';transport=tcp');
   far = await phone('301', 3, 880, `outbound="sip:${net.addr('exp1')}:5060";regint=600`);
   for (const p of [a, b, far]) await p.waitLog(/\} 200 [^\n]*\[\d+ bindings?\]/, 15_000);
   for (const ext of ['201', '202']) {
@@ -145,9 +151,16 @@ test.serial('one account with two RFC 5626 flows: reg-id 1 on the primary, reg-i
     t.truthy(home.instance);
     t.is(standby.instance, home.instance, `${ext}: one phone (+sip.instance) behind both flows`);
   }
-  await until('204 registered through DNS', () => regLines('pri', '204').length > 0, 15_000);
+  // what the registrar answers a flow: Require: outbound, the reg-id, and a Flow-Timer (sipp checks them)
+  const sipp = await runSipp([`${net.addr('pri')}:5060`, '-sf', scenario('register_outbound.xml'), '-s', '204', '-au', '204', '-ap', 'secret204',
+    '-key', 'regid', '7', '-m', '1', '-i', net.here, '-p', String(ports(100))], { timeoutMs: 10_000 });
+  t.is(sipp.code, 0, `the 200 to a flow carries Require: outbound, Flow-Timer and the reg-id\n${sipp.stdout.slice(-800)}\n${sipp.stderr.slice(-800)}`);
+  t.like(regLines('pri', '204').at(-1), { regId: 7 });
+  await until('204 registered through DNS', () => regLines('pri', '204').some((l) => l.regId === undefined), 15_000);
   t.is(regLines('sec', '204').length, 0, 'the DNS-only phone uses the priority-10 target alone while it answers');
+  await until('205 registered through DNS, over TCP', () => regLines('pri', '205').some((l) => l.transport === 'tcp'), 15_000);
   t.true(dns.queries.some((q) => q.name === `_sip._udp.${DOMAIN}` && q.type === 'SRV'), 'found through the SRV records');
+  t.true(dns.queries.some((q) => q.name === `_sip._tcp.${DOMAIN}` && q.type === 'SRV'));
   // the primary serves them; the phones call through their first flow
   await call(t, a, 1000, b, 440, `sip:202@${DOMAIN}`);
   await call(t, d, 660, b, 440, `sip:202@${DOMAIN}`);
@@ -169,11 +182,12 @@ test.serial("the DNS-only phone's next REGISTER falls through to the SRV target 
   const sec = nodes.get('sec')!;
   if (!killed) return t.fail('needs the primary killed by the test before');
   const from = killed.from;
-  // its refresh every ~9 s goes to the dead primary first; after the UDP transaction times out
-  // (64*T1 = 32 s) to the next target, where the nonce the primary gave it is good (one secret)
+  // its refresh every ~9 s goes to the dead primary first, then (the UDP transaction timed out
+  // after 64*T1 = 32 s) to the next target; that one's 401 is answered with a new REGISTER,
+  // which baresip sends to the primary first again: twice 32 s
   await until('204 registered on the secondary', () => registrations('sec', '204', from) > 0, 100_000, { detail: () => `${d.log().slice(-1500)}\nsec:\n${sec.lines.slice(from).filter((l) => /REGISTER|regist|auth/i.test(String(l.message))).map((l) => JSON.stringify(l)).join('\n')}` });
-  t.log(`204 registered on the secondary ${((Date.now() - killed.at) / 1000).toFixed(1)} s after the kill`);
-  console.log(`204 registered on the secondary ${((Date.now() - killed.at) / 1000).toFixed(1)} s after the kill`);
+  const at = regLines('sec', '204').find((l) => sec.lines.indexOf(l) >= from)!.timestamp;
+  t.log(`204 (UDP) registered on the secondary ${((Date.parse(String(at)) - killed.at) / 1000).toFixed(1)} s after the kill`);
   await call(t, far, 880, d, 660, `sip:204@${net.addr('exp1')}:5060`);
 });
 
@@ -183,5 +197,17 @@ test.serial('the DNS-only phone calls: its INVITE falls through to the secondary
   // transaction times out (64*T1 = 32 s), to the secondary; its challenge (407) is answered
   // with a new INVITE, which baresip sends to the primary first again: 2 x 32 s
   await call(t, d, 660, b, 440, `sip:202@${DOMAIN}`, 100_000);
-  console.log(`204's call connected after ${((Date.now() - at) / 1000).toFixed(1)} s`);
+  t.log(`204's call connected after ${((Date.now() - at) / 1000).toFixed(1)} s`);
+});
+
+test.serial('a DNS-only phone over TCP: the dead primary refuses the connection, so its REGISTER and calls go to the secondary at once', async (t) => {
+  if (!killed) return t.fail('needs the primary killed by the test before');
+  const sec = nodes.get('sec')!;
+  const after = () => regLines('sec', '205').find((l) => sec.lines.indexOf(l) >= killed!.from);
+  await until('205 registered on the secondary', () => after() !== undefined, 60_000, { detail: () => e.log().slice(-1500) });
+  t.log(`205 (TCP) registered on the secondary ${((Date.parse(String(after()!.timestamp)) - killed.at) / 1000).toFixed(1)} s after the kill`);
+  await call(t, far, 880, e, 550, `sip:205@${net.addr('exp1')}:5060`);
+  const at = Date.now();
+  await call(t, e, 550, b, 440, `sip:202@${DOMAIN};transport=tcp`, 60_000);
+  t.log(`205's call connected after ${((Date.now() - at) / 1000).toFixed(1)} s`);
 });
