@@ -214,6 +214,10 @@ export class SolutionNode {
       owner: (n) => this.#numbering.owner(n),
     });
     this.#calls = new SolutionCalls({ self: me.name, role: me.role, numbering: () => this.#numbering, directory: this.#directory, links: this.#links });
+    // Standby registrations are taken from the moment SIP answers: the node's SIP starts before
+    // this part does (after its bus server and the admin API), and a phone's standby REGISTER in
+    // between failed as an unknown user; the phone's retries then locked the user out there.
+    host?.standby(standbyUsersOf(c, me.name, []));
   }
 
   /** The solution as calls reach it: who serves a number, the node links. */
