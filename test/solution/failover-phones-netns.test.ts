@@ -8,7 +8,11 @@
  *  - DNS SRV with two targets for a phone that knows only the domain (`_sip._udp.<domain>`:
  *    the primary at priority 10, the secondary at 20, served by a test DNS server): it registers
  *    on the primary, and after the primary dies its next REGISTER falls through to the secondary,
- *    which accepts it (it backs the user up).
+ *    which accepts it (it backs the user up). Over UDP baresip waits out a 32 s transaction
+ *    timeout on the dead primary for every request (twice when challenged); over TCP the dead
+ *    primary refuses the connection and it moves on at once (one phone of each).
+ * baresip 1.0 sends its own calls through `outbound` (the first proxy) only, so during the
+ * outage the two-flow phones are called, not calling; the README says so.
  * What a user notices is checked: the call connects and each side hears the other's tone.
  */
 import test from 'ava';
