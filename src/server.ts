@@ -361,6 +361,7 @@ export class Server implements PbxNode {
       maxExpires: c.registrar.maxExpires,
       defaultExpires: c.registrar.defaultExpires,
       maxContactsPerUser: c.registrar.maxContactsPerUser,
+      flowTimerSeconds: c.registrar.flowTimerSeconds,
       userCapacity: profile.users,
       isUser: (ext) => this.#users.has(ext) || this.#standby.has(ext),
       isStandby: (ext) => !this.#users.has(ext) && this.#standby.has(ext),

@@ -27,7 +27,7 @@ test('config/default.yaml loads as a working single-node primary with ten demo u
 test('defaults fill in every section so features read complete objects', (t) => {
   const cfg = parseConfig('users:\n  - { extension: "301", password: s3cret-301 }\n', 'min.yaml');
   t.deepEqual(cfg.sip.timers, { t1: 500, t2: 4000, t4: 5000 });
-  t.deepEqual(cfg.registrar, { minExpires: 60, maxExpires: 3600, defaultExpires: 3600, maxContactsPerUser: 5 });
+  t.deepEqual(cfg.registrar, { minExpires: 60, maxExpires: 3600, defaultExpires: 3600, maxContactsPerUser: 5, flowTimerSeconds: 25 });
   t.deepEqual(cfg.security.digest.algorithms, ['MD5']);
   t.is(cfg.security.secret, null);
   t.is(cfg.sip.listen.length, 2);

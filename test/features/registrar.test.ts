@@ -76,6 +76,20 @@ test.serial('Path (RFC 3327) is stored with the binding and echoed', async (t) =
   t.deepEqual(node.server.location.lookup('205')[0].path, ['<sip:127.0.0.5:5090;lr>']);
 });
 
+test.serial('RFC 5626: two flows of one phone (one +sip.instance, reg-id 1 and 2) are two bindings; the 200 says Require: outbound and Flow-Timer, a plain one neither', async (t) => {
+  const instance = ';+sip.instance="<urn:uuid:2b1e0c52-0000-4000-8000-000000000205>"';
+  const one = await register('205', contact('205', port(60), `${instance};reg-id=1`), 300, port(60), 'Supported: path, outbound');
+  t.regex(one, /^SIP\/2\.0 200 /);
+  t.regex(one, /^Require: outbound/m);
+  t.regex(one, /^Flow-Timer: 25\r?$/m);
+  const two = await register('205', contact('205', port(61), `${instance};reg-id=2`), 300, port(61), 'Supported: path, outbound');
+  t.regex(two, /^Flow-Timer: 25/m);
+  t.deepEqual(node.server.location.lookup('205').filter((b) => b.instanceId !== undefined).map((b) => [b.regId, b.contact]).sort(), [[1, `sip:205@127.0.0.1:${port(60)}`], [2, `sip:205@127.0.0.1:${port(61)}`]], 'one binding per flow');
+  const plain = await register('206', contact('206', port(62)), 300, port(62));
+  t.regex(plain, /^SIP\/2\.0 200 /);
+  t.notRegex(plain, /^(Require|Flow-Timer):/m, 'no flow, no outbound promises');
+});
+
 test.serial('an unknown extension cannot register, even with a made-up password', async (t) => {
   const r = await runSipp([`127.0.0.1:${port(0)}`, '-sf', SCENARIO, '-s', '999', '-au', '999', '-ap', 'demo999',
     '-key', 'contact', contact('999', port(40)), '-key', 'expires', '300', '-key', 'extra', 'X-Test: 1',

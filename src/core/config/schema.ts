@@ -105,6 +105,12 @@ export const RegistrarSchema = z.strictObject({
   defaultExpires: int(1, 86_400).default(3600),
   /** Contacts one user may register at once (phones, softphones, browsers). */
   maxContactsPerUser: int(1, 100).default(5),
+  /**
+   * RFC 5626 outbound: the Flow-Timer sent with a registration that uses a flow (seconds): how
+   * often the phone proves its flow alive (STUN on UDP, CRLF on TCP), so a phone with a standby
+   * flow on the backup keeps it open and learns soon when its home node's flow is dead.
+   */
+  flowTimerSeconds: int(10, 3600).default(25),
 });
 
 export const SecuritySchema = z.strictObject({

@@ -17,6 +17,8 @@ export interface RegistrarOptions {
   maxExpires: number;
   defaultExpires: number;
   maxContactsPerUser: number;
+  /** RFC 5626 Flow-Timer (seconds) sent when the registration uses an outbound flow; none when absent. */
+  flowTimerSeconds?: number;
   /** Extensions registered at once on this node (the profile's user capacity). */
   userCapacity: number;
   /** True when the extension is a user of the solution. */
@@ -158,7 +160,12 @@ export class Registrar {
     }
     if (changes.length) {
       this.stats.registered++;
-      log.info('registration updated', { callId, aor, contacts: current.size, address: src.address, transport: src.protocol });
+      // an RFC 5626 flow says which one (reg-id) and from which phone (+sip.instance)
+      const flow = changes.find((c) => c.binding?.regId !== undefined)?.binding;
+      log.info('registration updated', {
+        callId, aor, contacts: current.size, address: src.address, transport: src.protocol,
+        ...(flow ? { regId: flow.regId, instance: flow.instanceId } : {}),
+      });
     }
     this.#ok(req, tx, aor, outbound && changes.some((c) => c.binding?.regId !== undefined));
   }
@@ -178,7 +185,10 @@ export class Registrar {
       }));
     }
     if (req.has('path') && req.getAll('supported').some((s) => s.toLowerCase() === 'path')) res.set('path', req.getAll('path'));
-    if (outboundUsed) res.set('require', 'outbound');
+    if (outboundUsed) {
+      res.set('require', 'outbound');
+      if (o.flowTimerSeconds !== undefined) res.set('flow-timer', String(o.flowTimerSeconds));
+    }
     res.set('supported', 'path, outbound');
     res.set('date', new Date(now).toUTCString());
     o.stack.respond(tx, res);

@@ -59,7 +59,7 @@ export type VerifyResult =
   | { ok: true; username: string; algorithm: DigestAlgorithm }
   | {
     ok: false;
-    reason: 'missing' | 'malformed' | 'realm' | 'algorithm' | 'uri' | 'unknown-user' | 'bad-response' | 'stale' | 'replay' | 'bad-nonce' | 'qop-required';
+    reason: 'missing' | 'malformed' | 'realm' | 'algorithm' | 'uri' | 'unknown-user' | 'bad-response' | 'stale' | 'replay' | 'qop-required';
     username?: string;
   };
 
@@ -190,7 +190,6 @@ export class DigestServer {
     }
     const now = this.#now();
     const ts = this.#checkNonce(nonce, now);
-    if (ts < 0) return { ok: false, reason: 'bad-nonce', username };
     const pw = password(username);
     const known = typeof pw === 'string';
     const expected = digestResponse(algorithm, this.#ha1For(algorithm, username, known ? pw : this.#decoy, known), nonce, method, uri, qop);
@@ -199,6 +198,11 @@ export class DigestServer {
     if (got.length !== expected.length || !timingSafeEqual(Buffer.from(got, 'latin1'), Buffer.from(expected, 'latin1'))) {
       return { ok: false, reason: 'bad-response', username };
     }
+    // A nonce we did not mint (another node's: a phone that moved to this one after a failover,
+    // or ours before a restart) with a digest right for it: the credentials are good, only the
+    // nonce is not ours, so the client retries with a fresh one without asking anyone for a
+    // password (RFC 2617 section 3.2.1, stale). A wrong digest on it is a guess like any other.
+    if (ts < 0) return { ok: false, reason: 'stale', username };
     if (now - ts > this.#lifetime) return { ok: false, reason: 'stale', username };
     // RFC 2069: no nonce count, so the nonce serves one request, from where it was sent
     if (qop === undefined && !this.#boundTo(nonce, bind)) return { ok: false, reason: 'stale', username };
