@@ -122,6 +122,7 @@ export class Link {
       lineGroup: request.service.kind === 'line' ? request.service.lineGroup : 0,
       config: { setupTimeoutSeconds: o.config.setupTimeoutSeconds, allowTrunkToTrunk: true },
       digest: this.credentials,
+      up: () => !link.#closed && link.#state === 'up',
       acquire: () => link.acquire(),
       release: () => link.release(),
       target: () => Promise.resolve(link.destination),
@@ -156,12 +157,20 @@ export class Link {
     const req = new SipRequest('OPTIONS', `sip:link@${this.destination.address.includes(':') ? `[${this.destination.address}]` : this.destination.address}:${this.destination.port}`);
     req.set('from', `<sip:link-${o.self}@${o.selfAddress}>;tag=${SipStack.tag()}`).set('to', `<sip:link-${this.peer.name}@${this.destination.address}>`);
     req.set('call-id', SipStack.callId()).set('cseq', '1 OPTIONS').set('max-forwards', '70');
-    clearTimeout(this.#answerTimer);
-    this.#answerTimer = setTimeout(() => this.#set('down', `no answer to OPTIONS within ${o.config.responseTimeoutSeconds} s`), o.config.responseTimeoutSeconds * 1000);
+    // the deadline runs from the first probe not answered: a keepalive more frequent than the
+    // response timeout must not push it back for ever (the link would never go down)
+    this.#answerTimer ??= setTimeout(() => {
+      this.#answerTimer = undefined;
+      this.#set('down', `no answer to OPTIONS within ${o.config.responseTimeoutSeconds} s`);
+    }, o.config.responseTimeoutSeconds * 1000);
     const probe = new ClientRequest(o.stack, req, {
       onFinal: (res, authFailure) => {
-        if (probe !== this.#probe) return;
-        clearTimeout(this.#answerTimer);
+        if (probe !== this.#probe) {
+          // a late answer to a probe given up for a newer one: the peer is there all the same
+          if (res.status >= 200 && res.status < 300 && this.#state === 'up') this.#answered();
+          return;
+        }
+        this.#answered();
         if (res.status >= 200 && res.status < 300) return this.#set('up');
         const why = authFailure !== undefined || res.status === 403 || res.status === 401 || res.status === 407
           ? `node ${this.peer.name} refused the link's credentials (${res.status})` : `OPTIONS answered ${res.status}`;
@@ -169,7 +178,7 @@ export class Link {
       },
       onFailure: (reason) => {
         if (probe !== this.#probe) return;
-        clearTimeout(this.#answerTimer);
+        this.#answered();
         this.#set('down', reason === 'timeout' ? 'OPTIONS timed out' : 'transport error towards the node');
       },
     }, { target: this.destination, credentials: this.credentials });
@@ -177,9 +186,15 @@ export class Link {
     try {
       probe.start();
     } catch (e) {
-      clearTimeout(this.#answerTimer);
+      this.#answered();
       this.#set('down', `OPTIONS not sent: ${(e as Error).message}`);
     }
+  }
+
+  /** The probe in flight was answered (or failed): no deadline until the next one. */
+  #answered(): void {
+    clearTimeout(this.#answerTimer);
+    this.#answerTimer = undefined;
   }
 
   #set(state: LinkState, error?: string): void {

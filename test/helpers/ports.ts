@@ -10,11 +10,11 @@
  * 25 features/huntgroups-calls, 26 features/huntgroups-queue, 27 features/calls-interop, 28 features/transfer-dialplan, 29 features/shutdown,
  * 30 features/cdr, 40 features/trunks, 41 features/trunk-calls, 45 features/conference, 46 features/conference-peers,
  * 47 features/conference-sipp, 48 features/conference-adhoc (49 kept for conference; blocks 50-99 would fall in the test nodes' media range),
- * 145 core/advertise, 119-126 admin (119 api, 120 reconfigure-peers, 121 config, 122 console, 123 backup, 124 cli status, 125 alarms/metrics with peers). Media engines of test nodes use 40000-49999 (test/helpers/server.ts);
+ * 145 core/advertise, 160 solution/failover-services-netns (150-199: one range of ten per parallel work, 60000-65199), 119-126 admin (119 api, 120 reconfigure-peers, 121 config, 122 console, 123 backup, 124 cli status, 125 alarms/metrics with peers). Media engines of test nodes use 40000-49999 (test/helpers/server.ts);
  * baresip takes RTP ports in 20000-20999.
  */
 export function portBlock(block: number): (offset: number) => number {
-  if (!Number.isInteger(block) || block < 0 || block > 150) throw new TypeError('block: integer 0..150');
+  if (!Number.isInteger(block) || block < 0 || block > 175) throw new TypeError('block: integer 0..175');
   const base = 30000 + block * 200;
   return (offset: number) => {
     if (offset < 0 || offset >= 200) throw new RangeError('offset: 0..199');
