@@ -146,7 +146,8 @@ test.before(async () => {
   net.up(NODES);
   writeFileSync(file, document());
   for (const name of NODES) start(name);
-  for (const n of nodes.values()) await n.waitFor('solution: configuration applied', (l) => l.revision === 1);
+  // three nodes starting at once on a shared machine: a generous wait for the first revision
+  for (const n of nodes.values()) await n.waitFor('solution: configuration applied', (l) => l.revision === 1, 40_000);
   await nodes.get('pri')!.waitFor('failover: this node serves its own users', () => true, 20_000);
   await nodes.get('exp1')!.waitFor('solution: node link up', (l) => l.link === 'pri', 15_000);
   await nodes.get('sec')!.waitFor('solution: node link up', (l) => l.link === 'pri', 15_000);
