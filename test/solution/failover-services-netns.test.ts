@@ -1,9 +1,10 @@
 /**
  * What the secondary serves of the primary's once it takes over, in a 3-node solution (primary,
  * secondary, expansion) of node processes in network namespaces: the primary's incoming call
- * routes answered on the secondary's trunk (a sipp carrier delivers a DID call there), a caller
- * waiting in the primary's hunt-group queue when the primary's machine dies (kill -9), and
- * message waiting while the secondary serves and after fail-back. Phones are baresip with a
+ * routes answered on the secondary's trunk (a sipp carrier delivers DID calls there for a user
+ * of the primary and for its hunt group), a caller waiting in the primary's hunt-group queue
+ * when the primary's machine dies (kill -9), and message waiting while the secondary serves and
+ * after fail-back. Phones are baresip with a
  * home registration on the primary and a standby one on the secondary (two accounts, as real
  * phones hold them); the carrier is sipp streaming a tone; a phone's mailbox state is fetched
  * with a sipp SUBSCRIBE. Short hold-down and stable times keep the file's wall time bounded.
@@ -30,8 +31,9 @@ const ports = portBlock(160);
 let sippPort = ports(150);
 const HOLD_DOWN = 1;
 const STABLE = 3;
-/** The carrier's DID for 202, routed by an incoming call route on the secondary's trunk. */
+/** The carrier's DIDs for 202 and for the hunt group 600 (202 its member), routed by incoming call routes on the secondary's trunk. */
 const DID = '5550202';
+const GROUP_DID = '5550600';
 const CARRIER_TONE = 1700;
 
 function document(): string {
@@ -50,6 +52,7 @@ trunks:
 dialPlan:
   incomingCallRoutes:
     - { lineGroup: 1, incomingNumber: "${DID}", destination: "202" }
+    - { lineGroup: 1, incomingNumber: "${GROUP_DID}", destination: "600" }
 users:
   - { extension: "201", password: secret201, node: pri }
   - { extension: "202", password: secret202, node: pri }
@@ -96,21 +99,21 @@ function fresh(...ps: Baresip[]): void {
 let carrierTone: string;
 
 /**
- * The carrier delivers a call for the DID on the secondary's trunk and streams its tone for
+ * The carrier delivers a call for `did` on the secondary's trunk and streams its tone for
  * `talkMs`; resolves with sipp's result (0: the call was answered and ended cleanly).
  */
-function carrierCall(talkMs: number) {
+function carrierCall(did: string, talkMs: number) {
   const p = sippPort;
   sippPort += 4;
-  return runSipp([`${net.addr('sec')}:5060`, '-sf', scenario('uac_carrier.xml'), '-s', DID, '-key', 'caller', '02079460000',
+  return runSipp([`${net.addr('sec')}:5060`, '-sf', scenario('uac_carrier.xml'), '-s', did, '-key', 'caller', '02079460000',
     '-key', 'rtp_file', `${carrierTone},-1,0`, '-d', String(talkMs), '-i', net.here, '-p', String(p), '-mi', net.here, '-mp', String(p + 2), '-m', '1'],
   { timeoutMs: 40_000, trace: true });
 }
 
-/** The carrier calls 202 by its DID: 202's phone answers and hears the carrier's tone. */
-async function didReaches202(t: { true(v: boolean, m?: string): void; is(a: unknown, b: unknown, m?: string): void }, b: Baresip): Promise<void> {
+/** The carrier calls `did` (202's, or its group's): 202's phone answers and hears the carrier's tone. */
+async function didReaches202(t: { true(v: boolean, m?: string): void; is(a: unknown, b: unknown, m?: string): void }, b: Baresip, did = DID): Promise<void> {
   fresh(b);
-  const r = await carrierCall(3000);
+  const r = await carrierCall(did, 3000);
   t.is(r.code, 0, `the carrier's call was answered and ended cleanly\n${r.messages.slice(-1500)}`);
   await b.waitEvent((e) => e.type === 'CALL_CLOSED', 10_000);
   await sleep(300);
@@ -182,14 +185,16 @@ async function call(t: { true(v: boolean, m?: string): void }, a: Baresip, b: Ba
   t.true(hasTone(await lastHeard(b), tones[0], 0.3), `${to} hears the caller`);
 }
 
-test.serial("a DID call on the secondary's trunk reaches the primary's user over the node link while the primary serves", async (t) => {
+test.serial("DID calls on the secondary's trunk reach the primary's user and hunt group over the node link while the primary serves", async (t) => {
   b202 = await phone('202', ['pri', 'sec'], 0, 440);
   m203 = await phone('203', ['pri', 'sec'], 4, 600, { manual: true, mwi: true });
   const sec = nodes.get('sec')!;
-  const from = sec.lines.length;
-  await didReaches202(t, b202);
-  t.true(sec.lines.slice(from).some((l) => l.message === `incoming call on trunk carrier: 02079460000 -> ${DID} routed to 202`), 'the incoming call route took it');
-  t.true(sec.lines.slice(from).some((l) => l.message === 'call answered' && l.by === 'trunk link-pri'), 'answered over the link to the primary, which serves 202');
+  for (const [did, to] of [[DID, '202'], [GROUP_DID, '600']] as const) {
+    const from = sec.lines.length;
+    await didReaches202(t, b202, did);
+    t.true(sec.lines.slice(from).some((l) => l.message === `incoming call on trunk carrier: 02079460000 -> ${did} routed to ${to}`), `the incoming call route took it to ${to}`);
+    t.true(sec.lines.slice(from).some((l) => l.message === 'call answered' && l.by === 'trunk link-pri'), `answered over the link to the primary, which serves ${to}`);
+  }
 });
 
 test.serial("kill -9 of the primary's machine while an expansion caller waits in its hunt group's queue: that caller gets a clean end, and after the takeover the group answers through the secondary", async (t) => {
@@ -229,12 +234,14 @@ test.serial("kill -9 of the primary's machine while an expansion caller waits in
   await call(t, s201, b202, 'sec', '600', [1000, 440]);
 });
 
-test.serial("with the primary down, the DID call on the secondary's trunk rings 202's standby registration and is heard", async (t) => {
+test.serial("with the primary down, DID calls for 202 and its hunt group on the secondary's trunk ring 202's standby registration and are heard", async (t) => {
   const sec = nodes.get('sec')!;
-  const from = sec.lines.length;
-  await didReaches202(t, b202);
-  const answered = sec.lines.slice(from).find((l) => l.message === 'call answered');
-  t.regex(String(answered?.by), /^sip:202-/, "answered by 202's phone on the secondary, not over a link");
+  for (const did of [DID, GROUP_DID]) {
+    const from = sec.lines.length;
+    await didReaches202(t, b202, did);
+    const answered = sec.lines.slice(from).find((l) => l.message === 'call answered');
+    t.regex(String(answered?.by), /^sip:202-/, `${did}: answered by 202's phone on the secondary, not over a link`);
+  }
 });
 
 test.serial("a message left for 203 while the secondary serves lights 203's phone through its standby registration", async (t) => {
@@ -250,7 +257,7 @@ test.serial("a message left for 203 while the secondary serves lights 203's phon
   s201.command('hangup');
   await until('sec: the message kept', () => sec.lines.slice(from).some((l) => /^voicemail 203: message \d+ kept/.test(l.message)), 10_000, { detail: () => sec.tail() });
   const lit = await m203.waitEvent((e) => mwiEvent(e) && summaryOf(e) === 'yes 1/0', 10_000);
-  t.log(JSON.stringify(lit));
+  t.is(lit.accountaor, `sip:203@${net.addr('sec')}:5060`, 'told on its standby registration');
   t.is(await fetchSummary('sec'), 'yes 1/0');
 });
 
