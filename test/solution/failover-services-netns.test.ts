@@ -167,7 +167,7 @@ const established = (e: BaresipEvent) => e.type === 'CALL_ESTABLISHED';
 const closed = (e: BaresipEvent) => e.type === 'CALL_CLOSED';
 /** 202's phone: home registration on the primary, standby one on the secondary. */
 let b202: Baresip;
-/** 203's phone, subscribed to its message summary on both. */
+/** 203's phone, registered in standby on the secondary and subscribed there to its message summary. */
 let m203: Baresip;
 /** 201's phone registered in standby on the secondary only (it calls once the secondary serves). */
 let s201: Baresip;
@@ -187,7 +187,9 @@ async function call(t: { true(v: boolean, m?: string): void }, a: Baresip, b: Ba
 
 test.serial("DID calls on the secondary's trunk reach the primary's user and hunt group over the node link while the primary serves", async (t) => {
   b202 = await phone('202', ['pri', 'sec'], 0, 440);
-  m203 = await phone('203', ['pri', 'sec'], 4, 600, { manual: true, mwi: true });
+  // 203's desk phone registers on the secondary only: with a home account too, baresip 1.0.0 once
+  // re-sent its message-summary SUBSCRIBE here without end (its standby account registered first)
+  m203 = await phone('203', ['sec'], 4, 600, { manual: true, mwi: true });
   const sec = nodes.get('sec')!;
   for (const [did, to] of [[DID, '202'], [GROUP_DID, '600']] as const) {
     const from = sec.lines.length;
