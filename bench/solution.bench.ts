@@ -5,7 +5,8 @@
  *  1. configuration propagation: ROUNDS changes published by the primary (a user's password
  *     on a changing expansion, SIGHUP), the time from publication to "configuration applied" on
  *     each of the 32 nodes (every node's log line carries both times): p50, p99, max; then
- *     ROUNDS_ALL changes of a section every node runs (each node validates the whole document);
+ *     ROUNDS_ALL changes of a section every node runs (each node validates that section and the
+ *     checks that read it, and applies it: src/solution/validator.ts);
  *  2. the reference: a bare KV put on the primary's nats-server seen by a KV watcher connected
  *     to the secondary's server (through the leaf link), the path underneath (p50, p99);
  *  3. calls (bench/solution-calls.ts): the 1000 users registered by sipp on their home nodes,

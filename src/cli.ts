@@ -110,7 +110,7 @@ const commands: Record<string, Command> = {
   },
   explain: {
     summary: "print the router's decision for a dialled or incoming number",
-    usage: 'explain [--config file] (--from 201 | --line-group 1 [--caller 0207... | --withheld]) --number N [--at 2026-11-25T10:00:00Z]',
+    usage: 'explain [--config file] [--node name] (--from 201 | --line-group 1 [--caller 0207... | --withheld]) --number N [--at 2026-11-25T10:00:00Z]   (a solution document: --node, the node explaining; default: the home node of --from, else the primary)',
     async run(args) {
       return explain(args);
     },
@@ -185,6 +185,7 @@ async function explain(args: string[]): Promise<number> {
       args,
       options: {
         config: { type: 'string', short: 'c' },
+        node: { type: 'string', short: 'n' },
         from: { type: 'string' },
         number: { type: 'string' },
         at: { type: 'string' },
@@ -204,24 +205,52 @@ async function explain(args: string[]): Promise<number> {
   if (values.caller !== undefined && values.withheld) throw new UsageError('give --caller or --withheld, not both');
   const at = values.at === undefined ? new Date() : new Date(values.at);
   if (Number.isNaN(at.getTime())) throw new UsageError(`--at: not a date and time: ${values.at}`);
-  const config = tryLoad(values.config ?? defaultConfigPath());
-  if (!config) return 1;
+  const file = values.config ?? defaultConfigPath();
+  const loaded = tryLoad(file);
+  if (!loaded) return 1;
   const { buildRouter } = await import('./features/routing/build.js');
   const { explainIncoming, explainOutgoing } = await import('./features/routing/explain.js');
   const { outgoingNumber } = await import('./features/trunks/numbering.js');
-  const router = buildRouter(config);
+  let config = loaded;
+  let router;
+  let solution;
+  if (loaded.nodes.length === 0) {
+    if (values.node !== undefined && values.node !== loaded.node.name) throw new UsageError(`--node: ${file} is the one node ${loaded.node.name}`);
+    router = buildRouter(loaded);
+  } else {
+    // a node of a solution: the way the admin API of that node explains it, the links' state aside
+    const node = explainingNode(loaded, file, values.node, incoming ? undefined : values.from);
+    const { solutionFromText } = await import('./solution/document.js');
+    const { offlineNode } = await import('./solution/offline.js');
+    const offline = offlineNode(solutionFromText(readFileSync(file, 'utf8'), file), node);
+    ({ view: config, router, solution } = offline);
+    console.log(`node: ${node} (from the document: the links' state is known only to a running node, pbx status)`);
+  }
   const trunks = config.trunks.map((t) => ({ name: t.name, lineGroup: t.lineGroup, allowTrunkToTrunk: t.allowTrunkToTrunk, rights: t.rights, sent: (n: string) => outgoingNumber(t.numbering, n) }));
   let result;
   if (incoming) {
     const lineGroup = Number(values['line-group']);
     if (!/^[0-9]+$/.test(values['line-group']!)) throw new UsageError('--line-group: must be a line group number');
-    result = explainIncoming(router, { lineGroup, number, callerId: values.caller, withheld: values.withheld === true, at }, trunks);
+    result = explainIncoming(router, { lineGroup, number, callerId: values.caller, withheld: values.withheld === true, at }, trunks, solution);
   } else {
-    if (!config.users.some((u) => u.extension === values.from)) throw new UsageError(`--from: ${values.from} is not a user's extension`);
-    result = explainOutgoing(router, values.from!, number, at, trunks);
+    if (!config.users.some((u) => u.extension === values.from)) throw new UsageError(`--from: ${values.from} is not a user's extension${config === loaded ? '' : ` on node ${config.node.name}`}`);
+    result = explainOutgoing(router, values.from!, number, at, trunks, solution);
   }
   console.log(result.text);
   return result.found ? 0 : 1;
+}
+
+/** The node of a solution document that explains a call: `--node`, else the home node of the caller, else the primary. */
+function explainingNode(config: Config, file: string, node: string | undefined, from: string | undefined): string {
+  const names = config.nodes.map((n) => n.name);
+  if (node !== undefined) {
+    if (!names.includes(node)) throw new UsageError(`--node: no node ${node} in ${file} (${names.join(', ')})`);
+    return node;
+  }
+  const primary = config.nodes.find((n) => n.role === 'primary')!.name;
+  const user = from === undefined ? undefined : config.users.find((u) => u.extension === from);
+  if (from !== undefined && !user) throw new UsageError(`--from: ${from} is not a user's extension`);
+  return user?.node ?? primary;
 }
 
 /** `status`: 0 when the node answered, 1 when it could not be reached or refused the login. */

@@ -5,9 +5,14 @@
 #             PHONE_TONE Hz sine (default 1000) as its microphone, answers calls when
 #             PHONE_ANSWER=auto (default manual), records every call under /peer/rec
 #             (*-dec.wav: what it heard) and takes commands on ctrl_tcp, port 4444.
+#             PHONE_STANDBY (host[:port]): a second account, the same user through that
+#             registrar, as a real phone's second proxy: its standby registration on the backup
+#             node, which serves the user while the home node is down.
 #   carrier   Kamailio with test/peers/kamailio/kamailio.cfg: a registrar (digest, password
 #             CARRIER_PASSWORD, default "secret") for the PSTN's phones, relaying every other
-#             call to the PBX at CARRIER_PBX (host[:port]).
+#             call to the PBX at CARRIER_PBX (host[:port]); with CARRIER_BACKUP (host[:port])
+#             a call the PBX does not answer within 3 s, or refuses with 408, 500 or 503, is
+#             tried there next, as a carrier with a second route to a customer.
 #   anything else runs as is (sipp, sox, sh ...).
 # Containers learn their address only when they start, so it is looked up here.
 set -eu
@@ -83,9 +88,15 @@ net_interface		$address
 statmode_default	off
 snd_path		/peer/rec
 CONF
-    echo "<sip:$PHONE_USER@$domain>;auth_pass=$PHONE_PASSWORD;outbound=\"sip:$PHONE_REGISTRAR\";regint=600;answermode=${PHONE_ANSWER:-manual};audio_codecs=PCMU" > /peer/accounts
+    account() {
+      echo "<sip:$PHONE_USER@$domain>;auth_pass=$PHONE_PASSWORD;outbound=\"sip:$1\";regint=600;answermode=${PHONE_ANSWER:-manual};audio_codecs=PCMU"
+    }
+    # baresip gives each account a contact of its own: a call through either registrar reaches
+    # the account it came through; the first account is the one that dials
+    account "$PHONE_REGISTRAR" > /peer/accounts
+    [ -z "${PHONE_STANDBY:-}" ] || account "$PHONE_STANDBY" >> /peer/accounts
     : > /peer/contacts
-    echo "peer-entrypoint: phone $PHONE_USER@$domain via $PHONE_REGISTRAR on $address" >&2
+    echo "peer-entrypoint: phone $PHONE_USER@$domain via $PHONE_REGISTRAR${PHONE_STANDBY:+ (standby via $PHONE_STANDBY)} on $address" >&2
     exec baresip -f /peer </dev/null
     ;;
   carrier)
@@ -94,10 +105,17 @@ CONF
     host=${CARRIER_PBX%%:*}
     port=${CARRIER_PBX#"$host"}
     pbx=$(resolve "$host")
-    echo "peer-entrypoint: carrier on $address relaying to $CARRIER_PBX ($pbx$port)" >&2
+    set -- -A "PBX_URI=\"sip:$pbx$port\""
+    if [ -n "${CARRIER_BACKUP:-}" ]; then
+      bhost=${CARRIER_BACKUP%%:*}
+      bport=${CARRIER_BACKUP#"$bhost"}
+      backup=$(resolve "$bhost")
+      set -- "$@" -A "BACKUP_URI=\"sip:$backup$bport\""
+    fi
+    echo "peer-entrypoint: carrier on $address relaying to $CARRIER_PBX ($pbx$port)${CARRIER_BACKUP:+, then to $CARRIER_BACKUP ($backup$bport)}" >&2
     # its own name as an alias, so the PBX's keepalive OPTIONS (sip:carrier) is answered here
     exec kamailio -f /etc/pbx-peer/kamailio.cfg -DD -E --alias="$(hostname)" -A "LISTEN=udp:$address:5060" \
-      -A "PBX_URI=\"sip:$pbx$port\"" -A "AUTH_PASS=\"${CARRIER_PASSWORD:-secret}\""
+      "$@" -A "AUTH_PASS=\"${CARRIER_PASSWORD:-secret}\""
     ;;
   *)
     exec "$role" "$@"

@@ -18,7 +18,8 @@ export interface SolutionCallsOptions {
   /** The numbering in force (it changes with each revision). */
   numbering: () => Numbering;
   directory: Directory;
-  links: NodeLinks;
+  /** The node links (offline: the links the document makes, without their state). */
+  links: Pick<NodeLinks, 'routes' | 'describe' | 'linkOf'>;
 }
 
 export class SolutionCalls implements CallSolution, ExplainSolution {

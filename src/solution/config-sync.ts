@@ -12,7 +12,7 @@ import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import type { Logger } from '../core/logger.js';
 import type { Raw } from '../core/config/fields.js';
 import type { Bus } from './bus.js';
-import { assembleDocument, digest, splitDocument, type Manifest } from './entries.js';
+import { assembleDocument, digest, splitDocument, type EntryCache, type Manifest } from './entries.js';
 import type { SolutionDocument } from './document.js';
 
 export const CONFIG_BUCKET = 'pbx-config';
@@ -114,6 +114,8 @@ export class ConfigFollower {
   async #follow(nc: NatsConnection, gen: number): Promise<void> {
     const held = new Map<string, string>();
     const digests = new Map<string, string>();
+    // entries parsed once: an object unchanged between revisions is the same value in both
+    const parsed: EntryCache = new Map();
     for (const domain of this.#o.domains) {
       if (gen !== this.#generation) return;
       let watch: QueuedIterator<KvWatchEntry>;
@@ -140,10 +142,11 @@ export class ConfigFollower {
           } else {
             held.delete(e.key);
             digests.delete(e.key);
+            parsed.delete(e.key);
           }
           if (e.key !== COMMIT_KEY || e.operation !== 'PUT') continue;
           const manifest = manifestOf(e.string());
-          const raw = manifest && assembleDocument(manifest, held, digests);
+          const raw = manifest && assembleDocument(manifest, held, digests, parsed);
           if (manifest && raw) this.#o.onDocument(manifest, raw, held);
         }
       } catch (err) {

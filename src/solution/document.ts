@@ -8,12 +8,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { ConfigError, ConfigSchema, parseConfig, validateConfig, type Config, type SolutionNodeConfig, type UserConfig } from '../core/config/index.js';
-import { UserSchema } from '../core/config/schema.js';
-import { crossChecks } from '../core/config/checks.js';
+import { ConfigError, ConfigSchema, parseConfig, validateConfig, type Config, type SolutionNodeConfig } from '../core/config/index.js';
 import { deepMerge, isRecord, type Raw } from '../core/config/fields.js';
 import { NODE_SECTIONS } from '../core/config/solution-schema.js';
 import { splitDocument } from './entries.js';
+import type { DocumentValidator } from './validator.js';
 
 export interface SolutionDocument {
   /** The document as written (before defaults): what the primary publishes, object by object. */
@@ -45,42 +44,13 @@ export function solutionFromText(text: string, source: string): SolutionDocument
 /**
  * A document that arrived as data (assembled from the bus, or stored); throws ConfigError.
  * `o.hash`: its hash when known (the manifest's); `o.owned`: `raw` is the caller's to keep
- * (frozen here, not copied); `o.users`: parsed users of earlier documents, by their JSON text.
+ * (frozen here, not copied); `o.validator`: validates it against the last document it accepted,
+ * object by object (validator.ts).
  */
-export function solutionFromRaw(raw: unknown, source: string, o: { hash?: string; owned?: boolean; users?: UserCache } = {}): SolutionDocument {
-  const config = o.users ? validateWithCache(raw, source, o.users) : validateConfig(raw, source);
+export function solutionFromRaw(raw: unknown, source: string, o: { hash?: string; owned?: boolean; validator?: DocumentValidator } = {}): SolutionDocument {
   const kept = o.owned ? (raw as Raw) : structuredClone(raw as Raw);
-  return { raw: freeze(kept), config, hash: o.hash ?? splitDocument(raw as Raw).hash };
-}
-
-/** Parsed users by the JSON text of their entry: most of a revision is the users of the last one. */
-export type UserCache = Map<string, UserConfig>;
-
-/**
- * The same validation as validateConfig, with the users taken from `cache` when their text is
- * unchanged: with 1000 users, parsing them is most of the work, and a revision repeats nearly
- * all of them. Any problem: validateConfig again on the whole, for its complete report.
- */
-function validateWithCache(raw: unknown, source: string, cache: UserCache): Config {
-  if (!isRecord(raw) || !Array.isArray(raw.users)) return validateConfig(raw, source);
-  const users: UserConfig[] = [];
-  const next: UserCache = new Map();
-  for (const u of raw.users) {
-    const text = JSON.stringify(u);
-    let parsed = cache.get(text);
-    if (!parsed) {
-      const r = UserSchema.safeParse(u);
-      if (!r.success) return validateConfig(raw, source);
-      parsed = freeze(r.data);
-    }
-    next.set(text, parsed);
-    users.push(parsed);
-  }
-  const rest = ConfigSchema.safeParse({ ...raw, users: [] });
-  if (!rest.success || crossChecks(raw).length > 0) return validateConfig(raw, source);
-  cache.clear();
-  for (const [k, v] of next) cache.set(k, v);
-  return freeze({ ...rest.data, users });
+  const config = o.validator ? o.validator.validate(kept, source).config : validateConfig(kept, source);
+  return { raw: freeze(kept), config, hash: o.hash ?? splitDocument(kept).hash };
 }
 
 /** The nodes' names, the primary first. */
@@ -134,6 +104,11 @@ export function nodeView(doc: SolutionDocument, name?: string): Config {
   if (field2(over.storage, 'path') === undefined) (view.storage as Raw).path = join(dataDir, 'pbx.sqlite');
   if (field2(over.voicemail, 'dir') === undefined) (view.voicemail as Raw).dir = join(dataDir, 'voicemail');
   view.node = { name: me.name, role: me.role, profile: me.profile };
+  // only what is the node's own is parsed here (its sections with its overrides, its entry): the
+  // rest is the document's, validated already, and the same objects (a revision that changes
+  // none of this node's parts gives a view equal to the last at little cost)
+  const shape = ConfigSchema.shape as Record<string, { parse(v: unknown): unknown }>;
+  for (const k of Object.keys(view)) view[k] = shape[k]!.parse(view[k]);
   view.users = c.users.filter((u) => homeOf(c, u) === me.name);
   view.trunks = c.trunks.filter((t) => homeOf(c, t) === me.name);
   view.huntGroups = me.role === 'primary' ? c.huntGroups : [];
@@ -142,7 +117,7 @@ export function nodeView(doc: SolutionDocument, name?: string): Config {
   view.bus = c.bus;
   view.failover = c.failover;
   view.links = c.links;
-  return freeze(ConfigSchema.parse(view));
+  return freeze(view as Config);
 }
 
 /** Where node `name` keeps its data (database, voicemail, bus store). */
@@ -161,4 +136,12 @@ function freeze<T>(value: T): T {
     for (const v of Object.values(value)) freeze(v);
   }
   return value;
+}
+
+/**
+ * A node view as the text its configuration history keeps: JSON, which reads as YAML too (the
+ * admin API and backups parse it as such), and costs a fraction of YAML's stringify.
+ */
+export function viewText(view: Config): string {
+  return `${JSON.stringify(view, null, 2)}\n`;
 }

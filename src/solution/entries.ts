@@ -95,18 +95,28 @@ export function hashOf(digests: Iterable<[string, string]>): string {
   return digest([...digests].map(([k, d]) => `${k}=${d}`).join('\n'));
 }
 
+/** Parsed entries by key, with the text each was parsed from (a follower keeps one across revisions). */
+export type EntryCache = Map<string, { text: string; entry: Entry }>;
+
 /**
  * The document of `manifest` from the entries held (encoded as on the bus), or undefined while
  * an entry is missing or differs from the manifest (the rest of it is still on its way).
- * `digests`: the entries' digests when the caller keeps them.
+ * `digests`: the entries' digests when the caller keeps them; `cache`: entries parsed for the
+ * last documents, reused while their text is the same, so an unchanged object is the same
+ * (frozen) value in every document assembled (what per-object validation recognises).
  */
-export function assembleDocument(manifest: Manifest, held: ReadonlyMap<string, string>, digests?: ReadonlyMap<string, string>): Raw | undefined {
+export function assembleDocument(manifest: Manifest, held: ReadonlyMap<string, string>, digests?: ReadonlyMap<string, string>, cache?: EntryCache): Raw | undefined {
   const doc: Raw = {};
   for (const key of manifest.order) {
     const text = held.get(key);
     // a follower digests each entry once, when it arrives
     if (text === undefined || (digests?.get(key) ?? digest(text)) !== manifest.digests[key]) return undefined;
-    const e = JSON.parse(text) as Entry;
+    let known = cache?.get(key);
+    if (known?.text !== text) {
+      known = { text, entry: deepFreeze(JSON.parse(text) as Entry) };
+      cache?.set(key, known);
+    }
+    const e = known.entry;
     let parent: Raw = doc;
     for (const seg of e.at.slice(0, -1)) {
       if (!isRecord(parent[seg])) parent[seg] = {};
@@ -118,11 +128,20 @@ export function assembleDocument(manifest: Manifest, held: ReadonlyMap<string, s
       (parent[last] as unknown[]).push(e.value);
     } else if (Array.isArray(e.value)) {
       parent[last] = [];
-    } else if (isRecord(e.value) && isRecord(parent[last])) {
-      parent[last] = { ...e.value, ...(parent[last] as Raw) };
+    } else if (isRecord(e.value)) {
+      // a copy: the lists of the section (entries of their own) go into it
+      parent[last] = { ...e.value, ...(isRecord(parent[last]) ? (parent[last] as Raw) : {}) };
     } else {
       parent[last] = e.value;
     }
   }
   return doc;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }

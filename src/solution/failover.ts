@@ -213,13 +213,23 @@ export class Failover {
     if (this.#home === 'starting') {
       const connected = this.#o.inputs.busConnectedSince();
       if (b) this.#setHome(displacedBy ? 'displaced' : 'serving', now, displacedBy ? `${backup} serves them` : `${backup} does not serve them`);
-      else if (connected !== undefined && now - connected >= 2 * c.bus.heartbeatSeconds * 1000) this.#setHome('serving', now, `${backup} not heard on the bus`);
+      // Silence of the backup on a bus connected for two beats means it is gone, unless another
+      // node still sees it: then only this node's path to it is not up yet (a restarted core's
+      // server before the other core's leaf connection is back) and its heartbeat, which may say
+      // it serves this node's users, is on its way. Serving meanwhile would be split brain.
+      else if (connected !== undefined && now - connected >= 2 * c.bus.heartbeatSeconds * 1000 && !this.#seenByOthers(c, backup, now, holdDownMs)) this.#setHome('serving', now, `${backup} not heard on the bus`);
       else if (now - this.#startedAt >= c.failover.startGraceSeconds * 1000) this.#setHome('serving', now, `${backup} not heard since the start`);
     } else if (this.#home === 'serving' && displacedBy) {
       this.#setHome('displaced', now, `${backup} serves them`);
     } else if (this.#home === 'displaced' && !displacedBy) {
       this.#setHome('serving', now, b ? `${backup} handed them back` : `${backup} not heard`);
     }
+  }
+
+  /** Whether `x` answers OPTIONS here, or a node heard on the bus says it sees `x`. */
+  #seenByOthers(c: Config, x: string, now: number, holdDownMs: number): boolean {
+    if (this.#sees_(x, now, holdDownMs)) return true;
+    return c.nodes.some((n) => n.name !== x && n.name !== this.#o.self && (this.#onBus(n.name, now, holdDownMs)?.failover?.sees.includes(x) ?? false));
   }
 
   #setHome(state: HomeState, now: number, why: string): void {

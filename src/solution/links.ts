@@ -31,6 +31,26 @@ export function linkedNodes(nodes: readonly SolutionNodeConfig[], self: string):
   return nodes.filter((n) => n.name !== self);
 }
 
+/** A link as explain names it: the node at its other end, that node's role, and the link's state when known. */
+export interface LinkWay {
+  readonly name: string;
+  readonly role: string;
+  readonly state?: LinkState;
+}
+
+/**
+ * The way a call to `node` takes over `links` (a node's links): its own link, else through the
+ * cores (two expansions), each link with its state when known (a running node; not offline).
+ */
+export function describeWay(links: readonly LinkWay[], node: string): string {
+  const named = (l: LinkWay) => `link ${l.name}${l.state === undefined ? '' : ` (${l.state})`}`;
+  const direct = links.find((l) => l.name === node);
+  if (direct) return `over ${named(direct)}`;
+  const via = ['primary', 'secondary'].flatMap((role) => links.filter((l) => l.role === role));
+  if (via.length === 0) return 'no link reaches it';
+  return via.map((l) => `through node ${l.name} over ${named(l)}`).join(', else ');
+}
+
 /**
  * The password of the link between nodes `a` and `b` (either order): from the bus password, so
  * only holders of the document know it; a solution without one (loopback or a closed lab, as
@@ -139,11 +159,7 @@ export class NodeLinks {
 
   /** The way a call to `node` takes from here, with each link's state (explain): its own link, else through the cores. */
   describe(node: string): string {
-    const direct = this.#links.get(node);
-    if (direct) return `over link ${node} (${direct.state})`;
-    const via = ['primary', 'secondary'].flatMap((role) => [...this.#links.values()].filter((l) => l.peer.role === role));
-    if (via.length === 0) return 'no link reaches it';
-    return via.map((l) => `through node ${l.name} over link ${l.name} (${l.state})`).join(', else ');
+    return describeWay([...this.#links.values()].map((l) => ({ name: l.name, role: l.peer.role, state: l.state })), node);
   }
 
   /**

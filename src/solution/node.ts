@@ -24,7 +24,7 @@ import { Bus } from './bus.js';
 import { ConfigFollower, ensureMirror, publishDocument } from './config-sync.js';
 import { SolutionCalls } from './calls.js';
 import { BusDirectory, type Directory, type HomeState } from './directory.js';
-import { dataDirOf, homeOf, nodeEntry, nodeView, primaryOf, solutionFromRaw, type SolutionDocument, type UserCache } from './document.js';
+import { dataDirOf, homeOf, nodeEntry, nodeView, primaryOf, solutionFromRaw, type SolutionDocument } from './document.js';
 import type { Manifest } from './entries.js';
 import { Failover } from './failover.js';
 import { NodeLinks, type LinkStatus } from './links.js';
@@ -34,6 +34,7 @@ import { NatsServer } from './nats-server.js';
 import { Numbering } from './numbering.js';
 import { NodeProbe } from './probe.js';
 import { Replication, type ReplicaTargets } from './replication.js';
+import { DocumentValidator } from './validator.js';
 
 /** What applying a configuration did: sections live now, and sections that wait for a restart. */
 export interface ApplyResult {
@@ -117,7 +118,10 @@ export class SolutionNode {
   #pending: string[] = [];
   #appliedAt: string | undefined;
   #queue: Promise<void> = Promise.resolve();
-  readonly #users: UserCache = new Map();
+  /** The newest revision waiting for the one being applied (see the follower's onDocument). */
+  #next: { m: Manifest; raw: Raw; mine: boolean } | undefined;
+  /** Validates each revision against the last one accepted, object by object. */
+  readonly #validator = new DocumentValidator();
   /** The digests of the last manifest seen, and the home node of each user and trunk entry in it. */
   #seen: Manifest | undefined;
   #homes = new Map<string, string>();
@@ -176,7 +180,18 @@ export class SolutionNode {
       logger: o.logger,
       onDocument: (m, raw, entries) => {
         const mine = this.#concernsMe(m, entries);
-        this.#queue = this.#queue.then(() => this.#onDocument(m, raw, mine)).catch((e: unknown) => o.logger.error(`solution: applying revision ${m.revision} failed: ${(e as Error).message}`));
+        // revisions that arrive while one is applied wait as one: the newest, concerning this
+        // node if any of them did (a burst of publications is one apply, not one each)
+        const waiting = this.#next;
+        this.#next = { m, raw, mine: mine || (waiting?.mine ?? false) };
+        if (waiting) return;
+        this.#queue = this.#queue
+          .then(() => {
+            const next = this.#next!;
+            this.#next = undefined;
+            return this.#onDocument(next.m, next.raw, next.mine);
+          })
+          .catch((e: unknown) => o.logger.error(`solution: applying a revision failed: ${(e as Error).message}`));
       },
     });
     const host = o.host;
@@ -214,6 +229,10 @@ export class SolutionNode {
       owner: (n) => this.#numbering.owner(n),
     });
     this.#calls = new SolutionCalls({ self: me.name, role: me.role, numbering: () => this.#numbering, directory: this.#directory, links: this.#links });
+    // Standby registrations are taken from the moment SIP answers: the node's SIP starts before
+    // this part does (after its bus server and the admin API), and a phone's standby REGISTER in
+    // between failed as an unknown user; the phone's retries then locked the user out there.
+    host?.standby(standbyUsersOf(c, me.name, []));
   }
 
   /** The solution as calls reach it: who serves a number, the node links. */
@@ -416,7 +435,8 @@ export class SolutionNode {
     if (this.#closed || m.revision <= this.#revision) return;
     const log = this.#o.logger;
     // every node dials every number: the numbering follows each revision, whoever it concerns
-    this.#numbering = new Numbering(raw, this.#numbering.primary);
+    // (again only when what it is made of changed: unchanged entries are the same objects)
+    if (!['users', 'huntGroups', 'trunks'].every((k) => isDeepStrictEqual(raw[k], this.#doc.raw[k]))) this.#numbering = new Numbering(raw, this.#numbering.primary);
     let result: ApplyResult = { applied: [], pending: [] };
     if (!concernsMe && this.#lastOk && this.#source === 'bus') {
       this.#doc = { raw, config: this.#doc.config, hash: m.hash };
@@ -424,7 +444,7 @@ export class SolutionNode {
       let doc: SolutionDocument;
       let view: Config;
       try {
-        doc = solutionFromRaw(raw, `bus revision ${m.revision}`, { hash: m.hash, owned: true, users: this.#users });
+        doc = solutionFromRaw(raw, `bus revision ${m.revision}`, { hash: m.hash, owned: true, validator: this.#validator });
         view = nodeView(doc, this.#o.node);
       } catch (e) {
         const problems = e instanceof ConfigError ? e.problems : [(e as Error).message];

@@ -9,12 +9,15 @@
  * a number reaches the PSTN; meet-me room 8000 on the primary mixes 201, 301 (dialling on the
  * expansion) and a PSTN caller (who dials 01632 960180); a message left for 202 is heard again
  * at *17 and its file is in the primary's data volume; a node is healthy only while its SIP
- * answers. Everything is torn down afterwards, also on failure.
+ * answers. Last, failover: the primary's container stopped, the secondary declares it down and
+ * serves its users (301 reaches 201 through 201's standby registration) and its number (the
+ * carrier's second route); the primary started again gets its users back after the stable time
+ * and calls go through it again. Everything is torn down afterwards, also on failure.
  */
 import test from 'ava';
 import { hasTone, lacksTone, toneRatio } from '../helpers/tone.js';
 import { missingImages, PROJECT, Topology, type ContainerPhone } from '../helpers/containers.js';
-import { sleep } from '../helpers/wait.js';
+import { sleep, untilValue } from '../helpers/wait.js';
 
 const TONE = { phone201: 1000, phone202: 600, phone301: 1700, pstn: 1400 };
 type PhoneName = keyof typeof TONE;
@@ -179,4 +182,80 @@ test.serial('a node is healthy only while its SIP answers (the primary, and the 
     }
     t.true(await topology!.healthy(node), `${node}: healthy again once it answers`);
   }
+});
+
+// ---- Failover. LAST in this file: these stop the primary's container and start it again. ----
+
+const DECLARED_DOWN = 'failover: node declared down, serving its users';
+const RETURNED = 'failover: node stable and caught up, its users returned to it';
+const HOME_SERVING = 'failover: this node serves its own users';
+/** The carrier's lines saying it sent a call to its second route (the secondary). */
+/** The state `service`'s failover last moved to, for the primary's users: the primary's home state, the secondary's backup state. */
+async function failoverState(service: string): Promise<string | undefined> {
+  const lines = await topology!.nodeLines(service, (l) => l.message.startsWith('failover: ') && l.node === 'primary' && typeof l.to === 'string');
+  return lines.pop()?.to as string | undefined;
+}
+const toBackup = async () => ((await topology!.logs('carrier')).match(/trunk: INVITE \S+ (failed at the PBX \(\d+\)|not sent to the PBX) -> backup/g) ?? []).length;
+
+test.serial("the primary's container stopped: the secondary declares it down and serves its users; 301 on the expansion calls 201, who answers through the secondary, and each hears the other", async (t) => {
+  const top = topology!;
+  // The health test above held the primary stopped for seconds (SIGSTOP), longer than the
+  // hold-down: the secondary may have taken it over since and be handing it back. Wait until the
+  // primary serves its own users and the secondary stands by.
+  await untilValue('the primary serving its users, the secondary standing by for it', async () => {
+    const home = await failoverState('primary');
+    const backup = await failoverState('secondary');
+    return home === 'serving' && (backup === undefined || backup === 'standby') ? true : undefined;
+  }, 60_000, 500);
+  // 201's and 202's phones hold standby registrations on the secondary (their second account)
+  for (const aor of ['201', '202']) t.true((await top.nodeLines('secondary', 'registration updated', 0, (l) => l.aor === aor)).length > 0, `${aor}: standby registration on the secondary`);
+
+  const stopAt = Date.now();
+  await top.stop('primary');
+  const down = await top.waitNodeLine('secondary', DECLARED_DOWN, stopAt, (l) => l.node === 'primary', 30_000);
+  t.like(down, { from: 'standby', to: 'serving' });
+  t.log(`the secondary declared the primary down ${((Date.parse(down.timestamp) - stopAt) / 1000).toFixed(1)} s after the stop began`);
+
+  const heard = await talk(phones.phone301, 'sip:201@pbx.test', phones.phone201);
+  t.true(hasTone(heard.callee, TONE.phone301, 0.5, { skip: SKIP }), `201 heard 301's ${TONE.phone301} Hz (ratio ${toneRatio(heard.callee, TONE.phone301, { skip: SKIP }).toFixed(2)})`);
+  t.true(hasTone(heard.caller, TONE.phone201, 0.5, { skip: SKIP }), `301 heard 201's ${TONE.phone201} Hz (ratio ${toneRatio(heard.caller, TONE.phone201, { skip: SKIP }).toFixed(2)})`);
+  t.is((await top.nodeLines('expansion', 'call out on trunk link-secondary to 201', stopAt)).length, 1, 'the call left the expansion on its link to the secondary');
+  t.is((await top.nodeLines('secondary', 'call answered', stopAt, (l) => String(l.by).startsWith('sip:201-'))).length, 1, "201's phone answered the secondary's call (its standby registration)");
+});
+
+test.serial("the carrier's second route: with the primary down, a call to the primary's number 01632 960123 reaches 202 through the secondary, and both hear each other", async (t) => {
+  const top = topology!;
+  const since = Date.now();
+  const before = await toBackup();
+  const heard = await talk(phones.pstn, 'sip:01632960123@carrier', phones.phone202);
+  t.true(hasTone(heard.callee, TONE.pstn, 0.5, { skip: SKIP }), `202 heard the PSTN caller's ${TONE.pstn} Hz (ratio ${toneRatio(heard.callee, TONE.pstn, { skip: SKIP }).toFixed(2)})`);
+  t.true(hasTone(heard.caller, TONE.phone202, 0.5, { skip: SKIP }), `the PSTN caller heard 202 (ratio ${toneRatio(heard.caller, TONE.phone202, { skip: SKIP }).toFixed(2)})`);
+  t.is(await toBackup(), before + 1, 'the carrier tried the primary, then its second route');
+  t.is((await top.nodeLines('secondary', 'incoming call on trunk carrier-secondary: 07700900123 -> 01632960123 routed to 202', since)).length, 1, "the secondary answered the primary's incoming call route on its own trunk");
+});
+
+test.serial('the primary started again: once it has been up for the stable time its users return to it, and calls go through it again', async (t) => {
+  const top = topology!;
+  const since = Date.now();
+  await top.start('primary');
+  await top.waitNodeLine('secondary', 'failover: node back, its users return after the stable time', since, (l) => l.node === 'primary', 60_000);
+  const back = await top.waitNodeLine('secondary', RETURNED, since, (l) => l.node === 'primary', 60_000);
+  t.log(`users back on the primary ${((Date.parse(back.timestamp) - since) / 1000).toFixed(1)} s after its start (stable time 10 s)`);
+  // the primary refused new calls while its backup served its users, and serves them now
+  const home = await top.waitNodeLine('primary', HOME_SERVING, since, (l) => l.from === 'displaced', 30_000);
+  t.like(home, { to: 'serving' });
+  await sleep(500);
+
+  // 301 calls 201: over the link to the primary now, which reaches 201's phone at its own registration
+  const heard = await talk(phones.phone301, 'sip:201@pbx.test', phones.phone201);
+  t.true(hasTone(heard.callee, TONE.phone301, 0.5, { skip: SKIP }), `201 heard 301 (ratio ${toneRatio(heard.callee, TONE.phone301, { skip: SKIP }).toFixed(2)})`);
+  t.true(hasTone(heard.caller, TONE.phone201, 0.5, { skip: SKIP }), `301 heard 201 (ratio ${toneRatio(heard.caller, TONE.phone201, { skip: SKIP }).toFixed(2)})`);
+  t.is((await top.nodeLines('expansion', 'call out on trunk link-primary to 201', since)).length, 1, 'the call left the expansion on its link to the primary');
+
+  // and the carrier's first route is the primary again
+  const before = await toBackup();
+  const did = await talk(phones.pstn, 'sip:01632960123@carrier', phones.phone202);
+  t.true(hasTone(did.callee, TONE.pstn, 0.5, { skip: SKIP }) && hasTone(did.caller, TONE.phone202, 0.5, { skip: SKIP }), 'the PSTN caller and 202 hear each other');
+  t.is(await toBackup(), before, 'the carrier did not need its second route');
+  t.is((await top.nodeLines('primary', 'incoming call on trunk carrier: 07700900123 -> 01632960123 routed to 202', since)).length, 1, 'the primary answered the call on its trunk');
 });

@@ -110,3 +110,61 @@ test('explain usage errors exit 2', async (t) => {
     t.regex(r.stderr, /^pbx explain: .*\nusage: pbx explain/, args.join(' '));
   }
 });
+
+const solution = join(dir, 'solution.yaml');
+writeFileSync(
+  solution,
+  `nodes:
+  - { name: pri, role: primary, profile: DL360, address: 127.0.0.11 }
+  - { name: sec, role: secondary, profile: DL360, address: 127.0.0.12 }
+  - { name: exp1, role: expansion, profile: DL120, address: 127.0.0.13 }
+  - { name: exp2, role: expansion, profile: DL120, address: 127.0.0.14 }
+users:
+  - { extension: "201", password: s3cret-201 }
+  - { extension: "301", password: s3cret-301, node: exp1 }
+  - { extension: "401", password: s3cret-401, node: exp2 }
+huntGroups:
+  - { extension: "500", members: ["201", "301"] }
+trunks:
+  - { name: carrier, lineGroup: 1, type: peer, host: 192.0.2.1, node: exp1 }
+dialPlan:
+  shortCodes:
+    - { code: "9N", feature: dial, number: N, lineGroup: 1 }
+  incomingCallRoutes:
+    - { lineGroup: 1, incomingNumber: "4567", destination: "201" }
+`,
+);
+
+test('explain on a solution document, offline: the node that serves the number and the links the call takes, as a running node explains it', async (t) => {
+  const toPri = await cli('explain', '-c', solution, '--from', '301', '--number', '201');
+  t.is(toPri.code, 0, toPri.stderr);
+  t.regex(toPri.stdout, /^node: exp1 \(from the document/, "the caller's home node explains by default");
+  t.is(toPri.stdout.trim().split('\n').at(-1), 'result: extension 201, served by node pri, over link pri');
+  const across = await cli('explain', '-c', solution, '--from', '301', '--number', '401');
+  t.is(across.stdout.trim().split('\n').at(-1), 'result: extension 401, served by node exp2, through node pri over link pri, else through node sec over link sec', 'two expansions: through the cores');
+  const group = await cli('explain', '-c', solution, '--from', '401', '--number', '500');
+  t.regex(group.stdout, /\nresult: extension 500, served by node pri, over link pri\n$/, 'hunt groups run on the primary');
+  const own = await cli('explain', '-c', solution, '--from', '201', '--number', '201');
+  t.regex(own.stdout, /\nresult: extension 201\n$/, 'a number served here names no node');
+  const central = await cli('explain', '-c', solution, '--from', '201', '--number', '9012345');
+  t.is(central.code, 0, central.stdout);
+  t.regex(central.stdout, /\nresult: 012345 via line group 1, .*: the trunks of node exp1, over link exp1\n$/, "a line group on another node: that node's trunks, over its link");
+  const local = await cli('explain', '-c', solution, '--node', 'exp1', '--from', '301', '--number', '9012345');
+  t.regex(local.stdout, /\nresult: 012345 via line group 1, .*: trunk carrier sends 012345\n$/, "on the trunk's own node: the trunk");
+  const incoming = await cli('explain', '-c', solution, '--node', 'exp1', '--line-group', '1', '--number', '4567');
+  t.is(incoming.code, 0, incoming.stderr);
+  t.regex(incoming.stdout, /^node: exp1 /);
+  t.regex(incoming.stdout, /\nresult: extension 201, served by node pri, over link pri\n$/);
+});
+
+test('explain on a solution document: usage errors name the node', async (t) => {
+  const notThere = await cli('explain', '-c', solution, '--node', 'exp2', '--from', '301', '--number', '201');
+  t.is(notThere.code, 2);
+  t.regex(notThere.stderr, /--from: 301 is not a user's extension on node exp2/);
+  const noNode = await cli('explain', '-c', solution, '--node', 'nope', '--from', '301', '--number', '201');
+  t.is(noNode.code, 2);
+  t.regex(noNode.stderr, /--node: no node nope in .* \(pri, sec, exp1, exp2\)/);
+  const oneNode = await cli('explain', '-c', config, '--node', 'other', '--from', '201', '--number', '201');
+  t.is(oneNode.code, 2);
+  t.regex(oneNode.stderr, /--node: .* is the one node node1/);
+});

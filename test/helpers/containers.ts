@@ -53,9 +53,14 @@ export async function missingImages(): Promise<string[]> {
   return missing;
 }
 
+/** A JSON log line of a node (the solution document logs as JSON). */
+export type NodeLine = Record<string, unknown> & { message: string; timestamp: string };
+
 export class Topology {
   readonly project: string;
   readonly #phones: ContainerPhone[] = [];
+  /** Stopped services: the network and address each had, for start(). */
+  readonly #stopped = new Map<string, { network: string; address: string }>();
 
   private constructor(project: string) {
     this.project = project;
@@ -102,6 +107,68 @@ export class Topology {
 
   exec(service: string, cmd: string[], timeoutMs?: number): Promise<Run> {
     return run(ENGINE, ['exec', this.container(service), ...cmd], timeoutMs);
+  }
+
+  /**
+   * The node's JSON log lines with `message` (or any for which it returns true) and `match`,
+   * logged at `since` (ms since the epoch) or later, in the order logged.
+   */
+  async nodeLines(service: string, message: string | ((l: NodeLine) => boolean), since = 0, match: (l: NodeLine) => boolean = () => true): Promise<NodeLine[]> {
+    const is = typeof message === 'string' ? (l: NodeLine) => l.message === message : message;
+    const lines: NodeLine[] = [];
+    for (const text of (await this.logs(service)).split('\n')) {
+      if (!text.startsWith('{')) continue;
+      try {
+        const l = JSON.parse(text) as NodeLine;
+        if (typeof l.message === 'string' && is(l) && Date.parse(l.timestamp) >= since && match(l)) lines.push(l);
+      } catch {
+        // not a log line of the node
+      }
+    }
+    return lines.sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp));
+  }
+
+  /** Waits for the node to log `message` (and `match`) at `since` or later; throws with its log's tail after `timeoutMs`. */
+  async waitNodeLine(service: string, message: string, since = 0, match: (l: NodeLine) => boolean = () => true, timeoutMs = 30_000): Promise<NodeLine> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const [l] = await this.nodeLines(service, message, since, match);
+      if (l) return l;
+      if (Date.now() > deadline) throw new Error(`${service}: no "${message}" within ${timeoutMs} ms:\n${(await this.logs(service)).slice(-3000)}`);
+      await sleep(250);
+    }
+  }
+
+  /**
+   * Stops the service's container as an operator would (SIGTERM, then SIGKILL after
+   * `graceSeconds`), keeping its address for start().
+   */
+  async stop(service: string, graceSeconds = 10): Promise<void> {
+    const c = this.container(service);
+    const [network] = (await engine(['inspect', '-f', '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}', c])).trim().split(/\s+/);
+    if (!network) throw new Error(`${service}: on no network`);
+    this.#stopped.set(service, { network, address: await this.address(service) });
+    await engine(['stop', '-t', String(graceSeconds), c], (graceSeconds + 30) * 1000);
+  }
+
+  /**
+   * Starts a stopped service's container again on the address it had. The solution's nodes
+   * learn each other's addresses when they start (no compose engine here gives fixed ones), and
+   * a node link or bus route takes calls only from the address it knows; an engine gives a
+   * restarted container the next free address, so it is put back on its own, under its
+   * service name, as a fixed address would keep it.
+   */
+  async start(service: string): Promise<void> {
+    const c = this.container(service);
+    const was = this.#stopped.get(service);
+    if (was) {
+      await engine(['network', 'disconnect', was.network, c]);
+      await engine(['network', 'connect', '--ip', was.address, '--alias', service, was.network, c]);
+    }
+    await engine(['start', c], 60_000);
+    this.#stopped.delete(service);
+    const now = await this.address(service);
+    if (was && now !== was.address) throw new Error(`${service}: started on ${now}, not on its address ${was.address}`);
   }
 
   /** Sends a signal to the container's main process (`STOP`, `CONT`, `TERM` ...). */

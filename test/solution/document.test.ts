@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { cli, problemsOf } from '../helpers/config.js';
 import { ConfigError } from '../../src/core/config/index.js';
 import { nodeView, solutionFromRaw, solutionFromText } from '../../src/solution/document.js';
+import { DocumentValidator } from '../../src/solution/validator.js';
 import { assembleDocument, digest, splitDocument, type Manifest } from '../../src/solution/entries.js';
 
 /** A solution document: `nodes` YAML lines and users/extra sections. */
@@ -187,18 +188,48 @@ test('pbx check validates a solution and prints each node against its profile; a
 
 test('a document from the bus validates the same with the users of the last revision reused', (t) => {
   const sol = solutionFromText(doc({ users: users(200, 'exp1') }), 'sol.yaml');
-  const cache = new Map();
-  const first = solutionFromRaw(structuredClone(sol.raw), 'rev 1', { users: cache });
+  const validator = new DocumentValidator();
+  const first = solutionFromRaw(structuredClone(sol.raw), 'rev 1', { validator });
   t.deepEqual(first.config, sol.config);
-  t.is(cache.size, 200);
   const raw = structuredClone(sol.raw) as { users: Record<string, unknown>[] };
   raw.users[5] = { ...raw.users[5], password: 'changed-5' };
-  const second = solutionFromRaw(raw, 'rev 2', { users: cache });
+  const second = solutionFromRaw(raw, 'rev 2', { validator });
   t.is(second.config.users[5]!.password, 'changed-5');
   t.is(second.config.users[6], first.config.users[6], 'an unchanged user is the parsed object of the last revision');
   const bad = structuredClone(sol.raw) as { users: Record<string, unknown>[] };
   bad.users[7] = { ...bad.users[7], password: 'x' };
   bad.users[8] = { ...bad.users[8], node: 'nowhere' };
-  const err = t.throws(() => solutionFromRaw(bad, 'rev 3', { users: cache }), { instanceOf: ConfigError });
+  const err = t.throws(() => solutionFromRaw(bad, 'rev 3', { validator }), { instanceOf: ConfigError });
   t.deepEqual(err.problems, ['users[7].password: must be a string of 4..64 characters', 'users[8].node: no node named nowhere (nodes: pri, sec, exp1)']);
+});
+
+test('a node runs no more channels than its profile: pbx check refuses an override, a top-level count or a trunk above it, by path', async (t) => {
+  const nodes = [
+    '  - { name: pri, role: primary, profile: DL360, address: 127.0.0.11, overrides: { calls: { maxChannels: 256 } } }',
+    '  - { name: e1, role: expansion, profile: DL120, address: 127.0.0.13, overrides: { calls: { maxChannels: 129 }, conference: { maxParties: 65 } } }',
+    '  - { name: e2, role: expansion, profile: ExpansionL, address: 127.0.0.14 }',
+  ];
+  const extra = `conference: { maxChannels: 200 }
+trunks:
+  - { name: c1, lineGroup: 1, type: peer, host: 127.0.0.99, node: e2, maxChannels: 129 }
+  - { name: c2, lineGroup: 2, type: peer, host: 127.0.0.98, maxChannels: 256 }`;
+  const dir = mkdtempSync(join(tmpdir(), 'pbx-channels-24-'));
+  writeFileSync(join(dir, 'raised.yaml'), doc({ nodes, users: [], extra }));
+  const r = await cli('check', join(dir, 'raised.yaml'));
+  t.is(r.code, 1, r.stdout);
+  const lines = r.stderr.split('\n').map((l) => l.trim().replace(/^- /, ''));
+  for (const p of [
+    "nodes[1].overrides.calls.maxChannels: 129 is above the DL120 profile's 128 relayed calls (trunk channels) (node e1)",
+    "nodes[1].overrides.conference.maxParties: 65 is above the DL120 profile's 64 parties in one conference (node e1)",
+    'conference.maxChannels: 200 is above the conference channels of nodes[0] pri (DL360: 128), nodes[1] e1 (DL120: 128), nodes[2] e2 (ExpansionL: 128); set it per node in nodes[].overrides.conference',
+    "trunks[0].maxChannels: 129 is above the ExpansionL profile's 128 SIP trunk channels (node e2)",
+  ]) {
+    t.true(lines.includes(p), `${p}\nnot in:\n${r.stderr}`);
+  }
+  t.false(r.stderr.includes('nodes[0].overrides.calls'), "the primary's 256 is its DL360 profile's");
+  t.false(r.stderr.includes('trunks[1]'), "a trunk without node: is on the primary, a DL360 (256)");
+  // at the profiles' figures the document is accepted
+  writeFileSync(join(dir, 'ok.yaml'), doc({ nodes: nodes.map((n) => n.replace('129', '128').replace('65', '64')), users: [], extra: extra.replace('maxChannels: 200', 'maxChannels: 128').replace('maxChannels: 129', 'maxChannels: 128') }));
+  const ok = await cli('check', join(dir, 'ok.yaml'));
+  t.is(ok.code, 0, ok.stderr);
 });

@@ -159,6 +159,29 @@ test('the primary is displaced while the secondary serves its users, and serves 
   t.is(n.logged("failover: this node's users are served by its backup; new calls refused until they return").length, 1);
 });
 
+test('a restarted primary waits while the expansion still sees the secondary: it hears it serves its users and never serves them too', async (t) => {
+  const n = node('pri');
+  n.hear('exp1', { sees: ['pri', 'sec'] });
+  // the bus is connected (since 0), the secondary not heard yet: its path to this node is not up
+  for (let i = 0; i < 6; i++) {
+    n.hear('exp1', { sees: ['pri', 'sec'] });
+    await n.pass(500);
+  }
+  t.is(n.f.homeState, 'starting');
+  n.hear('sec', { serving: ['pri'] });
+  await n.pass(100);
+  t.is(n.f.homeState, 'displaced');
+  t.false(n.homes.includes('serving'));
+});
+
+test('a restarted primary serves its users at once when no node heard on the bus sees the secondary', async (t) => {
+  const n = node('pri');
+  n.hear('exp1', { sees: ['pri'] });
+  await n.pass(100);
+  t.is(n.f.homeState, 'serving');
+  t.like(n.logged('failover: this node serves its own users')[0], { from: 'starting', to: 'serving', why: 'sec not heard on the bus' });
+});
+
 test('bad options are refused by name', (t) => {
   t.throws(() => new Failover({ self: '' } as never), { instanceOf: TypeError, message: /^self:/ });
 });

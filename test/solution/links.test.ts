@@ -190,6 +190,23 @@ test.serial("explain on each node names the node that serves a number and the li
   t.regex(own.body.text, /result: extension 201$/m, 'a number served here names no node');
 });
 
+test.serial("a live change raising a node's channels above its profile is refused by path on the primary, and no node moves from its revision", async (t) => {
+  const pri = await admin('pri');
+  const before = (await http(pri.base, 'GET', '/api/config', { token: pri.token })).body;
+  const revision = sol.node('exp1').solution!.revision;
+  const conference = { ...(before.document.conference ?? {}), maxChannels: 200 };
+  const r = await http(pri.base, 'PUT', '/api/config/sections/conference', { token: pri.token, body: { revision: before.revision, value: conference } });
+  t.is(r.status, 422, r.text);
+  t.true(r.text.includes('conference.maxChannels: 200 is above the conference channels of nodes[0] pri (DL360: 128), nodes[1] exp1 (ExpansionL: 128)'), r.text);
+  const nodes = structuredClone(before.document.nodes) as { overrides?: Record<string, Record<string, unknown>> }[];
+  nodes[1]!.overrides = { ...nodes[1]!.overrides, calls: { maxChannels: 129 } };
+  const o = await http(pri.base, 'PUT', '/api/config/sections/nodes', { token: pri.token, body: { revision: before.revision, value: nodes } });
+  t.is(o.status, 422, o.text);
+  t.true(o.text.includes("nodes[1].overrides.calls.maxChannels: 129 is above the ExpansionL profile's 128 relayed calls (trunk channels) (node exp1)"), o.text);
+  t.is((await http(pri.base, 'GET', '/api/config', { token: pri.token })).body.revision, before.revision, 'nothing published');
+  t.is(sol.node('exp1').solution!.revision, revision);
+});
+
 test.serial("a user added through the primary's admin API is published and served on the expansion; the expansion refuses changes and names the primary", async (t) => {
   const pri = await admin('pri');
   const exp = await admin('exp1');

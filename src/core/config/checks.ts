@@ -12,8 +12,8 @@ import { SOLUTION_LIMITS } from '../profiles.js';
 import { checkDialPlan } from './dialplan-checks.js';
 import { checkHuntGroups } from './huntgroup-checks.js';
 import { checkAdmin } from './admin-checks.js';
-import { checkSolution } from './solution-checks.js';
-import { field, isDemoPassword, isLoopback, isRecord, list, type Raw } from './fields.js';
+import { SOLUTION_CHECKS } from './solution-checks.js';
+import { field, isDemoPassword, isLoopback, isRecord, list, type CrossCheck, type Raw } from './fields.js';
 import { CdrSchema, ListenSchema, MediaSchema, RegistrarSchema, SipSchema, TimersSchema } from './schema.js';
 
 
@@ -25,9 +25,33 @@ function section<S extends z.ZodType>(schema: S, v: unknown): z.output<S> | unde
 
 export { isDemoPassword, isLoopback } from './fields.js';
 
-export function crossChecks(doc: unknown): string[] {
+export type { CrossCheck } from './fields.js';
+
+export const CROSS_CHECKS: readonly CrossCheck[] = [
+  { name: 'users', reads: ['users', 'dialPlan'], run: checkUsers },
+  { name: 'listen', reads: ['sip'], run: checkListen },
+  { name: 'sections', reads: ['media', 'registrar', 'sip'], run: checkSections },
+  { name: 'smdr', reads: ['cdr', 'sip'], run: checkSmdr },
+  { name: 'demoPasswords', reads: ['sip', 'users'], run: checkDemoPasswords },
+  { name: 'calls', reads: ['calls'], run: checkCalls },
+  { name: 'dialPlan', reads: ['dialPlan', 'users', 'trunks'], run: checkDialPlan },
+  { name: 'huntGroups', reads: ['huntGroups', 'users', 'dialPlan'], run: checkHuntGroups },
+  { name: 'admin', reads: ['admin', 'sip', 'cdr'], run: (doc) => checkAdmin(doc, isLoopback) },
+  ...SOLUTION_CHECKS,
+];
+
+/**
+ * Every problem across fields; `changed`: only the checks that read one of these top-level keys
+ * (the document is known to pass the others).
+ */
+export function crossChecks(doc: unknown, changed?: ReadonlySet<string>): string[] {
   if (!isRecord(doc)) return [];
-  return [...checkUsers(doc), ...checkListen(doc), ...checkSections(doc), ...checkSmdr(doc), ...checkDemoPasswords(doc), ...checkCalls(doc), ...checkDialPlan(doc), ...checkHuntGroups(doc), ...checkAdmin(doc, isLoopback), ...checkSolution(doc)];
+  return checksFor(changed).flatMap((c) => c.run(doc));
+}
+
+/** The checks that read one of the `changed` top-level keys (all of them without `changed`). */
+export function checksFor(changed?: ReadonlySet<string>): CrossCheck[] {
+  return CROSS_CHECKS.filter((c) => !changed || c.reads.some((k) => changed.has(k)));
 }
 
 function checkCalls(doc: Raw): string[] {

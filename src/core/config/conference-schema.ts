@@ -61,7 +61,8 @@ export const ConferenceSchema = z
     aloneRepeatSeconds: int(0, 3600).default(30),
     /**
      * Conference channels of the node, all conferences together; default: the node profile's
-     * (128). Set it to hold a node below its profile, or for a lab node above it.
+     * (128). Set it to hold a node below its profile, or for a lab node above it (a node of a
+     * solution stays within its profile: solution-checks.ts).
      */
     maxChannels: int(1, 100_000).optional(),
     /** Parties in one conference; default: the node profile's (64). */

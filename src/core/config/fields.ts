@@ -65,3 +65,14 @@ export function isDemoPassword(extension: unknown, password: unknown): boolean {
   if (typeof password !== 'string') return false;
   return DEMO_PASSWORDS.has(password) || (typeof extension === 'string' && password === `demo${extension}`);
 }
+
+/**
+ * A check across fields, with the top-level keys of the document it reads: a document that
+ * differs from one that passed only in other keys passes it too, so a node applying a revision
+ * runs only the checks that read what changed (src/solution/validator.ts).
+ */
+export interface CrossCheck {
+  readonly name: string;
+  readonly reads: readonly string[];
+  run(doc: Raw): string[];
+}

@@ -7,7 +7,7 @@
  */
 import type { z } from 'zod';
 import { PROFILES, SOLUTION_LIMITS, type Profile, type ProfileName } from '../profiles.js';
-import { deepMerge, field, isRecord, list, type Raw } from './fields.js';
+import { deepMerge, field, isRecord, list, type CrossCheck, type Raw } from './fields.js';
 import { CallsSchema, CdrSchema, LogSchema, MediaSchema, RegistrarSchema, SecuritySchema, SipSchema, StorageSchema } from './schema.js';
 import { ConferenceSchema } from './conference-schema.js';
 import { VoicemailSchema } from './voicemail-schema.js';
@@ -43,14 +43,45 @@ function parsedNodes(doc: Raw): { i: number; n: SolutionNodeConfig }[] {
   return out;
 }
 
+/** Sections with channel counts a node may set for itself: none above its profile's. */
+const CHANNEL_SECTIONS = ['calls', 'conference', 'voicemail'] as const;
+
+/** Each channel count a node can set (top level or in its overrides), and its profile's figure. */
+const CHANNEL_LIMITS: readonly { section: (typeof CHANNEL_SECTIONS)[number]; key: string; limit: (p: Profile) => number; what: string }[] = [
+  { section: 'calls', key: 'maxChannels', limit: (p) => p.sipTrunkChannels, what: 'relayed calls (trunk channels)' },
+  { section: 'conference', key: 'maxChannels', limit: (p) => p.conferenceChannels, what: 'conference channels' },
+  { section: 'conference', key: 'maxParties', limit: (p) => p.conferenceChannelsPerConference, what: 'parties in one conference' },
+  // a profile without voicemail has its own message (checkOverrides)
+  { section: 'voicemail', key: 'channels', limit: (p) => p.voicemailChannels || Infinity, what: 'voicemail channels' },
+];
+
+const hasNodes = (doc: Raw) => list(doc.nodes).length > 0;
+const inSolution = (check: (doc: Raw) => string[]) => (doc: Raw) => (hasNodes(doc) ? check(doc) : []);
+
+/** The checks of a solution document (and the few of a one-node one), with what each reads (checks.ts). */
+export const SOLUTION_CHECKS: readonly CrossCheck[] = [
+  { name: 'mailboxes', reads: ['users', 'huntGroups'], run: checkMailboxes },
+  { name: 'trunkNames', reads: ['trunks'], run: checkTrunkNames },
+  { name: 'oneNode', reads: ['nodes', 'node', 'users', 'trunks', 'voicemail'], run: (doc) => (hasNodes(doc) ? [] : checkOneNode(doc)) },
+  { name: 'perNodeOnly', reads: ['nodes', ...new Set(PER_NODE_ONLY.map((p) => p.path[0]!))], run: inSolution(checkPerNodeOnly) },
+  { name: 'nodes', reads: ['nodes'], run: inSolution(checkNodes) },
+  { name: 'homes', reads: ['nodes', 'users', 'trunks'], run: inSolution(checkHomes) },
+  { name: 'backups', reads: ['nodes', 'users'], run: inSolution(checkBackups) },
+  { name: 'overrides', reads: ['nodes', ...NODE_SECTIONS], run: inSolution(checkOverrides) },
+  { name: 'exposure', reads: ['nodes', 'bus', 'users'], run: inSolution(checkExposure) },
+  { name: 'channels', reads: ['nodes', 'trunks', ...CHANNEL_SECTIONS], run: inSolution(checkChannels) },
+];
+
+/** Every problem of the solution checks (checks.ts runs them with the others). */
 export function checkSolution(doc: Raw): string[] {
-  const problems = [...checkMailboxes(doc), ...checkTrunkNames(doc)];
-  const nodes = list(doc.nodes);
-  if (nodes.length === 0) return [...problems, ...checkOneNode(doc)];
+  return SOLUTION_CHECKS.flatMap((c) => c.run(doc));
+}
+
+function checkPerNodeOnly(doc: Raw): string[] {
+  const problems: string[] = [];
   for (const { path, instead } of PER_NODE_ONLY) {
     if (path.reduce<unknown>((v, k) => field(v, k), doc) !== undefined) problems.push(`${path.join('.')}: ${instead}`);
   }
-  problems.push(...checkNodes(doc), ...checkHomes(doc), ...checkBackups(doc), ...checkOverrides(doc), ...checkExposure(doc));
   return problems;
 }
 
@@ -246,6 +277,40 @@ function checkOverrides(doc: Raw): string[] {
       const where = own !== undefined ? `nodes[${i}].overrides.voicemail.channels` : 'voicemail.channels';
       problems.push(`${where}: an ${profile.name} node has no voicemail (nodes[${i}])`);
     }
+  });
+  return problems;
+}
+
+/**
+ * A node runs no more channels than its profile has: a count set for it (its overrides, else
+ * the top-level section every node takes) above its profile's is refused where it is written;
+ * so is a trunk with more channels than its node's profile.
+ */
+function checkChannels(doc: Raw): string[] {
+  const problems: string[] = [];
+  const parsed = parsedNodes(doc);
+  for (const { section, key, limit, what } of CHANNEL_LIMITS) {
+    const top = field(doc[section], key);
+    const overTop: string[] = [];
+    for (const { i, n } of parsed) {
+      const p = PROFILES[n.profile];
+      const own = field(n.overrides[section], key);
+      const value = own ?? top;
+      if (typeof value !== 'number' || value <= limit(p)) continue;
+      if (own === undefined) overTop.push(`nodes[${i}] ${n.name} (${p.name}: ${limit(p)})`);
+      else problems.push(`nodes[${i}].overrides.${section}.${key}: ${value} is above the ${p.name} profile's ${limit(p)} ${what} (node ${n.name})`);
+    }
+    if (overTop.length > 0) problems.push(`${section}.${key}: ${String(top)} is above the ${what} of ${overTop.join(', ')}; set it per node in nodes[].overrides.${section}`);
+  }
+  const byName = new Map(parsed.map(({ n }) => [n.name, n]));
+  const primary = parsed.find(({ n }) => n.role === 'primary')?.n;
+  list(doc.trunks).forEach((t, i) => {
+    const channels = field(t, 'maxChannels');
+    const home = field(t, 'node');
+    const node = typeof home === 'string' ? byName.get(home) : primary;
+    if (!node || typeof channels !== 'number') return;
+    const p = PROFILES[node.profile];
+    if (channels > p.sipTrunkChannels) problems.push(`trunks[${i}].maxChannels: ${channels} is above the ${p.name} profile's ${p.sipTrunkChannels} SIP trunk channels (node ${node.name})`);
   });
   return problems;
 }
