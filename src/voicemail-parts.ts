@@ -80,9 +80,12 @@ export function buildVoicemail(x: VoicemailContext): VoicemailParts | undefined 
   }), { close: (v) => v.close() });
   // voicemail runs here now: always on the primary or alone, on the secondary while it serves the primary's users
   const runsHere = () => x.solution === undefined || x.solution.calls.voicemailNode === undefined;
+  // a core answers from its own copy of a mailbox: where voicemail runs, the mailbox itself; on
+  // the other core, the replica that replication keeps current (so the standby registrations of
+  // the primary's users are told the truth, before a takeover and after the fail-back)
   const mwi = messageWaiting(x, (mailbox) => {
-    if (!runsHere()) return x.solution!.mwi.counts(mailbox);
-    return vm.has(mailbox) ? vm.store.counts(mailbox) : undefined;
+    if (vm.has(mailbox)) return vm.store.counts(mailbox);
+    return runsHere() ? undefined : x.solution!.mwi.counts(mailbox);
   });
   vm.store.on('change', (mailbox) => {
     mwi.update(mailbox);

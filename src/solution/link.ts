@@ -125,6 +125,7 @@ export class Link {
       peer: this.peer.name,
       destination: this.destination,
       lineGroup: request.service.kind === 'line' ? request.service.lineGroup : 0,
+      up: () => !link.#closed && link.#state === 'up',
       config: { setupTimeoutSeconds: o.config.setupTimeoutSeconds, allowTrunkToTrunk: true },
       digest: this.credentials,
       acquire: () => link.acquire(),

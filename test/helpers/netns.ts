@@ -49,6 +49,18 @@ export class TestNet {
     return `10.16.${this.subnet}.1`;
   }
 
+  /**
+   * Another address of the test's own on the lan (10.16.S.`n`, `n` in 2..10), added on first use:
+   * a peer that must not share the phones' address (a carrier whose trunk is known by its address).
+   */
+  extra(n: number): string {
+    if (!Number.isInteger(n) || n < 2 || n > 10) throw new TypeError('n: integer 2..10');
+    const address = `10.16.${this.subnet}.${n}`;
+    const dev = `v${this.#run}`.slice(0, 15);
+    if (!ip('-o', 'addr', 'show', 'dev', dev).includes(` ${address}/`)) ip('addr', 'add', `${address}/24`, 'dev', dev);
+    return address;
+  }
+
   /** A node's lan (SIP, media) or bus address; nodes are numbered from 11 in the order added. */
   addr(node: string, net: 'lan' | 'bus' = 'lan'): string {
     const i = this.#nodes.indexOf(node);

@@ -10,8 +10,9 @@
  * 25 features/huntgroups-calls, 26 features/huntgroups-queue, 27 features/calls-interop, 28 features/transfer-dialplan, 29 features/shutdown,
  * 30 features/cdr, 40 features/trunks, 41 features/trunk-calls, 45 features/conference, 46 features/conference-peers,
  * 47 features/conference-sipp, 48 features/conference-adhoc (49 kept for conference; blocks 50-99 would fall in the test nodes' media range),
- * 143 solution/failover-faults-netns, 145 core/advertise, 119-126 admin (119 api, 120 reconfigure-peers, 121 config, 122 console, 123 backup, 124 cli status, 125 alarms/metrics with peers). Media engines of test nodes use 40000-49999 (test/helpers/server.ts);
- * baresip takes RTP ports in 20000-20999. 150 solution/standby-start, 170 solution/failover-phones-netns. Blocks up to 176 fit below port 65536.
+ * 143 solution/failover-faults-netns, 145 core/advertise, 150 solution/standby-start, 160 solution/failover-services-netns, 170 solution/failover-phones-netns,
+ * 119-126 admin (119 api, 120 reconfigure-peers, 121 config, 122 console, 123 backup, 124 cli status, 125 alarms/metrics with peers). Media engines of test nodes use 40000-49999 (test/helpers/server.ts);
+ * baresip takes RTP ports in 20000-20999. Blocks up to 176 fit below port 65536.
  */
 export function portBlock(block: number): (offset: number) => number {
   if (!Number.isInteger(block) || block < 0 || block > 176) throw new TypeError('block: integer 0..176');

@@ -4,7 +4,8 @@
  * credentials, a call crosses it with both parties hearing each other and the caller's name and
  * number, DTMF and hold intact; the link's credentials are refused from anywhere but the
  * peer's address, and a wrong password is refused from there. Each node's admin API shows the
- * links and the other nodes; a change through the primary's API reaches the expansion.
+ * links and the other nodes; a change through the primary's API reaches the expansion. The
+ * primary stopped, the expansion's link to it goes down.
  */
 import test from 'ava';
 import { MOH_FREQUENCIES } from '../../src/features/calls/tones.js';
@@ -220,4 +221,12 @@ test.serial("a user added through the primary's admin API is published and serve
   const refused = await http(exp.base, 'POST', '/api/config/users', { token: exp.token, body: { item: { extension: '306', password: 'demo306', node: 'exp1' } } });
   t.is(refused.status, 409);
   t.regex(refused.body.error, new RegExp(`on the solution's primary \\(node pri at ${sol.addr('pri').replaceAll('.', '\\.')}\\)`));
+});
+
+test.serial("the primary stopped: the expansion's link to it goes down although keepalives go out more often than the response timeout", async (t) => {
+  // keepaliveSeconds 1 < responseTimeoutSeconds 2 (the default): the deadline runs from the first unanswered probe
+  await sol.stop('pri');
+  const exp = sol.node('exp1');
+  await until("the expansion's link to the primary down", () => exp.solution!.linkStatus()[0]?.state === 'down', 10_000);
+  t.like(exp.solution!.linkStatus()[0], { node: 'pri', state: 'down', lastError: 'no answer to OPTIONS within 2 s' });
 });

@@ -143,6 +143,8 @@ export interface LinkRoute extends RouteTrunk {
   readonly peer: string;
   /** Where the link's requests go (a node's SIP address: known without a lookup). */
   readonly destination: Target;
+  /** Whether the link is up now (the far node answers its keepalives). */
+  up(): boolean;
 }
 
 /**

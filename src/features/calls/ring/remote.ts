@@ -3,11 +3,17 @@
  * node's own link, else through a core), and the next link when one fails (5xx, no response
  * within the link's setup time, unreachable). Whatever the far node answers (busy, no answer,
  * its forwarding or mailbox) is this call's answer: the user's features run where the user is.
+ * A link that goes down while the call rings over it (the far node died with the call waiting
+ * there: in a hunt group's queue, hearing early media) ends the call with 503: no final answer
+ * would ever come, and nothing else times out a call that had a provisional one.
  */
 import type { LinkRoute } from '../types.js';
 import type { Fork } from '../session.js';
 import { dispositionOf } from './contacts.js';
 import type { Ringer, RingStrategy } from './strategy.js';
+
+/** How often a call ringing over a link looks whether the link is still up (ms). */
+const LINK_CHECK_MS = 500;
 
 export interface RemoteTarget {
   /** The number asked of the far node (the Request-URI's user). */
@@ -57,6 +63,7 @@ export class RemoteStrategy implements RingStrategy {
   forkFailed(_f: Fork, status: number, _pending: number, reason?: string): void {
     const r = this.#r!;
     r.timers.clear('setup');
+    r.timers.clear('link');
     if ((status >= 500 && status < 600) || status === 408) {
       this.#lastFailure = status;
       this.#lastReason = reason;
@@ -68,11 +75,24 @@ export class RemoteStrategy implements RingStrategy {
 
   answered(): void {
     this.#r?.timers.clear('setup');
+    this.#r?.timers.clear('link');
   }
 
   stop(): void {
     this.#stopped = true;
     this.#r?.timers.clear('setup');
+    this.#r?.timers.clear('link');
+  }
+
+  /** Until the fork is answered or fails: a link found down gives it up (503, the caller told). */
+  #watch(f: Fork, link: LinkRoute): void {
+    const r = this.#r!;
+    r.timers.set('link', LINK_CHECK_MS, () => {
+      if (this.#stopped) return;
+      if (link.up()) return this.#watch(f, link);
+      r.log.warn(`node ${link.peer}: its link went down while the call rang there; the call ends`, { callId: f.leg.callId, call: r.info.id });
+      r.giveUp(f, 503, `Service Unavailable (the link to node ${link.peer} went down)`);
+    });
   }
 
   #next(): void {
@@ -96,6 +116,7 @@ export class RemoteStrategy implements RingStrategy {
     void r.ringTrunk({ kind: 'trunk', trunk: link, number: this.#t.number, callerId: {}, release }).then((f) => r.guard('link', () => {
       if (this.#stopped) return;
       if (!f) return this.#next();
+      this.#watch(f, link);
       r.timers.set('setup', link.config.setupTimeoutSeconds * 1000, () => {
         if (f.leg.heard) return;
         r.log.warn(`node ${link.peer} gave no answer within the link's setup time: next link`, { callId: f.leg.callId, call: r.info.id });

@@ -162,10 +162,10 @@ export class Ringing implements Ringer {
   }
 
   /** Gives up on one fork (a trunk's setup time ran out): cancelled, and failed with `status`. */
-  giveUp(f: Fork, status: number): void {
+  giveUp(f: Fork, status: number, reason?: string): void {
     if (!this.#forks.includes(f)) return;
     f.leg.cancel();
-    this.#failed(f, status);
+    this.#failed(f, status, reason);
   }
 
   waiting(): void {

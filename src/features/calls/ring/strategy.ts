@@ -54,7 +54,7 @@ export interface Ringer {
   /** Cancels every fork ringing now. */
   stopForks(): void;
   /** Gives up on one fork (cancelled) as if it had failed with `status`. */
-  giveUp(f: Fork, status: number): void;
+  giveUp(f: Fork, status: number, reason?: string): void;
   /** Forks still ringing. */
   readonly pending: number;
   /** Nothing rings while waiting (camp-on, queue): the call is back to routing. */
