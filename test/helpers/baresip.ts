@@ -81,8 +81,12 @@ export class Baresip {
     try {
       await b.#ctrl.connect('127.0.0.1', opts.ctrlPort, 10_000, () => b.log());
       if (lateAccount) {
-        // ctrl_tcp accepted: the event loop runs; the timer was due 1 ms after the module loaded
-        await new Promise((r) => setTimeout(r, 50));
+        // The kernel completes the TCP handshake before baresip's loop runs; an answer to a
+        // command shows the loop running (after every module's init). From there, 20 ms on, the
+        // loop's turn that takes uanew runs the (1 ms) timer before any REGISTER answer is read.
+        b.command('reginfo');
+        await b.#ctrl.waitEvent((e) => e.response === true, 10_000, () => b.log());
+        await new Promise((r) => setTimeout(r, 20));
         b.command('uanew', opts.account);
       }
     } catch (e) {
