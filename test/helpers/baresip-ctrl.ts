@@ -60,7 +60,7 @@ export class BaresipControl {
     }
   }
 
-  /** Sends a ctrl_tcp command (`dial`, `hangup`, `accept`, `sndcode`, `uareg`, ...). */
+  /** Sends a ctrl_tcp command (`dial`, `hangup`, `accept`, `sndcode`, `uanew`, ...). */
   command(command: string, params = ''): void {
     const p = Buffer.from(JSON.stringify({ command, params, token: String(++this.#token) }));
     this.#socket?.write(Buffer.concat([Buffer.from(`${p.length}:`), p, Buffer.from(',')]));

@@ -63,7 +63,14 @@ export class Baresip {
     const dir = mkdtempSync(join(tmpdir(), 'baresip-'));
     mkdirSync(join(dir, 'rec'));
     writeFileSync(join(dir, 'config'), baresipConfig(dir, opts));
-    writeFileSync(join(dir, 'accounts'), `${opts.account}\n`);
+    // baresip 1.0.0's mwi module has a start-up timer (1 ms) that re-subscribes every entry of its
+    // list while appending to that same list: when the account's REGISTER 200 is handled before
+    // that timer first runs (the process descheduled on a loaded machine, fds served before
+    // timers), the list is not empty and the loop never ends: tens of thousands of SUBSCRIBEs,
+    // and the phone never reads its socket again. So a phone with message waiting starts with no
+    // account and gets it (uanew) once its event loop has run past that timer.
+    const lateAccount = /;\s*mwi=yes/i.test(opts.account);
+    writeFileSync(join(dir, 'accounts'), lateAccount ? '' : `${opts.account}\n`);
     writeFileSync(join(dir, 'contacts'), '');
     const b = new Baresip(dir);
     // No stdio module: baresip is driven through ctrl_tcp alone, so its stdin can be /dev/null
@@ -73,6 +80,15 @@ export class Baresip {
     closeSync(log);
     try {
       await b.#ctrl.connect('127.0.0.1', opts.ctrlPort, 10_000, () => b.log());
+      if (lateAccount) {
+        // The kernel completes the TCP handshake before baresip's loop runs; an answer to a
+        // command shows the loop running (after every module's init). From there, 20 ms on, the
+        // loop's turn that takes uanew runs the (1 ms) timer before any REGISTER answer is read.
+        b.command('reginfo');
+        await b.#ctrl.waitEvent((e) => e.response === true, 10_000, () => b.log());
+        await new Promise((r) => setTimeout(r, 20));
+        b.command('uanew', opts.account);
+      }
     } catch (e) {
       await b.stop();
       throw e;
@@ -80,7 +96,7 @@ export class Baresip {
     return b;
   }
 
-  /** Sends a ctrl_tcp command (`dial`, `hangup`, `sndcode`, `uareg`, ...). */
+  /** Sends a ctrl_tcp command (`dial`, `hangup`, `sndcode`, `uanew`, ...). */
   command(command: string, params = ''): void {
     this.#ctrl.command(command, params);
   }
