@@ -57,12 +57,15 @@ function document(round: number, everyNode = 0): string {
     // each round changes the password of one user, homed on a different node each time
     return `  - { extension: "${2000 + u}", password: ${password(u, round)}, node: ${homeOf(u)}, voicemail: { enabled: false } }`;
   });
+  // One sipp caller places every call to one callee (1 s each: 20 at once at 20/s): the per-user
+  // limit (calls.maxCallsPerUser, 8 by default, a defence against a stolen account) would refuse
+  // the calls above 8 and the figure would be the limit's, not the set-up time's.
   return `log: { level: info, format: json }
 bus: { password: ${PASSWORD} }
 security: { lockout: { maxFailures: 10000 } }
 admin: { enabled: false }
 media: { portMin: 40000, portMax: 40999 }
-calls: { ringTimeoutSeconds: ${30 + everyNode} }
+calls: { ringTimeoutSeconds: ${30 + everyNode}, maxCallsPerUser: 200 }
 nodes:
 ${nodes.join('\n')}
 users:
