@@ -132,6 +132,8 @@ test.after.always(async () => {
 test.serial(`${LOSS} % loss on the primary's link: no takeover and nothing flaps, and a call from the expansion to the primary connects with each side heard`, async (t) => {
   const a = await phone('301', 'exp1', 1000);
   const b = await phone('201', 'pri', 440);
+  // stopped even when a check fails: a phone left registered would answer the next test's call
+  t.teardown(() => Promise.all([a.stop(), b.stop()]));
   const from = marks();
   const lossAt = Date.now();
   let dropped = 0;
@@ -162,6 +164,7 @@ test.serial(`${LOSS} % loss on the primary's link: no takeover and nothing flaps
 test.serial("total loss on the primary's link: the secondary serves its users, who call and are heard; the loss over, they return", async (t) => {
   const a = await phone('201', 'sec', 1000);
   const b = await phone('202', 'sec', 440);
+  t.teardown(() => Promise.all([a.stop(), b.stop()]));
   const from = marks();
   net.setLoss('pri', 100);
   try {
